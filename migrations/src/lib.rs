@@ -1,0 +1,17 @@
+//! Roster's database schema, as sea-orm migrations that run at start-up on
+//! SQLite and PostgreSQL alike. An applied migration is never edited: a change
+//! is a new migration.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// Applies every migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,12 @@
+//! Who is calling and what they may do: password hashing, opaque tokens, the
+//! authenticated [`Principal`] and the pure [`authorize`] policy.
+
+mod password;
+mod policy;
+mod principal;
+mod token;
+
+pub use password::{HashCost, PasswordHasher};
+pub use policy::{authorize, user_read_scope};
+pub use principal::{Actor, Principal};
+pub use token::{SESSION_TOKEN_PREFIX, new_session_token, token_hash};

@@ -1,0 +1,116 @@
+//! argon2id hashing off the async runtime: each hash runs in `spawn_blocking`,
+//! at most one per core at a time, so a login flood cannot starve other RPCs.
+
+use std::sync::Arc;
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    PasswordHasher as _,
+    password_hash::{PasswordHash, PasswordVerifier, SaltString, rand_core::OsRng},
+};
+use tokio::sync::Semaphore;
+use tracing::Span;
+
+use crate::{
+    domain::Password,
+    error::{Error, Result},
+};
+
+/// How expensive a new hash is. Verification always uses the parameters
+/// stored in the hash itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashCost {
+    /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    Owasp,
+    /// Cheap parameters, only for tests: never use in production.
+    InsecureFast,
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    argon2: Argon2<'static>,
+    permits: Arc<Semaphore>,
+    /// A hash verified when the user does not exist, so an unknown login takes
+    /// as long as a wrong password and timing reveals nothing.
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasher {
+    pub fn new(cost: HashCost) -> Result<Self> {
+        let params = match cost {
+            HashCost::Owasp => Params::new(19 * 1024, 2, 1, None),
+            HashCost::InsecureFast => Params::new(8, 1, 1, None),
+        }
+        .map_err(Error::internal)?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = argon2
+            .hash_password(b"roster-dummy-password", &salt)
+            .map_err(Error::internal)?
+            .to_string();
+        Ok(Self {
+            argon2,
+            permits: Arc::new(Semaphore::new(parallelism)),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// Hashes a password into a PHC string (algorithm, parameters, salt, hash).
+    pub async fn hash(&self, password: &Password) -> Result<String> {
+        let argon2 = self.argon2.clone();
+        let password = password.expose().to_owned();
+        self.run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(Error::internal)
+        })
+        .await
+    }
+
+    /// Whether `password` matches `phc`; `None` checks against a dummy hash and
+    /// returns false, taking the same time.
+    pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool> {
+        let known = phc.is_some();
+        let phc = phc.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
+        let password = password.to_owned();
+        let matches = self
+            .run(move || {
+                let parsed = PasswordHash::new(&phc).map_err(Error::internal)?;
+                Ok(Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok())
+            })
+            .await?;
+        Ok(known && matches)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        let span = Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(work))
+            .await
+            .map_err(Error::internal)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_what_it_hashed() {
+        let hasher = PasswordHasher::new(HashCost::InsecureFast).unwrap();
+        let pw = Password::parse("correct horse battery", 8).unwrap();
+        let phc = hasher.hash(&pw).await.unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(hasher.verify("correct horse battery", Some(&phc)).await.unwrap());
+        assert!(!hasher.verify("wrong horse battery", Some(&phc)).await.unwrap());
+        assert!(!hasher.verify("roster-dummy-password", None).await.unwrap());
+    }
+}

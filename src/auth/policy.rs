@@ -1,0 +1,80 @@
+//! The access policy, as pure functions of the principal: no I/O, so every
+//! rule is unit-tested here.
+
+use super::Principal;
+use crate::{
+    domain::{Permission, UserScope},
+    error::{Error, Result},
+};
+
+/// Fails with `PERMISSION_DENIED` unless the principal holds `permission`.
+pub fn authorize(principal: &Principal, permission: Permission) -> Result<()> {
+    if principal.permissions.contains(permission) {
+        Ok(())
+    } else {
+        Err(Error::permission_denied(format!(
+            "this requires the {permission} permission"
+        )))
+    }
+}
+
+pub fn user_read_scope(principal: &Principal) -> UserScope {
+    let me = principal.user_id();
+    if principal.permissions.contains(Permission::ReadUsers) {
+        UserScope::Org
+    } else if principal.permissions.contains(Permission::ReadTeamUsers) {
+        UserScope::Teams {
+            teams: principal.team_ids.clone(),
+            me,
+        }
+    } else {
+        UserScope::Me(me)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::{
+        auth::Actor,
+        domain::{OrgId, RoleName, SessionId, TeamId, UserId},
+    };
+
+    fn principal(role: &str, teams: Vec<TeamId>) -> Principal {
+        Principal {
+            org_id: OrgId::generate(),
+            actor: Actor::User {
+                user_id: UserId::generate(),
+                session_id: SessionId::generate(),
+                expires_at: Utc::now(),
+            },
+            permissions: RoleName::parse(role).unwrap().built_in_permissions().unwrap(),
+            team_ids: teams,
+            password_change_required: false,
+        }
+    }
+
+    #[test]
+    fn only_admins_manage_users() {
+        for role in ["agent", "supervisor", "manager", "viewer"] {
+            assert!(authorize(&principal(role, vec![]), Permission::ManageUsers).is_err());
+        }
+        assert!(authorize(&principal("admin", vec![]), Permission::ManageUsers).is_ok());
+    }
+
+    #[test]
+    fn read_scopes() {
+        let team = TeamId::generate();
+        let other = UserId::generate();
+        let agent = principal("agent", vec![team]);
+        let me = agent.user_id().unwrap();
+        assert!(user_read_scope(&agent).covers(me, &[]));
+        assert!(!user_read_scope(&agent).covers(other, &[team]));
+        let supervisor = principal("supervisor", vec![team]);
+        assert!(user_read_scope(&supervisor).covers(other, &[team]));
+        assert!(!user_read_scope(&supervisor).covers(other, &[TeamId::generate()]));
+        assert_eq!(user_read_scope(&principal("manager", vec![])), UserScope::Org);
+    }
+}

@@ -1,0 +1,33 @@
+use chrono::{DateTime, Utc};
+
+use crate::domain::{OrgId, PermissionSet, SessionId, TeamId, UserId};
+
+/// Who is making a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Actor {
+    /// A person, through a session.
+    User {
+        user_id: UserId,
+        session_id: SessionId,
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// An authenticated caller, resolved afresh on every request, so a role change
+/// takes effect on the user's next request without a new login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub org_id: OrgId,
+    pub actor: Actor,
+    pub permissions: PermissionSet,
+    pub team_ids: Vec<TeamId>,
+    pub password_change_required: bool,
+}
+
+impl Principal {
+    pub fn user_id(&self) -> Option<UserId> {
+        match &self.actor {
+            Actor::User { user_id, .. } => Some(*user_id),
+        }
+    }
+}

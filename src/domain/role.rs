@@ -1,0 +1,209 @@
+use std::fmt;
+
+use crate::error::{ParseError, Reason};
+
+macro_rules! permissions {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// The permission catalogue. Roster enforces some of these itself; the
+        /// others (chats, calls, numbers, channels, billing) are enforced by
+        /// other services, which read them from `WhoAmI`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Permission {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Permission {
+            pub const ALL: &'static [Permission] = &[$(Permission::$variant,)*];
+
+            /// The stable wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Permission::$variant => $name,)*
+                }
+            }
+
+            pub fn parse(s: &str) -> Result<Self, ParseError> {
+                match s {
+                    $($name => Ok(Permission::$variant),)*
+                    _ => Err(ParseError::new(Reason::InvalidArgument, format!("unknown permission {s:?}"))),
+                }
+            }
+        }
+    };
+}
+
+permissions! {
+    HandleChats => "chats.handle", "Take and answer chats.";
+    ViewColleaguesChats => "chats.view_colleagues", "See chats handled by colleagues.";
+    ListenCalls => "calls.listen", "Listen to live calls.";
+    JoinCalls => "calls.join", "Join live calls.";
+    BuyNumbers => "numbers.buy", "Buy phone numbers.";
+    ConfigureChannels => "channels.configure", "Configure contact channels.";
+    ManageBilling => "billing.manage", "Manage billing.";
+    EditOwnProfile => "profile.edit_own", "Edit one's own name, public name, language, phones and avatar.";
+    ReadTeamUsers => "users.read_team", "Read the users of one's teams.";
+    ReadUsers => "users.read", "Read every user of the org.";
+    ManageUsers => "users.manage", "Invite, create, edit, suspend and delete users.";
+    ReadTeamPresence => "presence.read_team", "Read the presence of one's teams.";
+    ManageTeamPresence => "presence.manage_team", "Set the availability of one's teams' members.";
+    ReadPresence => "presence.read", "Read the presence of the whole org.";
+    ManagePresence => "presence.manage", "Set the availability of anyone in the org.";
+    ReportChatLoad => "presence.report_chat_load", "Report agents' open chat counts.";
+    ReadTeamReports => "reports.read_team", "Read the activity reports of one's teams.";
+    ReadReports => "reports.read", "Read the activity reports of the whole org.";
+    ManageTeams => "teams.manage", "Create, edit and delete teams.";
+    ManageRoles => "roles.manage", "Create, edit and delete custom roles.";
+    ManageSettings => "settings.manage", "Change the org's settings.";
+    ManageApiKeys => "api_keys.manage", "Create, list and revoke API keys.";
+    ReadAudit => "audit.read", "Read the audit log.";
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of permissions, as a bit set: union and membership are one instruction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PermissionSet(u64);
+
+impl PermissionSet {
+    pub const EMPTY: PermissionSet = PermissionSet(0);
+
+    pub fn of(perms: &[Permission]) -> Self {
+        perms.iter().fold(Self::EMPTY, |set, &p| set.with(p))
+    }
+
+    pub fn all() -> Self {
+        Self::of(Permission::ALL)
+    }
+
+    pub fn with(self, p: Permission) -> Self {
+        PermissionSet(self.0 | 1 << p as u8)
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        PermissionSet(self.0 | other.0)
+    }
+
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & (1 << p as u8) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(move |&p| self.contains(p))
+    }
+}
+
+/// A role name: a built-in role or an org's custom role. Lower case letters,
+/// digits, `_` and `-`, 1 to 50 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoleName(String);
+
+impl RoleName {
+    pub const MAX_LEN: usize = 50;
+    pub const AGENT: &'static str = "agent";
+    pub const SUPERVISOR: &'static str = "supervisor";
+    pub const MANAGER: &'static str = "manager";
+    pub const ADMIN: &'static str = "admin";
+    pub const VIEWER: &'static str = "viewer";
+
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let s = s.trim().to_lowercase();
+        let valid = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if valid {
+            Ok(Self(s))
+        } else {
+            Err(ParseError::new(
+                Reason::UnknownRole,
+                format!("{s:?} is not a valid role name"),
+            ))
+        }
+    }
+
+    pub fn admin() -> Self {
+        Self(Self::ADMIN.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The permissions of a built-in role; `None` for a custom role.
+    pub fn built_in_permissions(&self) -> Option<PermissionSet> {
+        use Permission::*;
+        // Everyone may read their own profile, presence and activity and set
+        // their own availability; roles grant what goes beyond that.
+        let agent = PermissionSet::of(&[HandleChats, ViewColleaguesChats, EditOwnProfile]);
+        let supervisor = agent.union(PermissionSet::of(&[
+            ReadTeamUsers,
+            ReadTeamPresence,
+            ManageTeamPresence,
+            ReadTeamReports,
+            ListenCalls,
+            JoinCalls,
+        ]));
+        let manager = supervisor.union(PermissionSet::of(&[
+            ReadUsers,
+            ReadPresence,
+            ManagePresence,
+            ReadReports,
+            ManageTeams,
+        ]));
+        match self.0.as_str() {
+            Self::AGENT => Some(agent),
+            Self::SUPERVISOR => Some(supervisor),
+            Self::MANAGER => Some(manager),
+            Self::ADMIN => Some(PermissionSet::all()),
+            // Dashboards name the agents whose presence they show, so viewers read users.
+            Self::VIEWER => Some(PermissionSet::of(&[ReadPresence, ReadReports, ReadUsers])),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_names_round_trip() {
+        for &p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()).unwrap(), p);
+        }
+        assert!(Permission::ALL.len() < 64, "PermissionSet is a u64");
+    }
+
+    #[test]
+    fn roles_nest() {
+        let get = |n| RoleName::parse(n).unwrap().built_in_permissions().unwrap();
+        let agent = get("agent");
+        let supervisor = get("supervisor");
+        assert_eq!(agent.union(supervisor), supervisor);
+        assert!(!get("manager").contains(Permission::ManageUsers));
+        assert!(get("admin").contains(Permission::ManageUsers));
+        assert!(!get("viewer").contains(Permission::HandleChats));
+        assert!(RoleName::parse("compliance").unwrap().built_in_permissions().is_none());
+    }
+
+    #[test]
+    fn role_names_are_checked() {
+        assert_eq!(RoleName::parse(" Agent ").unwrap().as_str(), "agent");
+        assert!(RoleName::parse("").is_err());
+        assert!(RoleName::parse("no spaces").is_err());
+    }
+}

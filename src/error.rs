@@ -1,0 +1,166 @@
+//! The one error type of Roster's use cases.
+//!
+//! Each variant says which gRPC status it becomes (the mapping lives in
+//! `api::status`, the only place that knows tonic). Every client-facing error
+//! carries a stable [`Reason`] code; internal causes are logged, never sent.
+
+use std::fmt;
+
+/// Stable, documented reason codes sent as `google.rpc.ErrorInfo.reason`
+/// (domain `roster.v1`). Clients may match on them; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A field is missing or malformed; see the BadRequest field violations.
+    InvalidArgument,
+    InvalidEmail,
+    InvalidName,
+    InvalidLoginId,
+    InvalidText,
+    UnknownRole,
+    UnknownTeam,
+    InvalidPageToken,
+    InvalidId,
+    WeakPassword,
+    EmailTaken,
+    LoginIdTaken,
+    SeatLimitReached,
+    InvalidCredentials,
+    MissingCredentials,
+    PasswordChangeRequired,
+    PermissionDenied,
+    UserNotFound,
+    NotImplemented,
+    Internal,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::InvalidEmail => "INVALID_EMAIL",
+            Reason::InvalidName => "INVALID_NAME",
+            Reason::InvalidLoginId => "INVALID_LOGIN_ID",
+            Reason::InvalidText => "INVALID_TEXT",
+            Reason::UnknownRole => "UNKNOWN_ROLE",
+            Reason::UnknownTeam => "UNKNOWN_TEAM",
+            Reason::InvalidPageToken => "INVALID_PAGE_TOKEN",
+            Reason::InvalidId => "INVALID_ID",
+            Reason::WeakPassword => "WEAK_PASSWORD",
+            Reason::EmailTaken => "EMAIL_TAKEN",
+            Reason::LoginIdTaken => "LOGIN_ID_TAKEN",
+            Reason::SeatLimitReached => "SEAT_LIMIT_REACHED",
+            Reason::InvalidCredentials => "INVALID_CREDENTIALS",
+            Reason::MissingCredentials => "MISSING_CREDENTIALS",
+            Reason::PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
+            Reason::PermissionDenied => "PERMISSION_DENIED",
+            Reason::UserNotFound => "USER_NOT_FOUND",
+            Reason::NotImplemented => "NOT_IMPLEMENTED",
+            Reason::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One offending input field: its path in the request (e.g. `user.email`),
+/// a reason code and a human description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub reason: Reason,
+    pub description: String,
+}
+
+/// Why a value could not be parsed into a domain type; the caller knows the
+/// field name and turns it into a [`FieldViolation`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl ParseError {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn at(self, field: impl Into<String>) -> FieldViolation {
+        FieldViolation {
+            field: field.into(),
+            reason: self.reason,
+            description: self.message,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `INVALID_ARGUMENT` with a BadRequest listing every offending field.
+    #[error("invalid argument")]
+    InvalidArgument(Vec<FieldViolation>),
+    /// `NOT_FOUND`.
+    #[error("{message}")]
+    NotFound { reason: Reason, message: String },
+    /// `ALREADY_EXISTS`.
+    #[error("{message}")]
+    AlreadyExists { reason: Reason, message: String },
+    /// `FAILED_PRECONDITION` with a PreconditionFailure.
+    #[error("{message}")]
+    FailedPrecondition { reason: Reason, message: String },
+    /// `PERMISSION_DENIED`.
+    #[error("{message}")]
+    PermissionDenied { message: String },
+    /// `UNAUTHENTICATED`, always with the same generic message for a reason,
+    /// so callers cannot tell which part of a credential was wrong.
+    #[error("{}", unauthenticated_message(*.0))]
+    Unauthenticated(Reason),
+    /// `RESOURCE_EXHAUSTED` with a QuotaFailure.
+    #[error("{message}")]
+    ResourceExhausted { reason: Reason, message: String },
+    /// `UNIMPLEMENTED`: part of the contract this server does not do yet.
+    #[error("{0} is not implemented yet")]
+    Unimplemented(&'static str),
+    /// `INTERNAL`; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn unauthenticated_message(reason: Reason) -> &'static str {
+    match reason {
+        Reason::MissingCredentials => "missing or malformed authorization: expected `Bearer <token>`",
+        _ => "invalid credentials",
+    }
+}
+
+impl Error {
+    pub fn invalid(violation: FieldViolation) -> Self {
+        Error::InvalidArgument(vec![violation])
+    }
+
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal(Box::new(cause))
+    }
+
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Error::PermissionDenied {
+            message: message.into(),
+        }
+    }
+
+    pub fn user_not_found() -> Self {
+        Error::NotFound {
+            reason: Reason::UserNotFound,
+            message: "user not found".into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

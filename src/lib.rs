@@ -1,0 +1,10 @@
+//! Roster: the agent directory and presence service of a customer-support
+//! chat platform, served over gRPC (`roster.v1`).
+//!
+//! Dependencies point one way: `api` → use cases (`users`, `auth`, `audit`)
+//! → `domain`; only `store` touches the database.
+
+pub mod auth;
+pub mod domain;
+pub mod error;
+pub mod store;

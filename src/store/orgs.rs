@@ -1,0 +1,71 @@
+use std::time::Duration;
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use super::{Repo, StoreError, corrupt, entities::orgs, non_negative};
+use crate::domain::{OrgId, OrgSettings, OrgSlug};
+
+impl<C: ConnectionTrait> Repo<'_, C> {
+    pub async fn org_count(&self) -> Result<u64, StoreError> {
+        Ok(orgs::Entity::find().count(self.conn()).await?)
+    }
+
+    pub async fn insert_org(&self, org: &OrgSettings) -> Result<(), StoreError> {
+        let secs = |d: Duration| d.as_secs() as i64;
+        orgs::Entity::insert(orgs::ActiveModel {
+            id: Set(org.org_id.to_string()),
+            slug: Set(org.slug.as_str().to_owned()),
+            name: Set(org.name.clone()),
+            created_at: Set(chrono::Utc::now()),
+            seat_limit: Set(org.seat_limit.map(|n| n as i32)),
+            default_max_chats: Set(org.default_max_chats as i32),
+            password_min_length: Set(org.password_min_length as i32),
+            lockout_threshold: Set(org.lockout_threshold as i32),
+            lockout_duration_secs: Set(secs(org.lockout_duration)),
+            login_with: Set(org.login_with.as_str().to_owned()),
+            invite_lifetime_secs: Set(secs(org.invite_lifetime)),
+            session_lifetime_secs: Set(secs(org.session_lifetime)),
+            presence_lease_secs: Set(secs(org.presence_lease)),
+            version: Set(org.version),
+        })
+        .exec_without_returning(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<OrgSettings>, StoreError> {
+        orgs::Entity::find()
+            .filter(orgs::Column::Slug.eq(slug.as_str()))
+            .one(self.conn())
+            .await?
+            .map(org_settings)
+            .transpose()
+    }
+
+    pub async fn org(&self, org_id: OrgId) -> Result<OrgSettings, StoreError> {
+        orgs::Entity::find_by_id(org_id.to_string())
+            .one(self.conn())
+            .await?
+            .ok_or_else(|| corrupt(format!("org {org_id} is missing")))
+            .and_then(org_settings)
+    }
+}
+
+fn org_settings(row: orgs::Model) -> Result<OrgSettings, StoreError> {
+    let secs = |s: i64| Duration::from_secs(s.max(0) as u64);
+    Ok(OrgSettings {
+        org_id: OrgId::parse(&row.id).map_err(corrupt)?,
+        slug: OrgSlug::parse(&row.slug).map_err(corrupt)?,
+        name: row.name,
+        seat_limit: row.seat_limit.map(non_negative),
+        default_max_chats: non_negative(row.default_max_chats),
+        password_min_length: non_negative(row.password_min_length),
+        lockout_threshold: non_negative(row.lockout_threshold),
+        lockout_duration: secs(row.lockout_duration_secs),
+        login_with: row.login_with.parse().map_err(corrupt)?,
+        invite_lifetime: secs(row.invite_lifetime_secs),
+        session_lifetime: secs(row.session_lifetime_secs),
+        presence_lease: secs(row.presence_lease_secs),
+        version: row.version,
+    })
+}

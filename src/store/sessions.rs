@@ -1,0 +1,63 @@
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::{Repo, StoreError, corrupt, entities::sessions};
+use crate::domain::{OrgId, SessionId, UserId};
+
+/// A live session, found by its token's hash.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub session_id: SessionId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl<C: ConnectionTrait> Repo<'_, C> {
+    pub async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        token_hash: String,
+    ) -> Result<(), StoreError> {
+        sessions::Entity::insert(sessions::ActiveModel {
+            id: Set(session.session_id.to_string()),
+            org_id: Set(session.org_id.to_string()),
+            user_id: Set(session.user_id.to_string()),
+            token_hash: Set(token_hash),
+            created_at: Set(Utc::now()),
+            expires_at: Set(session.expires_at),
+        })
+        .exec_without_returning(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// The unexpired session with this token hash.
+    pub async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(row) = sessions::Entity::find()
+            .filter(sessions::Column::TokenHash.eq(token_hash))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .one(self.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(SessionRecord {
+            session_id: SessionId::parse(&row.id).map_err(corrupt)?,
+            org_id: OrgId::parse(&row.org_id).map_err(corrupt)?,
+            user_id: UserId::parse(&row.user_id).map_err(corrupt)?,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    pub async fn delete_session(&self, session_id: SessionId) -> Result<(), StoreError> {
+        sessions::Entity::delete_by_id(session_id.to_string())
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,485 @@
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, LikeExpr, Query},
+};
+
+use super::{
+    Repo, StoreError, corrupt, non_negative,
+    entities::{credentials, roles, team_members, teams, user_roles, users},
+};
+use crate::domain::{
+    DisplayName, Email, LoginId, OrgId, OrgSettings, Permission, PermissionSet, ProfileText,
+    RoleName, TeamId, User, UserId, UserScope, UserState,
+};
+
+/// Which users a listing returns. Every part is optional but the scope.
+#[derive(Debug, Clone)]
+pub struct UserFilter {
+    /// Substring of the display name, public name, email, login id or id.
+    pub query: Option<String>,
+    pub role: Option<RoleName>,
+    pub team: Option<TeamId>,
+    pub state: Option<UserState>,
+    pub locked: Option<bool>,
+    pub scope: UserScope,
+}
+
+/// Where a page of users starts: after this sort key and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPageKey {
+    pub sort_key: String,
+    pub user_id: String,
+}
+
+/// A user's password credential and sign-in failure count.
+#[derive(Debug, Clone)]
+pub struct CredentialRecord {
+    pub password_hash: String,
+    pub password_change_required: bool,
+    pub failed_logins: u32,
+}
+
+impl<C: ConnectionTrait> Repo<'_, C> {
+    /// Inserts a user with their roles and teams. A taken email or login id
+    /// is a [`StoreError::Conflict`] naming the column.
+    pub async fn insert_user(&self, org_id: OrgId, user: &User) -> Result<(), StoreError> {
+        let now = Utc::now();
+        users::Entity::insert(users::ActiveModel {
+            id: Set(user.id.to_string()),
+            org_id: Set(org_id.to_string()),
+            email: Set(user.email.as_str().to_owned()),
+            login_id: Set(user.login_id.as_ref().map(|l| l.as_str().to_owned())),
+            display_name: Set(user.display_name.as_str().to_owned()),
+            sort_key: Set(user.display_name.sort_key()),
+            search_text: Set(user.search_text()),
+            public_name: Set(user.public_name.as_str().to_owned()),
+            state: Set(user.state.as_str().to_owned()),
+            locked_at: Set(None),
+            max_chats: Set(user.max_chats.map(|n| n as i32)),
+            login_with: Set(user.login_with.map(|l| l.as_str().to_owned())),
+            language: Set(user.language.as_str().to_owned()),
+            landline_phone: Set(user.landline_phone.as_str().to_owned()),
+            mobile_phone: Set(user.mobile_phone.as_str().to_owned()),
+            job_title: Set(user.job_title.as_str().to_owned()),
+            location: Set(user.location.as_str().to_owned()),
+            can_view_colleagues_chats: Set(user.can_view_colleagues_chats),
+            version: Set(user.version),
+            created_at: Set(user.created_at),
+            updated_at: Set(now),
+            last_login_at: Set(None),
+            last_logout_at: Set(None),
+        })
+        .exec_without_returning(self.conn())
+        .await?;
+        if !user.roles.is_empty() {
+            user_roles::Entity::insert_many(user.roles.iter().map(|role| user_roles::ActiveModel {
+                user_id: Set(user.id.to_string()),
+                role_name: Set(role.as_str().to_owned()),
+            }))
+            .exec_without_returning(self.conn())
+            .await?;
+        }
+        if !user.team_ids.is_empty() {
+            team_members::Entity::insert_many(user.team_ids.iter().map(|team| {
+                team_members::ActiveModel {
+                    team_id: Set(team.to_string()),
+                    user_id: Set(user.id.to_string()),
+                }
+            }))
+            .exec_without_returning(self.conn())
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_credentials(
+        &self,
+        user_id: UserId,
+        password_hash: String,
+        password_change_required: bool,
+    ) -> Result<(), StoreError> {
+        credentials::Entity::insert(credentials::ActiveModel {
+            user_id: Set(user_id.to_string()),
+            password_hash: Set(password_hash),
+            password_change_required: Set(password_change_required),
+            failed_logins: Set(0),
+            updated_at: Set(Utc::now()),
+        })
+        .exec_without_returning(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn user(&self, org: &OrgSettings, user_id: UserId) -> Result<Option<User>, StoreError> {
+        let row = users::Entity::find_by_id(user_id.to_string())
+            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+            .one(self.conn())
+            .await?;
+        Ok(self.hydrate(org, row.into_iter().collect()).await?.pop())
+    }
+
+    /// The user whose email or login id is `login`, whichever it is, with
+    /// their credential. Whether that identifier may be used is the caller's rule.
+    pub async fn user_by_login(
+        &self,
+        org: &OrgSettings,
+        login: &str,
+    ) -> Result<Option<(User, Option<CredentialRecord>)>, StoreError> {
+        let login = login.trim();
+        let rows = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+            .filter(
+                Condition::any()
+                    .add(users::Column::Email.eq(login.to_lowercase()))
+                    .add(users::Column::LoginId.eq(login)),
+            )
+            .all(self.conn())
+            .await?;
+        // An email match wins over another user's identical login id.
+        let Some(row) = rows
+            .iter()
+            .find(|r| r.email == login.to_lowercase())
+            .or(rows.first())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let credential = credentials::Entity::find_by_id(row.id.clone())
+            .one(self.conn())
+            .await?
+            .map(|c| CredentialRecord {
+                password_hash: c.password_hash,
+                password_change_required: c.password_change_required,
+                failed_logins: non_negative(c.failed_logins),
+            });
+        let user = self.hydrate(org, vec![row]).await?.pop();
+        Ok(user.map(|u| (u, credential)))
+    }
+
+    /// Up to `limit` users matching `filter`, ordered by sort key then id,
+    /// starting after `after`.
+    pub async fn list_users(
+        &self,
+        org: &OrgSettings,
+        filter: &UserFilter,
+        after: Option<&UserPageKey>,
+        limit: u64,
+    ) -> Result<Vec<(UserPageKey, User)>, StoreError> {
+        let mut select = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+            .filter(scope_condition(&filter.scope));
+        if let Some(query) = &filter.query {
+            let pattern = format!("%{}%", escape_like(&query.to_lowercase()));
+            select = select.filter(
+                Expr::col((users::Entity, users::Column::SearchText))
+                    .like(LikeExpr::new(pattern).escape('\\')),
+            );
+        }
+        if let Some(role) = &filter.role {
+            select = select.filter(
+                users::Column::Id.in_subquery(
+                    Query::select()
+                        .column(user_roles::Column::UserId)
+                        .from(user_roles::Entity)
+                        .and_where(user_roles::Column::RoleName.eq(role.as_str()))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(team) = filter.team {
+            select = select.filter(users::Column::Id.in_subquery(members_of(&[team])));
+        }
+        if let Some(state) = filter.state {
+            select = select.filter(users::Column::State.eq(state.as_str()));
+        }
+        if let Some(locked) = filter.locked {
+            let lock_cond = match lock_cutoff(org) {
+                None => users::Column::LockedAt.is_not_null(),
+                Some(cutoff) => users::Column::LockedAt.gt(cutoff),
+            };
+            select = select.filter(if locked { lock_cond } else { lock_cond.not() });
+        }
+        if let Some(after) = after {
+            select = select.filter(
+                Condition::any()
+                    .add(users::Column::SortKey.gt(after.sort_key.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(users::Column::SortKey.eq(after.sort_key.as_str()))
+                            .add(users::Column::Id.gt(after.user_id.as_str())),
+                    ),
+            );
+        }
+        let rows = select
+            .order_by_asc(users::Column::SortKey)
+            .order_by_asc(users::Column::Id)
+            .limit(limit)
+            .all(self.conn())
+            .await?;
+        let keys: Vec<UserPageKey> = rows
+            .iter()
+            .map(|r| UserPageKey {
+                sort_key: r.sort_key.clone(),
+                user_id: r.id.clone(),
+            })
+            .collect();
+        let users = self.hydrate(org, rows).await?;
+        Ok(keys.into_iter().zip(users).collect())
+    }
+
+    /// Users holding a seat: `INVITED` and `ACTIVE`.
+    pub async fn count_seats(&self, org_id: OrgId) -> Result<u64, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::OrgId.eq(org_id.to_string()))
+            .filter(users::Column::State.is_in([
+                UserState::Invited.as_str(),
+                UserState::Active.as_str(),
+            ]))
+            .count(self.conn())
+            .await?)
+    }
+
+    /// Which of `ids` are teams of the org.
+    pub async fn existing_teams(
+        &self,
+        org_id: OrgId,
+        ids: &[TeamId],
+    ) -> Result<Vec<TeamId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        teams::Entity::find()
+            .select_only()
+            .column(teams::Column::Id)
+            .filter(teams::Column::OrgId.eq(org_id.to_string()))
+            .filter(teams::Column::Id.is_in(ids.iter().map(ToString::to_string)))
+            .into_tuple::<String>()
+            .all(self.conn())
+            .await?
+            .iter()
+            .map(|id| TeamId::parse(id).map_err(corrupt))
+            .collect()
+    }
+
+    /// The permissions of the org's custom roles among `names`; names that are
+    /// not custom roles of the org are absent.
+    pub async fn custom_roles(
+        &self,
+        org_id: OrgId,
+        names: &[RoleName],
+    ) -> Result<HashMap<RoleName, PermissionSet>, StoreError> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        roles::Entity::find()
+            .filter(roles::Column::OrgId.eq(org_id.to_string()))
+            .filter(roles::Column::Name.is_in(names.iter().map(RoleName::as_str)))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|row| {
+                let name = RoleName::parse(&row.name).map_err(corrupt)?;
+                let perms = row
+                    .permissions
+                    .split_whitespace()
+                    .map(Permission::parse)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(corrupt)?;
+                Ok((name, PermissionSet::of(&perms)))
+            })
+            .collect()
+    }
+
+    /// Counts a failed sign-in; locks the user when `threshold` (if non-zero)
+    /// consecutive failures are reached. Returns whether the user is now locked.
+    pub async fn record_login_failure(
+        &self,
+        user_id: UserId,
+        threshold: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        credentials::Entity::update_many()
+            .col_expr(
+                credentials::Column::FailedLogins,
+                Expr::col(credentials::Column::FailedLogins).add(1),
+            )
+            .filter(credentials::Column::UserId.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        let failures = credentials::Entity::find_by_id(user_id.to_string())
+            .one(self.conn())
+            .await?
+            .map_or(0, |c| non_negative(c.failed_logins));
+        let lock = threshold > 0 && failures >= threshold;
+        if lock {
+            users::Entity::update_many()
+                .col_expr(users::Column::LockedAt, Expr::value(now))
+                .filter(users::Column::Id.eq(user_id.to_string()))
+                .exec(self.conn())
+                .await?;
+        }
+        Ok(lock)
+    }
+
+    /// Resets the failure count and any expired lock, and stamps the sign-in.
+    pub async fn record_login_success(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        credentials::Entity::update_many()
+            .col_expr(credentials::Column::FailedLogins, Expr::value(0))
+            .filter(credentials::Column::UserId.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        users::Entity::update_many()
+            .col_expr(users::Column::LastLoginAt, Expr::value(now))
+            .col_expr(users::Column::LockedAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(users::Column::Id.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn record_logout(&self, user_id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::LastLogoutAt, Expr::value(now))
+            .filter(users::Column::Id.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Turns rows into users, loading roles, teams and credential flags in
+    /// one query each for the whole batch. Keeps the rows' order.
+    async fn hydrate(&self, org: &OrgSettings, rows: Vec<users::Model>) -> Result<Vec<User>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut roles_of: HashMap<String, Vec<RoleName>> = HashMap::new();
+        for row in user_roles::Entity::find()
+            .filter(user_roles::Column::UserId.is_in(ids.clone()))
+            .order_by_asc(user_roles::Column::RoleName)
+            .all(self.conn())
+            .await?
+        {
+            let role = RoleName::parse(&row.role_name).map_err(corrupt)?;
+            roles_of.entry(row.user_id).or_default().push(role);
+        }
+        let mut teams_of: HashMap<String, Vec<TeamId>> = HashMap::new();
+        for row in team_members::Entity::find()
+            .filter(team_members::Column::UserId.is_in(ids.clone()))
+            .order_by_asc(team_members::Column::TeamId)
+            .all(self.conn())
+            .await?
+        {
+            let team = TeamId::parse(&row.team_id).map_err(corrupt)?;
+            teams_of.entry(row.user_id).or_default().push(team);
+        }
+        let change_required: HashMap<String, bool> = credentials::Entity::find()
+            .filter(credentials::Column::UserId.is_in(ids))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|c| (c.user_id, c.password_change_required))
+            .collect();
+        let cutoff = lock_cutoff(org);
+        rows.into_iter()
+            .map(|row| {
+                let text = |s: &str| ProfileText::parse(s, usize::MAX).map_err(corrupt);
+                let max_chats = row.max_chats.map(non_negative);
+                Ok(User {
+                    id: UserId::parse(&row.id).map_err(corrupt)?,
+                    email: Email::parse(&row.email).map_err(corrupt)?,
+                    login_id: row
+                        .login_id
+                        .as_deref()
+                        .map(LoginId::parse)
+                        .transpose()
+                        .map_err(corrupt)?,
+                    display_name: DisplayName::parse(&row.display_name).map_err(corrupt)?,
+                    public_name: text(&row.public_name)?,
+                    state: row.state.parse().map_err(corrupt)?,
+                    locked: row
+                        .locked_at
+                        .is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff)),
+                    roles: roles_of.remove(&row.id).unwrap_or_default(),
+                    team_ids: teams_of.remove(&row.id).unwrap_or_default(),
+                    max_chats,
+                    effective_max_chats: max_chats.unwrap_or(org.default_max_chats),
+                    login_with: row
+                        .login_with
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .map_err(corrupt)?,
+                    language: text(&row.language)?,
+                    landline_phone: text(&row.landline_phone)?,
+                    mobile_phone: text(&row.mobile_phone)?,
+                    job_title: text(&row.job_title)?,
+                    location: text(&row.location)?,
+                    can_view_colleagues_chats: row.can_view_colleagues_chats,
+                    password_change_required: change_required
+                        .get(&row.id)
+                        .copied()
+                        .unwrap_or(false),
+                    version: row.version,
+                    created_at: row.created_at,
+                    last_login_at: row.last_login_at,
+                    last_logout_at: row.last_logout_at,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Locks set after this instant are still in force; `None` means locks last
+/// until an admin unlocks.
+fn lock_cutoff(org: &OrgSettings) -> Option<DateTime<Utc>> {
+    if org.lockout_duration.is_zero() {
+        None
+    } else {
+        chrono::Duration::from_std(org.lockout_duration)
+            .ok()
+            .map(|d| Utc::now() - d)
+    }
+}
+
+fn members_of(teams: &[TeamId]) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(team_members::Column::UserId)
+        .from(team_members::Entity)
+        .and_where(team_members::Column::TeamId.is_in(teams.iter().map(ToString::to_string)))
+        .to_owned()
+}
+
+fn scope_condition(scope: &UserScope) -> Condition {
+    let is_me = |me: &Option<UserId>| match me {
+        Some(me) => users::Column::Id.eq(me.to_string()),
+        None => Expr::value(false).into(),
+    };
+    match scope {
+        UserScope::Org => Condition::all(),
+        UserScope::Teams { teams, me } => Condition::any()
+            .add(is_me(me))
+            .add(users::Column::Id.in_subquery(members_of(teams))),
+        UserScope::Me(me) => Condition::all().add(is_me(me)),
+    }
+}
+
+/// Escapes LIKE's wildcards so a query matches literally.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
