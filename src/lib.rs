@@ -4,7 +4,13 @@
 //! Dependencies point one way: `api` → use cases (`users`, `auth`, `audit`)
 //! → `domain`; only `store` touches the database.
 
+pub mod api;
+pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod store;
+pub mod telemetry;
+pub mod users;

@@ -1,11 +1,13 @@
 //! Who is calling and what they may do: password hashing, opaque tokens, the
 //! authenticated [`Principal`] and the pure [`authorize`] policy.
 
+mod authenticator;
 mod password;
 mod policy;
 mod principal;
 mod token;
 
+pub use authenticator::{Authenticator, SignedIn};
 pub use password::{HashCost, PasswordHasher};
 pub use policy::{authorize, user_read_scope};
 pub use principal::{Actor, Principal};

@@ -159,7 +159,7 @@ impl ProfileText {
 }
 
 /// Account lifecycle. Deletion is not a state: a deleted user is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserState {
     Invited,
     Active,
@@ -192,7 +192,7 @@ impl FromStr for UserState {
 }
 
 /// Which identifier a user may sign in with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LoginWith {
     Email,
     LoginId,

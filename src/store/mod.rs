@@ -23,7 +23,7 @@ use migrations::MigratorTrait;
 
 pub use audit::AuditRecord;
 pub use sessions::SessionRecord;
-pub use users::{CredentialRecord, UserFilter, UserPageKey};
+pub use users::{CredentialRecord, UserCriteria, UserFilter, UserPageKey};
 
 use crate::error::Error;
 

@@ -1,6 +1,9 @@
 use std::time::Duration;
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    sea_query::Expr,
+};
 
 use super::{Repo, StoreError, corrupt, entities::orgs, non_negative};
 use crate::domain::{OrgId, OrgSettings, OrgSlug};
@@ -30,6 +33,17 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         })
         .exec_without_returning(self.conn())
         .await?;
+        Ok(())
+    }
+
+    /// Takes the org row's write lock until the transaction ends (a no-op
+    /// update: PostgreSQL locks the row, SQLite already holds the write lock).
+    pub async fn lock_org(&self, org_id: OrgId) -> Result<(), StoreError> {
+        orgs::Entity::update_many()
+            .col_expr(orgs::Column::Version, Expr::col(orgs::Column::Version))
+            .filter(orgs::Column::Id.eq(org_id.to_string()))
+            .exec(self.conn())
+            .await?;
         Ok(())
     }
 

@@ -16,15 +16,21 @@ use crate::domain::{
     RoleName, TeamId, User, UserId, UserScope, UserState,
 };
 
-/// Which users a listing returns. Every part is optional but the scope.
-#[derive(Debug, Clone)]
-pub struct UserFilter {
+/// What a caller asks a listing for; every part is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct UserCriteria {
     /// Substring of the display name, public name, email, login id or id.
     pub query: Option<String>,
     pub role: Option<RoleName>,
     pub team: Option<TeamId>,
     pub state: Option<UserState>,
     pub locked: Option<bool>,
+}
+
+/// Which users a listing returns: the criteria, within what the caller may see.
+#[derive(Debug, Clone)]
+pub struct UserFilter {
+    pub criteria: UserCriteria,
     pub scope: UserScope,
 }
 
@@ -172,14 +178,15 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         let mut select = users::Entity::find()
             .filter(users::Column::OrgId.eq(org.org_id.to_string()))
             .filter(scope_condition(&filter.scope));
-        if let Some(query) = &filter.query {
+        let criteria = &filter.criteria;
+        if let Some(query) = &criteria.query {
             let pattern = format!("%{}%", escape_like(&query.to_lowercase()));
             select = select.filter(
                 Expr::col((users::Entity, users::Column::SearchText))
                     .like(LikeExpr::new(pattern).escape('\\')),
             );
         }
-        if let Some(role) = &filter.role {
+        if let Some(role) = &criteria.role {
             select = select.filter(
                 users::Column::Id.in_subquery(
                     Query::select()
@@ -190,13 +197,13 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 ),
             );
         }
-        if let Some(team) = filter.team {
+        if let Some(team) = criteria.team {
             select = select.filter(users::Column::Id.in_subquery(members_of(&[team])));
         }
-        if let Some(state) = filter.state {
+        if let Some(state) = criteria.state {
             select = select.filter(users::Column::State.eq(state.as_str()));
         }
-        if let Some(locked) = filter.locked {
+        if let Some(locked) = criteria.locked {
             let lock_cond = match lock_cutoff(org) {
                 None => users::Column::LockedAt.is_not_null(),
                 Some(cutoff) => users::Column::LockedAt.gt(cutoff),

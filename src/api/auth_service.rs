@@ -1,0 +1,79 @@
+use tonic::{Request, Response, Status};
+
+use super::{
+    caller,
+    convert::timestamp,
+    origin,
+    pb::{self, auth_service_server::AuthService},
+};
+use crate::auth::{Actor, Authenticator};
+
+pub struct AuthApi {
+    authenticator: Authenticator,
+}
+
+impl AuthApi {
+    pub fn new(authenticator: Authenticator) -> Self {
+        Self { authenticator }
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    #[tracing::instrument(skip_all, fields(org = %req.get_ref().org))]
+    async fn login(
+        &self,
+        req: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let origin = origin(&req);
+        let pb::LoginRequest {
+            org,
+            login,
+            password,
+        } = req.into_inner();
+        let signed_in = self
+            .authenticator
+            .login(&org, &login, &password, &origin)
+            .await?;
+        Ok(Response::new(pb::LoginResponse {
+            session_token: signed_in.session_token,
+            expires_at: Some(timestamp(signed_in.expires_at)),
+            password_change_required: signed_in.user.password_change_required,
+            user: Some((&signed_in.user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn logout(
+        &self,
+        req: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        self.authenticator.logout(&principal, &origin).await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let (org, user) = self.authenticator.who_am_i(&principal).await?;
+        let Actor::User { expires_at, .. } = principal.actor;
+        Ok(Response::new(pb::WhoAmIResponse {
+            org_id: org.org_id.to_string(),
+            org_slug: org.slug.as_str().to_owned(),
+            user: user.as_ref().map(Into::into),
+            api_key: None,
+            permissions: principal
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            team_ids: principal.team_ids.iter().map(ToString::to_string).collect(),
+            session_expires_at: Some(timestamp(expires_at)),
+            password_change_required: principal.password_change_required,
+        }))
+    }
+}

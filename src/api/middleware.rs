@@ -1,0 +1,128 @@
+//! Authentication as a tower layer: every RPC but the public ones must carry
+//! `authorization: Bearer <token>`; the resolved [`Principal`] goes into the
+//! request's extensions for handlers to read. A session that must change its
+//! password may only call `ChangePassword`, `Logout` and `WhoAmI`.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use tonic::{Status, body::Body};
+use tower::{Layer, Service};
+
+use crate::{
+    auth::{Authenticator, Principal},
+    error::{Error, Reason},
+};
+
+/// RPCs anyone may call.
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/roster.v1.AuthService/Login" | "/roster.v1.AuthService/AcceptInvite"
+    ) || path.starts_with("/grpc.health.v1.Health/")
+        || path.starts_with("/grpc.reflection.")
+}
+
+/// RPCs a session with a pending password change may still call.
+fn allowed_before_password_change(path: &str) -> bool {
+    matches!(
+        path,
+        "/roster.v1.AuthService/ChangePassword"
+            | "/roster.v1.AuthService/Logout"
+            | "/roster.v1.AuthService/WhoAmI"
+    )
+}
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    authenticator: Authenticator,
+}
+
+impl AuthLayer {
+    pub fn new(authenticator: Authenticator) -> Self {
+        Self { authenticator }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthMiddleware<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthMiddleware {
+            inner,
+            authenticator: self.authenticator.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthMiddleware<S> {
+    inner: S,
+    authenticator: Authenticator,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> Service<Request<B>> for AuthMiddleware<S>
+where
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // The clone that was polled ready is the one to call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let authenticator = self.authenticator.clone();
+        let path = req.uri().path().to_owned();
+        let authorization = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Box::pin(async move {
+            if !is_public(&path) {
+                match authenticate(&authenticator, &path, authorization.as_deref()).await {
+                    Ok(principal) => {
+                        req.extensions_mut().insert(principal);
+                    }
+                    Err(err) => return Ok(Status::from(err).into_http()),
+                }
+            }
+            inner.call(req).await
+        })
+    }
+}
+
+async fn authenticate(
+    authenticator: &Authenticator,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<Principal, Error> {
+    let token = authorization
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
+    let principal = authenticator.authenticate(token).await?;
+    if principal.password_change_required && !allowed_before_password_change(path) {
+        return Err(Error::FailedPrecondition {
+            reason: Reason::PasswordChangeRequired,
+            message: "change your password first (AuthService.ChangePassword)".into(),
+        });
+    }
+    Ok(principal)
+}

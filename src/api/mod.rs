@@ -1,0 +1,66 @@
+//! The gRPC surface: generated code ([`pb`]), wire ⇄ domain conversions, the
+//! one error → status mapping, the authentication layer and one adapter per
+//! service. Handlers authenticate (middleware), convert, call a use case and
+//! convert back; they hold no business rules and no SQL.
+
+mod auth_service;
+mod convert;
+mod middleware;
+mod status;
+mod stubs;
+mod user_service;
+
+use tonic::Request;
+
+pub use auth_service::AuthApi;
+pub use middleware::AuthLayer;
+pub use status::ERROR_DOMAIN;
+pub use stubs::{AuditApi, OrgApi, PresenceApi, ReportApi};
+pub use user_service::UserApi;
+
+use crate::{
+    audit::Origin,
+    auth::Principal,
+    error::{Error, Reason},
+};
+
+pub mod pb {
+    //! Code generated from `proto/roster/v1`.
+    tonic::include_proto!("roster.v1");
+
+    /// The encoded descriptor set of `roster.v1`, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/roster_descriptor.bin"));
+}
+
+/// Fully qualified names of the roster.v1 services, for health and reflection.
+pub const SERVICE_NAMES: [&str; 6] = [
+    "roster.v1.AuthService",
+    "roster.v1.UserService",
+    "roster.v1.PresenceService",
+    "roster.v1.OrgService",
+    "roster.v1.AuditService",
+    "roster.v1.ReportService",
+];
+
+/// The authenticated caller (put there by [`AuthLayer`]) and where the
+/// request came from.
+fn caller<T>(req: &Request<T>) -> Result<(Principal, Origin), Error> {
+    let principal = req
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
+    Ok((principal, origin(req)))
+}
+
+fn origin<T>(req: &Request<T>) -> Origin {
+    Origin {
+        request_id: req
+            .metadata()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(128).collect()),
+        peer: req.remote_addr().map(|a| a.to_string()),
+    }
+}

@@ -1,0 +1,239 @@
+//! The composition root: connect the store, migrate, bootstrap, build the
+//! services, bind, serve, and shut down gracefully within a bounded time.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use rand::{Rng, distr::Alphanumeric};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::ServiceBuilder;
+
+use crate::{
+    api::{
+        self, AuditApi, AuthApi, AuthLayer, OrgApi, PresenceApi, ReportApi, UserApi,
+        pb::{
+            audit_service_server::AuditServiceServer, auth_service_server::AuthServiceServer,
+            org_service_server::OrgServiceServer,
+            presence_service_server::PresenceServiceServer,
+            report_service_server::ReportServiceServer, user_service_server::UserServiceServer,
+        },
+    },
+    auth::{Authenticator, PasswordHasher},
+    config::Config,
+    domain::{Email, OrgSlug, Password},
+    error::Error,
+    store::{Store, StoreError},
+    telemetry,
+    users::{Bootstrap, Users},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("invalid bootstrap setting {setting}: {message}")]
+    Bootstrap { setting: &'static str, message: String },
+    #[error("{0}")]
+    Setup(#[from] Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A built server, bound and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    store: Store,
+    authenticator: Authenticator,
+    users: Users,
+    config: Config,
+}
+
+impl App {
+    /// Connects and migrates the database, bootstraps an empty one, and binds
+    /// the listener (port 0 picks a free port: see [`App::local_addr`]).
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let hasher = PasswordHasher::new(config.hash_cost())?;
+        let users = Users::new(store.clone(), hasher.clone());
+        bootstrap(&config, &users).await?;
+        let authenticator = Authenticator::new(store.clone(), hasher);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            store,
+            authenticator,
+            users,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then drains: health turns NOT_SERVING,
+    /// new connections are refused, and in-flight RPCs get the configured
+    /// grace period before the server stops regardless.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> Result<(), StartError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        set_health(&health, ServingStatus::Serving).await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(api::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(api::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let layers = ServiceBuilder::new()
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                self.config.max_concurrent_requests,
+            ))
+            .layer(AuthLayer::new(self.authenticator.clone()));
+        let router = Server::builder()
+            .timeout(self.config.request_timeout())
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .tcp_nodelay(true)
+            .trace_fn(telemetry::rpc_span)
+            .layer(layers)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(AuthServiceServer::new(AuthApi::new(self.authenticator.clone())))
+            .add_service(UserServiceServer::new(UserApi::new(self.users.clone())))
+            .add_service(PresenceServiceServer::new(PresenceApi))
+            .add_service(OrgServiceServer::new(OrgApi))
+            .add_service(AuditServiceServer::new(AuditApi))
+            .add_service(ReportServiceServer::new(ReportApi));
+
+        let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+        let incoming = TcpListenerStream::new(self.listener);
+        let serve = router.serve_with_incoming_shutdown(incoming, async {
+            drain_rx.await.ok();
+        });
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return Ok(result?),
+            () = stop => {}
+        }
+        tracing::info!("shutting down: draining in-flight requests");
+        set_health(&health, ServingStatus::NotServing).await;
+        drain_tx.send(()).ok();
+        match tokio::time::timeout(self.config.shutdown_grace(), &mut serve).await {
+            Ok(result) => result?,
+            Err(_) => tracing::warn!("grace period over; stopping with requests in flight"),
+        }
+        self.store.close().await?;
+        Ok(())
+    }
+}
+
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for name in api::SERVICE_NAMES {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// Creates the first org and admin on an empty database, as configured or
+/// with a generated password that is printed once.
+async fn bootstrap(config: &Config, users: &Users) -> Result<(), StartError> {
+    let invalid = |setting: &'static str| {
+        move |e: crate::error::ParseError| StartError::Bootstrap {
+            setting,
+            message: e.message,
+        }
+    };
+    let org = OrgSlug::parse(&config.bootstrap_org).map_err(invalid("ROSTER_BOOTSTRAP_ORG"))?;
+    let admin_email = Email::parse(&config.bootstrap_admin_email)
+        .map_err(invalid("ROSTER_BOOTSTRAP_ADMIN_EMAIL"))?;
+    let (password, generated) = match &config.bootstrap_admin_password {
+        Some(p) => (p.clone(), false),
+        None => (
+            rand::rng()
+                .sample_iter(Alphanumeric)
+                .take(20)
+                .map(char::from)
+                .collect(),
+            true,
+        ),
+    };
+    let admin_password =
+        Password::parse(&password, Password::MIN_LEN).map_err(invalid("ROSTER_BOOTSTRAP_ADMIN_PASSWORD"))?;
+    let spec = Bootstrap {
+        org,
+        admin_email,
+        admin_password,
+    };
+    if users.bootstrap(&spec).await? {
+        if generated {
+            tracing::warn!(
+                org = spec.org.as_str(),
+                email = spec.admin_email.as_str(),
+                password = %password,
+                "created org and first admin with a generated password, shown only this once; \
+                 sign in with: rosterctl login --org {} --login {}",
+                spec.org.as_str(),
+                spec.admin_email.as_str(),
+            );
+        } else {
+            tracing::info!(
+                org = spec.org.as_str(),
+                email = spec.admin_email.as_str(),
+                "created org and first admin"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,86 @@
+//! The audit log's vocabulary: who did what, to whom, from which request.
+//! Use cases write an entry in the same transaction as the change it records;
+//! nothing edits or deletes an entry.
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::{
+    auth::{Actor, Principal},
+    domain::{OrgId, UserId},
+    store::AuditRecord,
+};
+
+/// Where a request came from, as far as the audit log cares.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The caller's `x-request-id`, else the trace id.
+    pub request_id: Option<String>,
+    pub peer: Option<String>,
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditActor {
+    User(UserId),
+    /// A failed sign-in by nobody we could identify.
+    Anonymous,
+    /// Roster itself (bootstrap).
+    System,
+}
+
+impl From<&Principal> for AuditActor {
+    fn from(principal: &Principal) -> Self {
+        match principal.actor {
+            Actor::User { user_id, .. } => AuditActor::User(user_id),
+        }
+    }
+}
+
+/// What was done. The string forms are stable: dashboards filter on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    OrgBootstrap,
+    UserCreate,
+    Login,
+    LoginFailed,
+    Logout,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::OrgBootstrap => "org.bootstrap",
+            Action::UserCreate => "user.create",
+            Action::Login => "auth.login",
+            Action::LoginFailed => "auth.login_failed",
+            Action::Logout => "auth.logout",
+        }
+    }
+}
+
+pub fn entry(
+    org_id: OrgId,
+    actor: AuditActor,
+    action: Action,
+    target_user_id: Option<UserId>,
+    origin: &Origin,
+    details: Value,
+) -> AuditRecord {
+    let (actor_kind, actor_id) = match actor {
+        AuditActor::User(id) => ("user", Some(id.to_string())),
+        AuditActor::Anonymous => ("anonymous", None),
+        AuditActor::System => ("system", None),
+    };
+    AuditRecord {
+        org_id,
+        occurred_at: Utc::now(),
+        actor_kind,
+        actor_id,
+        action: action.as_str(),
+        target_user_id,
+        request_id: origin.request_id.clone(),
+        peer: origin.peer.clone(),
+        details: details.to_string(),
+    }
+}

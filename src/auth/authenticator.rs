@@ -1,0 +1,224 @@
+//! Sign-in, sign-out and resolving a bearer token to a [`Principal`].
+//!
+//! Every failed sign-in looks the same to the caller (`UNAUTHENTICATED`
+//! "invalid credentials", after the same argon2 work); the real reason goes
+//! to the audit log.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{
+    Actor, PasswordHasher, Principal, new_session_token, token_hash,
+};
+use crate::{
+    audit::{self, Action, AuditActor, Origin},
+    domain::{OrgSettings, OrgSlug, PermissionSet, SessionId, User, UserState},
+    error::{Error, Reason, Result},
+    store::{SessionRecord, Store},
+};
+
+/// A new session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Store,
+    hasher: PasswordHasher,
+}
+
+impl Authenticator {
+    pub fn new(store: Store, hasher: PasswordHasher) -> Self {
+        Self { store, hasher }
+    }
+
+    pub async fn login(
+        &self,
+        org: &str,
+        login: &str,
+        password: &str,
+        origin: &Origin,
+    ) -> Result<SignedIn> {
+        let invalid = || Error::Unauthenticated(Reason::InvalidCredentials);
+        let read = self.store.read();
+        let org = match OrgSlug::parse(org) {
+            Ok(slug) => read.org_by_slug(&slug).await?,
+            Err(_) => None,
+        };
+        let Some(org) = org else {
+            self.hasher.verify(password, None).await?;
+            return Err(invalid());
+        };
+        let found = read
+            .user_by_login(&org, login)
+            .await?
+            .filter(|(user, _)| login_allowed(&org, user, login));
+        let Some((user, credential)) = found else {
+            self.hasher.verify(password, None).await?;
+            self.audit_failure(&org, None, login, "unknown login", origin).await?;
+            return Err(invalid());
+        };
+        let matches = self
+            .hasher
+            .verify(password, credential.as_ref().map(|c| c.password_hash.as_str()))
+            .await?;
+        let refusal = if !matches {
+            Some("wrong password")
+        } else if user.locked {
+            Some("account locked")
+        } else if user.state != UserState::Active {
+            Some(match user.state {
+                UserState::Invited => "invitation not accepted",
+                _ => "account suspended",
+            })
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            self.audit_failure(&org, Some(&user), login, why, origin).await?;
+            return Err(invalid());
+        }
+
+        let session_token = new_session_token();
+        let now = Utc::now();
+        let lifetime = chrono::Duration::from_std(org.session_lifetime).map_err(Error::internal)?;
+        let session = SessionRecord {
+            session_id: SessionId::generate(),
+            org_id: org.org_id,
+            user_id: user.id,
+            expires_at: now + lifetime,
+        };
+        let tx = self.store.write().await?;
+        let repo = tx.repo();
+        repo.insert_session(&session, token_hash(&session_token)).await?;
+        repo.record_login_success(user.id, now).await?;
+        repo.append_audit(audit::entry(
+            org.org_id,
+            AuditActor::User(user.id),
+            Action::Login,
+            Some(user.id),
+            origin,
+            json!({ "session_id": session.session_id.to_string() }),
+        ))
+        .await?;
+        let user = repo.user(&org, user.id).await?.ok_or_else(Error::user_not_found)?;
+        tx.commit().await?;
+        Ok(SignedIn {
+            session_token,
+            expires_at: session.expires_at,
+            user,
+        })
+    }
+
+    /// Counts the failure against a known user (locking them at the org's
+    /// threshold) and records why in the audit log.
+    async fn audit_failure(
+        &self,
+        org: &OrgSettings,
+        user: Option<&User>,
+        login: &str,
+        why: &str,
+        origin: &Origin,
+    ) -> Result<()> {
+        let tx = self.store.write().await?;
+        let repo = tx.repo();
+        let mut locked_now = false;
+        if let Some(user) = user.filter(|u| !u.locked) {
+            locked_now = repo
+                .record_login_failure(user.id, org.lockout_threshold, Utc::now())
+                .await?;
+        }
+        repo.append_audit(audit::entry(
+            org.org_id,
+            user.map_or(AuditActor::Anonymous, |u| AuditActor::User(u.id)),
+            Action::LoginFailed,
+            user.map(|u| u.id),
+            origin,
+            json!({ "login": login, "reason": why, "locked": locked_now }),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn logout(&self, principal: &Principal, origin: &Origin) -> Result<()> {
+        let Actor::User {
+            user_id,
+            session_id,
+            ..
+        } = principal.actor;
+        let tx = self.store.write().await?;
+        let repo = tx.repo();
+        repo.delete_session(session_id).await?;
+        repo.record_logout(user_id, Utc::now()).await?;
+        repo.append_audit(audit::entry(
+            principal.org_id,
+            AuditActor::from(principal),
+            Action::Logout,
+            Some(user_id),
+            origin,
+            json!({ "session_id": session_id.to_string() }),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The principal behind a bearer token, with permissions computed from the
+    /// user's roles as they are now.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        let invalid = || Error::Unauthenticated(Reason::InvalidCredentials);
+        let read = self.store.read();
+        let session = read
+            .session_by_token_hash(&token_hash(token), Utc::now())
+            .await?
+            .ok_or_else(invalid)?;
+        let org = read.org(session.org_id).await?;
+        let user = read
+            .user(&org, session.user_id)
+            .await?
+            .filter(|u| u.state == UserState::Active)
+            .ok_or_else(invalid)?;
+        let custom = read.custom_roles(org.org_id, &user.roles).await?;
+        let permissions = user.roles.iter().fold(PermissionSet::EMPTY, |set, role| {
+            let perms = role
+                .built_in_permissions()
+                .or_else(|| custom.get(role).copied())
+                .unwrap_or_default();
+            set.union(perms)
+        });
+        Ok(Principal {
+            org_id: org.org_id,
+            actor: Actor::User {
+                user_id: user.id,
+                session_id: session.session_id,
+                expires_at: session.expires_at,
+            },
+            permissions,
+            team_ids: user.team_ids,
+            password_change_required: user.password_change_required,
+        })
+    }
+
+    /// The org and, for a person, the user behind a principal.
+    pub async fn who_am_i(&self, principal: &Principal) -> Result<(OrgSettings, Option<User>)> {
+        let read = self.store.read();
+        let org = read.org(principal.org_id).await?;
+        let user = match principal.user_id() {
+            Some(id) => Some(read.user(&org, id).await?.ok_or_else(Error::user_not_found)?),
+            None => None,
+        };
+        Ok((org, user))
+    }
+}
+
+/// Whether `login` names the user by an identifier their `login_with` allows.
+fn login_allowed(org: &OrgSettings, user: &User, login: &str) -> bool {
+    let rule = user.login_with.unwrap_or(org.login_with);
+    let by_email = user.email.as_str() == login.trim().to_lowercase();
+    (by_email && rule.allows_email()) || (!by_email && rule.allows_login_id())
+}

@@ -1,0 +1,115 @@
+//! `rosterd`'s settings, from flags and the environment (a flag wins),
+//! validated at start-up.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Parser, ValueEnum};
+
+use crate::auth::HashCost;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PasswordHashing {
+    /// argon2id with OWASP's parameters.
+    Owasp,
+    /// Cheap argon2id parameters, for tests only. Never use in production.
+    InsecureFast,
+}
+
+/// The agent directory and presence service (gRPC, package roster.v1).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "rosterd", version, about)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Database: `sqlite://FILE` (created if missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://roster.db")]
+    pub database_url: String,
+
+    /// Log format on stderr.
+    #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter: a level (`info`) or `tracing` directives (`roster=debug,info`).
+    #[arg(long, env = "ROSTER_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// OTLP/gRPC collector for traces and metrics; unset means no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Longest a unary RPC may run, in seconds (a client's shorter
+    /// `grpc-timeout` wins).
+    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// RPCs handled at once; past this, new ones are refused with
+    /// UNAVAILABLE rather than queued (load shedding).
+    #[arg(long, env = "ROSTER_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+
+    /// On SIGTERM/SIGINT, how long in-flight RPCs get to finish, in seconds.
+    #[arg(long, env = "ROSTER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Slug of the org created on first start with an empty database.
+    #[arg(long, env = "ROSTER_BOOTSTRAP_ORG", default_value = "default")]
+    pub bootstrap_org: String,
+
+    /// Email of the first admin created on first start.
+    #[arg(long, env = "ROSTER_BOOTSTRAP_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub bootstrap_admin_email: String,
+
+    /// Password of the first admin; unset means a generated one, printed once.
+    #[arg(long, env = "ROSTER_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
+
+    /// Password hashing cost.
+    #[arg(long, env = "ROSTER_PASSWORD_HASHING", value_enum, default_value_t = PasswordHashing::Owasp, hide = true)]
+    pub password_hashing: PasswordHashing,
+}
+
+impl Config {
+    /// Settings for a server in a test or a benchmark: the given database,
+    /// an OS-chosen port, cheap hashing, no telemetry export.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            log_format: LogFormat::Text,
+            log_level: "warn".into(),
+            otlp_endpoint: None,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 1024,
+            shutdown_grace_secs: 5,
+            bootstrap_org: "default".into(),
+            bootstrap_admin_email: "admin@localhost".into(),
+            bootstrap_admin_password: None,
+            password_hashing: PasswordHashing::InsecureFast,
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn hash_cost(&self) -> HashCost {
+        match self.password_hashing {
+            PasswordHashing::Owasp => HashCost::Owasp,
+            PasswordHashing::InsecureFast => HashCost::InsecureFast,
+        }
+    }
+}
