@@ -84,6 +84,16 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Shows at most the first 40 characters of an input, quoted, so an error
+/// message stays small whatever a client sent.
+pub fn quoted(input: &str) -> String {
+    const MAX: usize = 40;
+    match input.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}…", &input[..cut]),
+        None => format!("{input:?}"),
+    }
+}
+
 impl ParseError {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
         Self {
@@ -135,7 +145,9 @@ pub enum Error {
 
 fn unauthenticated_message(reason: Reason) -> &'static str {
     match reason {
-        Reason::MissingCredentials => "missing or malformed authorization: expected `Bearer <token>`",
+        Reason::MissingCredentials => {
+            "missing or malformed authorization: expected `Bearer <token>`"
+        }
         _ => "invalid credentials",
     }
 }

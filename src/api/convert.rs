@@ -11,7 +11,7 @@ use crate::{
     domain::{
         DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User, UserState,
     },
-    error::{Error, FieldViolation, ParseError, Reason, Result},
+    error::{Error, FieldViolation, ParseError, Reason, Result, quoted},
     store::UserPageKey,
     users::NewUser,
 };
@@ -22,8 +22,16 @@ pub struct Violations(Vec<FieldViolation>);
 
 impl Violations {
     /// The parsed value, or `None` with the violation recorded under `field`.
+    /// Only a field's first violation is kept, so the error stays small
+    /// however many bad entries a repeated field holds.
     pub fn check<T>(&mut self, field: &str, parsed: Result<T, ParseError>) -> Option<T> {
-        parsed.map_err(|e| self.0.push(e.at(field))).ok()
+        parsed
+            .map_err(|e| {
+                if !self.0.iter().any(|v| v.field == field) {
+                    self.0.push(e.at(field));
+                }
+            })
+            .ok()
     }
 
     /// `Ok(value)` if nothing was recorded; `value` is built only then.
@@ -105,7 +113,10 @@ impl From<&User> for pb::User {
             max_chats: u.max_chats,
             effective_max_chats: u.effective_max_chats,
             etag: u.version.to_string(),
-            login_with: u.login_with.map_or(pb::LoginWith::Unspecified, login_with).into(),
+            login_with: u
+                .login_with
+                .map_or(pb::LoginWith::Unspecified, login_with)
+                .into(),
             language: u.language.as_str().to_owned(),
             landline_phone: u.landline_phone.as_str().to_owned(),
             mobile_phone: u.mobile_phone.as_str().to_owned(),
@@ -174,17 +185,24 @@ pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
     let mobile_phone = text(&mut v, "mobile_phone", &mobile_phone, 50);
     let job_title = text(&mut v, "job_title", &job_title, 100);
     let location = text(&mut v, "location", &location, 100);
+    bounded(&mut v, &field("roles"), roles.len(), MAX_ROLES);
+    bounded(&mut v, &field("team_ids"), team_ids.len(), MAX_TEAMS);
     let roles: Vec<_> = roles
         .iter()
+        .take(MAX_ROLES)
         .filter_map(|r| v.check(&field("roles"), RoleName::parse(r)))
         .collect();
     let team_ids: Vec<_> = team_ids
         .iter()
+        .take(MAX_TEAMS)
         .filter_map(|t| {
             v.check(
                 &field("team_ids"),
                 TeamId::parse(t).map_err(|_| {
-                    ParseError::new(Reason::UnknownTeam, format!("{t:?} is not a team id"))
+                    ParseError::new(
+                        Reason::UnknownTeam,
+                        format!("{} is not a team id", quoted(t)),
+                    )
                 }),
             )
         })
@@ -218,6 +236,22 @@ pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
             can_view_colleagues_chats,
         })
     })
+}
+
+const MAX_ROLES: usize = 32;
+const MAX_TEAMS: usize = 256;
+
+/// Records a violation when a repeated field has more than `max` entries.
+fn bounded(v: &mut Violations, field: &str, len: usize, max: usize) {
+    let check = if len > max {
+        Err(ParseError::new(
+            Reason::InvalidArgument,
+            format!("at most {max} entries"),
+        ))
+    } else {
+        Ok(())
+    };
+    v.check(field, check);
 }
 
 /// `page_size`: 0 means the default; negative is invalid; large is capped.
@@ -262,7 +296,12 @@ pub fn decode_page_token(raw: &str, fingerprint: &str) -> Result<Option<UserPage
     if raw.is_empty() {
         return Ok(None);
     }
-    let invalid = || ParseError::new(Reason::InvalidPageToken, "is not a token this listing issued");
+    let invalid = || {
+        ParseError::new(
+            Reason::InvalidPageToken,
+            "is not a token this listing issued",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
     let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if token.f != fingerprint {

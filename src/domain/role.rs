@@ -26,7 +26,7 @@ macro_rules! permissions {
             pub fn parse(s: &str) -> Result<Self, ParseError> {
                 match s {
                     $($name => Ok(Permission::$variant),)*
-                    _ => Err(ParseError::new(Reason::InvalidArgument, format!("unknown permission {s:?}"))),
+                    _ => Err(ParseError::new(Reason::InvalidArgument, format!("unknown permission {}", crate::error::quoted(s)))),
                 }
             }
         }
@@ -124,7 +124,7 @@ impl RoleName {
         } else {
             Err(ParseError::new(
                 Reason::UnknownRole,
-                format!("{s:?} is not a valid role name"),
+                format!("{} is not a valid role name", crate::error::quoted(&s)),
             ))
         }
     }
@@ -197,7 +197,12 @@ mod tests {
         assert!(!get("manager").contains(Permission::ManageUsers));
         assert!(get("admin").contains(Permission::ManageUsers));
         assert!(!get("viewer").contains(Permission::HandleChats));
-        assert!(RoleName::parse("compliance").unwrap().built_in_permissions().is_none());
+        assert!(
+            RoleName::parse("compliance")
+                .unwrap()
+                .built_in_permissions()
+                .is_none()
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{
         DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password, Permission,
         ProfileText, RoleName, TeamId, User, UserId, UserState,
     },
-    error::{Error, ParseError, Reason, Result},
+    error::{Error, FieldViolation, ParseError, Reason, Result},
     store::{Store, StoreError, UserCriteria, UserFilter, UserPageKey},
 };
 
@@ -173,27 +173,37 @@ impl Users {
             .cloned()
             .collect();
         let custom = read.custom_roles(org.org_id, &custom_names).await?;
-        let mut violations: Vec<_> = custom_names
+        let unknown_roles: Vec<String> = custom_names
             .iter()
             .filter(|r| !custom.contains_key(*r))
-            .map(|r| {
-                ParseError::new(Reason::UnknownRole, format!("role {r:?} does not exist"))
-                    .at("user.roles")
-            })
+            .map(ToString::to_string)
             .collect();
         let mut team_ids = input.team_ids;
         team_ids.sort();
         team_ids.dedup();
         let existing = read.existing_teams(org.org_id, &team_ids).await?;
-        violations.extend(
-            team_ids
-                .iter()
-                .filter(|t| !existing.contains(t))
-                .map(|t| {
-                    ParseError::new(Reason::UnknownTeam, format!("team {t} does not exist"))
-                        .at("user.team_ids")
-                }),
-        );
+        let unknown_teams: Vec<String> = team_ids
+            .iter()
+            .filter(|t| !existing.contains(t))
+            .map(ToString::to_string)
+            .collect();
+        let mut violations = Vec::new();
+        if !unknown_roles.is_empty() {
+            violations.push(unknown(
+                "user.roles",
+                Reason::UnknownRole,
+                "roles",
+                &unknown_roles,
+            ));
+        }
+        if !unknown_teams.is_empty() {
+            violations.push(unknown(
+                "user.team_ids",
+                Reason::UnknownTeam,
+                "teams",
+                &unknown_teams,
+            ));
+        }
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations));
         }
@@ -325,6 +335,18 @@ impl Users {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// One violation naming (the first few of) the entries that do not exist.
+fn unknown(field: &str, reason: Reason, what: &str, names: &[String]) -> FieldViolation {
+    let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let more = names.len().saturating_sub(3);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    ParseError::new(reason, format!("no such {what} in the org: {shown}{tail}")).at(field)
 }
 
 fn check_seat(org: &OrgSettings, used: u64) -> Result<()> {

@@ -1,0 +1,254 @@
+//! Spawns the real server on 127.0.0.1:0 with a fresh database per test:
+//! a temporary SQLite file, or, when `ROSTER_TEST_DATABASE_URL` names a
+//! PostgreSQL server, a new database there that is dropped afterwards.
+
+use std::net::SocketAddr;
+
+use roster::{
+    api::pb::{
+        self, auth_service_client::AuthServiceClient, user_service_client::UserServiceClient,
+    },
+    app::App,
+    config::Config,
+};
+use sea_orm::{ConnectionTrait, Database};
+use tonic::{
+    Request, Status,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+pub const ADMIN_EMAIL: &str = "admin@localhost";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const ORG: &str = "acme";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    /// A session token of the bootstrap admin.
+    pub admin_token: String,
+    pub database_url: String,
+    server: tokio::task::JoinHandle<()>,
+    _database: TestDatabase,
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(pub String);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        let value = format!("Bearer {}", self.0)
+            .parse()
+            .map_err(|_| Status::internal("token is not a header value"))?;
+        req.metadata_mut().insert("authorization", value);
+        Ok(req)
+    }
+}
+
+pub type Users = UserServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Auth = AuthServiceClient<InterceptedService<Channel, Bearer>>;
+
+pub async fn spawn_app() -> TestApp {
+    let database = TestDatabase::create().await;
+    spawn_app_on(database).await
+}
+
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    let mut config = Config::for_tests(database.url.clone());
+    config.bootstrap_org = ORG.into();
+    config.bootstrap_admin_email = ADMIN_EMAIL.into();
+    config.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
+    let (addr, server) = start(config).await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect()
+        .await
+        .expect("connect to the server");
+    let mut app = TestApp {
+        addr,
+        channel,
+        admin_token: String::new(),
+        database_url: database.url.clone(),
+        server,
+        _database: database,
+    };
+    app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.session_token;
+    app
+}
+
+/// Builds and runs a server with `config`, returning its address.
+pub async fn start(config: Config) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let app = App::build(config).await.expect("server builds");
+    let addr = app.local_addr();
+    let server = tokio::spawn(async move {
+        app.run_until(std::future::pending())
+            .await
+            .expect("server runs");
+    });
+    (addr, server)
+}
+
+impl TestApp {
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel.clone())
+    }
+
+    pub fn auth_as(&self, token: &str) -> Auth {
+        AuthServiceClient::with_interceptor(self.channel.clone(), Bearer(token.to_owned()))
+    }
+
+    pub fn users_as(&self, token: &str) -> Users {
+        UserServiceClient::with_interceptor(self.channel.clone(), Bearer(token.to_owned()))
+    }
+
+    pub fn admin_users(&self) -> Users {
+        self.users_as(&self.admin_token)
+    }
+
+    pub async fn try_login(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<pb::LoginResponse, Status> {
+        self.auth()
+            .login(pb::LoginRequest {
+                org: ORG.into(),
+                login: login.into(),
+                password: password.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> pb::LoginResponse {
+        self.try_login(login, password)
+            .await
+            .expect("login succeeds")
+    }
+
+    /// Creates a user as the admin, with the given roles and a known password.
+    pub async fn create_user(&self, email: &str, name: &str, roles: &[&str]) -> pb::User {
+        self.admin_users()
+            .create_user(create_request(email, name, roles))
+            .await
+            .expect("user created")
+            .into_inner()
+            .user
+            .expect("user in response")
+    }
+}
+
+pub const USER_PASSWORD: &str = "a long enough password";
+
+pub fn create_request(email: &str, name: &str, roles: &[&str]) -> pb::CreateUserRequest {
+    pb::CreateUserRequest {
+        user: Some(pb::User {
+            email: email.into(),
+            display_name: name.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        }),
+        password: USER_PASSWORD.into(),
+        ..Default::default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The `ErrorInfo.reason` of a status.
+pub fn reason(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|info| {
+            assert_eq!(info.domain, "roster.v1");
+            info.reason
+        })
+        .unwrap_or_default()
+}
+
+/// The fields named by a status's BadRequest violations.
+pub fn bad_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// A database of its own for one test.
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        match std::env::var("ROSTER_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(admin_url).await,
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+                Self {
+                    url,
+                    postgres: None,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    async fn postgres(admin_url: String) -> Self {
+        let name = format!("roster_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is unreachable: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("ROSTER_TEST_DATABASE_URL ends in /DATABASE");
+        Self {
+            url: format!("{base}/{name}"),
+            postgres: Some((admin_url, name)),
+            _dir: None,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: drop the database from a thread of its own.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await
+                        .ok();
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}

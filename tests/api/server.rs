@@ -1,0 +1,360 @@
+//! The standard services, the contract's surface, bootstrap and shutdown.
+
+use std::time::Duration;
+
+use prost::Message;
+use prost::bytes::{Buf, BufMut};
+use roster::{
+    api::pb::{self, org_service_client::OrgServiceClient},
+    app::App,
+    config::Config,
+};
+use tokio_stream::StreamExt;
+use tonic::{
+    Code,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    transport::Channel,
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_reflection::pb::{v1, v1alpha};
+
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Bearer, ORG, TestDatabase, reason, spawn_app, spawn_app_on, start,
+};
+
+const SERVICES: [&str; 6] = [
+    "roster.v1.AuthService",
+    "roster.v1.UserService",
+    "roster.v1.PresenceService",
+    "roster.v1.OrgService",
+    "roster.v1.AuditService",
+    "roster.v1.ReportService",
+];
+
+#[tokio::test]
+async fn health_reports_serving_for_the_server_and_each_service() {
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.channel.clone());
+    for service in std::iter::once("").chain(SERVICES) {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health check")
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+}
+
+async fn list_services_v1(channel: Channel) -> Vec<String> {
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    match responses
+        .next()
+        .await
+        .expect("a response")
+        .expect("ok")
+        .message_response
+    {
+        Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn reflection_v1_and_v1alpha_list_every_service() {
+    let app = spawn_app().await;
+    let names = list_services_v1(app.channel.clone()).await;
+    for service in SERVICES.iter().chain(&["grpc.health.v1.Health"]) {
+        assert!(
+            names.iter().any(|n| n == service),
+            "{service} missing from {names:?}"
+        );
+    }
+
+    let mut client =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        responses
+            .next()
+            .await
+            .expect("a response")
+            .expect("ok")
+            .message_response
+    else {
+        panic!("unexpected v1alpha answer");
+    };
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "roster.v1.UserService")
+    );
+}
+
+/// What a client that has only reflection does: fetch the descriptor of
+/// `AuthService`, find `Login` and its request fields by name, build the
+/// request from field numbers alone, and call it.
+#[tokio::test]
+async fn a_client_with_only_reflection_can_sign_in() {
+    let app = spawn_app().await;
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "roster.v1.AuthService".into(),
+            ),
+        ),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        responses
+            .next()
+            .await
+            .expect("a response")
+            .expect("ok")
+            .message_response
+    else {
+        panic!("no file descriptor");
+    };
+    let files: Vec<prost_types::FileDescriptorProto> = files
+        .file_descriptor_proto
+        .iter()
+        .map(|bytes| {
+            prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("descriptor")
+        })
+        .collect();
+    let message = |name: &str| {
+        files
+            .iter()
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("{name} not described"))
+            .clone()
+    };
+    let service = files
+        .iter()
+        .flat_map(|f| &f.service)
+        .find(|s| s.name() == "AuthService")
+        .expect("AuthService described");
+    let login = service
+        .method
+        .iter()
+        .find(|m| m.name() == "Login")
+        .expect("Login");
+    assert_eq!(login.input_type(), ".roster.v1.LoginRequest");
+    let field_number = |msg: &prost_types::DescriptorProto, name: &str| {
+        msg.field
+            .iter()
+            .find(|f| f.name() == name)
+            .unwrap_or_else(|| panic!("{name} not in {}", msg.name()))
+            .number() as u32
+    };
+    let request_type = message("LoginRequest");
+    let mut body = Vec::new();
+    for (name, value) in [
+        ("org", ORG),
+        ("login", ADMIN_EMAIL),
+        ("password", ADMIN_PASSWORD),
+    ] {
+        prost::encoding::string::encode(
+            field_number(&request_type, name),
+            &value.to_string(),
+            &mut body,
+        );
+    }
+    let token_field = field_number(&message("LoginResponse"), "session_token");
+
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.expect("ready");
+    let response = grpc
+        .unary(
+            tonic::Request::new(body),
+            "/roster.v1.AuthService/Login".parse().expect("path"),
+            RawCodec,
+        )
+        .await
+        .expect("login through reflection")
+        .into_inner();
+    let token = read_string_field(&response, token_field).expect("session_token in response");
+    assert!(token.starts_with("rs_"));
+}
+
+/// Passes already-encoded messages through: what a dynamic client does with
+/// messages it built from descriptors.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+/// The string value of field `number` in an encoded message.
+fn read_string_field(mut bytes: &[u8], number: u32) -> Option<String> {
+    use prost::encoding::{DecodeContext, WireType, decode_key, skip_field};
+    while !bytes.is_empty() {
+        let (tag, wire_type) = decode_key(&mut bytes).ok()?;
+        if tag == number && wire_type == WireType::LengthDelimited {
+            let mut value = String::new();
+            prost::encoding::string::merge(
+                wire_type,
+                &mut value,
+                &mut bytes,
+                DecodeContext::default(),
+            )
+            .ok()?;
+            return Some(value);
+        }
+        skip_field(wire_type, tag, &mut bytes, DecodeContext::default()).ok()?;
+    }
+    None
+}
+
+#[tokio::test]
+async fn rpcs_of_later_work_answer_unimplemented() {
+    let app = spawn_app().await;
+    let mut org =
+        OrgServiceClient::with_interceptor(app.channel.clone(), Bearer(app.admin_token.clone()));
+    let status = org
+        .get_org_settings(pb::GetOrgSettingsRequest::default())
+        .await
+        .expect_err("not built yet");
+    assert_eq!(status.code(), Code::Unimplemented);
+    // Authentication still comes first.
+    let mut anonymous = OrgServiceClient::new(app.channel.clone());
+    let status = anonymous
+        .get_org_settings(pb::GetOrgSettingsRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_restart_on_a_used_database_bootstraps_nothing() {
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let app = spawn_app_on(database).await;
+    let mut config = Config::for_tests(url);
+    config.bootstrap_org = "other".into();
+    config.bootstrap_admin_email = "other@example.com".into();
+    config.bootstrap_admin_password = Some("another long password".into());
+    let (addr, server) = start(config).await;
+    let mut auth = pb::auth_service_client::AuthServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let status = auth
+        .login(pb::LoginRequest {
+            org: "other".into(),
+            login: "other@example.com".into(),
+            password: "another long password".into(),
+        })
+        .await
+        .expect_err("no second org");
+    assert_eq!(reason(&status), "INVALID_CREDENTIALS");
+    auth.login(pb::LoginRequest {
+        org: ORG.into(),
+        login: ADMIN_EMAIL.into(),
+        password: ADMIN_PASSWORD.into(),
+    })
+    .await
+    .expect("the first admin still signs in");
+    server.abort();
+    drop(app);
+}
+
+#[tokio::test]
+async fn a_bootstrap_password_that_breaks_the_policy_stops_start_up() {
+    let database = TestDatabase::create().await;
+    let mut config = Config::for_tests(database.url.clone());
+    config.bootstrap_admin_password = Some("short".into());
+    let err = App::build(config).await.err().expect("refused");
+    assert!(
+        err.to_string().contains("ROSTER_BOOTSTRAP_ADMIN_PASSWORD"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_drains_and_stops_within_the_grace_period() {
+    let database = TestDatabase::create().await;
+    let mut config = Config::for_tests(database.url.clone());
+    config.shutdown_grace_secs = 2;
+    let app = App::build(config).await.expect("builds");
+    let addr = app.local_addr();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        stop_rx.await.ok();
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    HealthClient::new(channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("serving");
+    stop_tx.send(()).expect("server listening for stop");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops within the grace period")
+        .expect("task")
+        .expect("clean stop");
+}
