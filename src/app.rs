@@ -15,8 +15,7 @@ use crate::{
         self, AuditApi, AuthApi, AuthLayer, OrgApi, PresenceApi, ReportApi, UserApi,
         pb::{
             audit_service_server::AuditServiceServer, auth_service_server::AuthServiceServer,
-            org_service_server::OrgServiceServer,
-            presence_service_server::PresenceServiceServer,
+            org_service_server::OrgServiceServer, presence_service_server::PresenceServiceServer,
             report_service_server::ReportServiceServer, user_service_server::UserServiceServer,
         },
     },
@@ -34,7 +33,10 @@ pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
     #[error("invalid bootstrap setting {setting}: {message}")]
-    Bootstrap { setting: &'static str, message: String },
+    Bootstrap {
+        setting: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Setup(#[from] Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -67,12 +69,13 @@ impl App {
         let users = Users::new(store.clone(), hasher.clone());
         bootstrap(&config, &users).await?;
         let authenticator = Authenticator::new(store.clone(), hasher);
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         Ok(Self {
             listener,
             store,
@@ -123,7 +126,9 @@ impl App {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(AuthServiceServer::new(AuthApi::new(self.authenticator.clone())))
+            .add_service(AuthServiceServer::new(AuthApi::new(
+                self.authenticator.clone(),
+            )))
             .add_service(UserServiceServer::new(UserApi::new(self.users.clone())))
             .add_service(PresenceServiceServer::new(PresenceApi))
             .add_service(OrgServiceServer::new(OrgApi))
@@ -182,8 +187,8 @@ async fn bootstrap(config: &Config, users: &Users) -> Result<(), StartError> {
             true,
         ),
     };
-    let admin_password =
-        Password::parse(&password, Password::MIN_LEN).map_err(invalid("ROSTER_BOOTSTRAP_ADMIN_PASSWORD"))?;
+    let admin_password = Password::parse(&password, Password::MIN_LEN)
+        .map_err(invalid("ROSTER_BOOTSTRAP_ADMIN_PASSWORD"))?;
     let spec = Bootstrap {
         org,
         admin_email,

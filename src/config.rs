@@ -66,7 +66,11 @@ pub struct Config {
     pub bootstrap_org: String,
 
     /// Email of the first admin created on first start.
-    #[arg(long, env = "ROSTER_BOOTSTRAP_ADMIN_EMAIL", default_value = "admin@localhost")]
+    #[arg(
+        long,
+        env = "ROSTER_BOOTSTRAP_ADMIN_EMAIL",
+        default_value = "admin@localhost"
+    )]
     pub bootstrap_admin_email: String,
 
     /// Password of the first admin; unset means a generated one, printed once.

@@ -41,13 +41,19 @@ impl From<Error> for Status {
             }
             Error::NotFound { reason, .. } => (Code::NotFound, reason),
             Error::AlreadyExists { reason, .. } => (Code::AlreadyExists, reason),
-            Error::FailedPrecondition { reason, ref message } => {
+            Error::FailedPrecondition {
+                reason,
+                ref message,
+            } => {
                 details.add_precondition_failure_violation(reason.as_str(), "", message);
                 (Code::FailedPrecondition, reason)
             }
             Error::PermissionDenied { .. } => (Code::PermissionDenied, Reason::PermissionDenied),
             Error::Unauthenticated(reason) => (Code::Unauthenticated, reason),
-            Error::ResourceExhausted { reason, ref message } => {
+            Error::ResourceExhausted {
+                reason,
+                ref message,
+            } => {
                 details.add_quota_failure_violation(reason.as_str(), message);
                 (Code::ResourceExhausted, reason)
             }

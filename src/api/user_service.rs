@@ -3,8 +3,8 @@ use tonic::{Request, Response, Status};
 use super::{
     caller,
     convert::{
-        Violations, decode_page_token, encode_page_token, fingerprint, page_size,
-        parse_new_user, parse_user_state_filter,
+        Violations, decode_page_token, encode_page_token, fingerprint, page_size, parse_new_user,
+        parse_user_state_filter,
     },
     pb::{self, user_service_server::UserService},
 };
@@ -69,7 +69,8 @@ impl UserService for UserApi {
         req: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::GetUserResponse>, Status> {
         let (principal, _) = caller(&req)?;
-        let user_id = UserId::parse(&req.get_ref().user_id).map_err(|e| Error::invalid(e.at("user_id")))?;
+        let user_id =
+            UserId::parse(&req.get_ref().user_id).map_err(|e| Error::invalid(e.at("user_id")))?;
         let user = self.users.get_user(&principal, user_id).await?;
         Ok(Response::new(pb::GetUserResponse {
             user: Some((&user).into()),
@@ -110,7 +111,9 @@ impl UserService for UserApi {
         );
         let role = v.check(
             "role",
-            (!role.trim().is_empty()).then(|| RoleName::parse(&role)).transpose(),
+            (!role.trim().is_empty())
+                .then(|| RoleName::parse(&role))
+                .transpose(),
         );
         let team = v.check(
             "team_id",

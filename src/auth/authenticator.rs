@@ -7,9 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{
-    Actor, PasswordHasher, Principal, new_session_token, token_hash,
-};
+use super::{Actor, PasswordHasher, Principal, new_session_token, token_hash};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     domain::{OrgSettings, OrgSlug, PermissionSet, SessionId, User, UserState},
@@ -59,12 +57,16 @@ impl Authenticator {
             .filter(|(user, _)| login_allowed(&org, user, login));
         let Some((user, credential)) = found else {
             self.hasher.verify(password, None).await?;
-            self.audit_failure(&org, None, login, "unknown login", origin).await?;
+            self.audit_failure(&org, None, login, "unknown login", origin)
+                .await?;
             return Err(invalid());
         };
         let matches = self
             .hasher
-            .verify(password, credential.as_ref().map(|c| c.password_hash.as_str()))
+            .verify(
+                password,
+                credential.as_ref().map(|c| c.password_hash.as_str()),
+            )
             .await?;
         let refusal = if !matches {
             Some("wrong password")
@@ -79,7 +81,8 @@ impl Authenticator {
             None
         };
         if let Some(why) = refusal {
-            self.audit_failure(&org, Some(&user), login, why, origin).await?;
+            self.audit_failure(&org, Some(&user), login, why, origin)
+                .await?;
             return Err(invalid());
         }
 
@@ -94,7 +97,8 @@ impl Authenticator {
         };
         let tx = self.store.write().await?;
         let repo = tx.repo();
-        repo.insert_session(&session, token_hash(&session_token)).await?;
+        repo.insert_session(&session, token_hash(&session_token))
+            .await?;
         repo.record_login_success(user.id, now).await?;
         repo.append_audit(audit::entry(
             org.org_id,
@@ -105,7 +109,10 @@ impl Authenticator {
             json!({ "session_id": session.session_id.to_string() }),
         ))
         .await?;
-        let user = repo.user(&org, user.id).await?.ok_or_else(Error::user_not_found)?;
+        let user = repo
+            .user(&org, user.id)
+            .await?
+            .ok_or_else(Error::user_not_found)?;
         tx.commit().await?;
         Ok(SignedIn {
             session_token,
@@ -209,7 +216,11 @@ impl Authenticator {
         let read = self.store.read();
         let org = read.org(principal.org_id).await?;
         let user = match principal.user_id() {
-            Some(id) => Some(read.user(&org, id).await?.ok_or_else(Error::user_not_found)?),
+            Some(id) => Some(
+                read.user(&org, id)
+                    .await?
+                    .ok_or_else(Error::user_not_found)?,
+            ),
             None => None,
         };
         Ok((org, user))

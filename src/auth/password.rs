@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use argon2::{
-    Algorithm, Argon2, Params, Version,
-    PasswordHasher as _,
+    Algorithm, Argon2, Params, PasswordHasher as _, Version,
     password_hash::{PasswordHash, PasswordVerifier, SaltString, rand_core::OsRng},
 };
 use tokio::sync::Semaphore;
@@ -109,8 +108,18 @@ mod tests {
         let pw = Password::parse("correct horse battery", 8).unwrap();
         let phc = hasher.hash(&pw).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
-        assert!(hasher.verify("correct horse battery", Some(&phc)).await.unwrap());
-        assert!(!hasher.verify("wrong horse battery", Some(&phc)).await.unwrap());
+        assert!(
+            hasher
+                .verify("correct horse battery", Some(&phc))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("wrong horse battery", Some(&phc))
+                .await
+                .unwrap()
+        );
         assert!(!hasher.verify("roster-dummy-password", None).await.unwrap());
     }
 }

@@ -50,7 +50,10 @@ mod tests {
                 session_id: SessionId::generate(),
                 expires_at: Utc::now(),
             },
-            permissions: RoleName::parse(role).unwrap().built_in_permissions().unwrap(),
+            permissions: RoleName::parse(role)
+                .unwrap()
+                .built_in_permissions()
+                .unwrap(),
             team_ids: teams,
             password_change_required: false,
         }
@@ -75,6 +78,9 @@ mod tests {
         let supervisor = principal("supervisor", vec![team]);
         assert!(user_read_scope(&supervisor).covers(other, &[team]));
         assert!(!user_read_scope(&supervisor).covers(other, &[TeamId::generate()]));
-        assert_eq!(user_read_scope(&principal("manager", vec![])), UserScope::Org);
+        assert_eq!(
+            user_read_scope(&principal("manager", vec![])),
+            UserScope::Org
+        );
     }
 }

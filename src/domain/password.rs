@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn list_holds_only_passwords_the_length_rule_lets_through() {
-                assert!(COMMON_PASSWORDS.iter().all(|p| p.len() >= 8));
+        assert!(COMMON_PASSWORDS.iter().all(|p| p.len() >= 8));
     }
 
     #[test]
@@ -126,6 +126,9 @@ mod tests {
         assert!(Password::parse(&"x".repeat(64), 8).is_ok());
         assert!(Password::parse(&"x".repeat(257), 8).is_err());
         assert!(Password::parse("Password1", 8).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret-horse", 8).unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-horse", 8).unwrap()),
+            "Password(***)"
+        );
     }
 }

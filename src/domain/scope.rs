@@ -5,7 +5,10 @@ use super::{TeamId, UserId};
 pub enum UserScope {
     Org,
     /// Members of these teams, and oneself.
-    Teams { teams: Vec<TeamId>, me: Option<UserId> },
+    Teams {
+        teams: Vec<TeamId>,
+        me: Option<UserId>,
+    },
     /// Only oneself.
     Me(Option<UserId>),
 }
@@ -21,4 +24,3 @@ impl UserScope {
         }
     }
 }
-

@@ -14,12 +14,12 @@ mod users;
 
 use std::time::Duration;
 
+use migrations::MigratorTrait;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
-use migrations::MigratorTrait;
 
 pub use audit::AuditRecord;
 pub use sessions::SessionRecord;

@@ -2,14 +2,16 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, LikeExpr, Query},
 };
 
 use super::{
-    Repo, StoreError, corrupt, non_negative,
+    Repo, StoreError, corrupt,
     entities::{credentials, roles, team_members, teams, user_roles, users},
+    non_negative,
 };
 use crate::domain::{
     DisplayName, Email, LoginId, OrgId, OrgSettings, Permission, PermissionSet, ProfileText,
@@ -82,9 +84,11 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         .exec_without_returning(self.conn())
         .await?;
         if !user.roles.is_empty() {
-            user_roles::Entity::insert_many(user.roles.iter().map(|role| user_roles::ActiveModel {
-                user_id: Set(user.id.to_string()),
-                role_name: Set(role.as_str().to_owned()),
+            user_roles::Entity::insert_many(user.roles.iter().map(|role| {
+                user_roles::ActiveModel {
+                    user_id: Set(user.id.to_string()),
+                    role_name: Set(role.as_str().to_owned()),
+                }
             }))
             .exec_without_returning(self.conn())
             .await?;
@@ -120,7 +124,11 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(())
     }
 
-    pub async fn user(&self, org: &OrgSettings, user_id: UserId) -> Result<Option<User>, StoreError> {
+    pub async fn user(
+        &self,
+        org: &OrgSettings,
+        user_id: UserId,
+    ) -> Result<Option<User>, StoreError> {
         let row = users::Entity::find_by_id(user_id.to_string())
             .filter(users::Column::OrgId.eq(org.org_id.to_string()))
             .one(self.conn())
@@ -242,10 +250,10 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     pub async fn count_seats(&self, org_id: OrgId) -> Result<u64, StoreError> {
         Ok(users::Entity::find()
             .filter(users::Column::OrgId.eq(org_id.to_string()))
-            .filter(users::Column::State.is_in([
-                UserState::Invited.as_str(),
-                UserState::Active.as_str(),
-            ]))
+            .filter(
+                users::Column::State
+                    .is_in([UserState::Invited.as_str(), UserState::Active.as_str()]),
+            )
             .count(self.conn())
             .await?)
     }
@@ -345,14 +353,21 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .await?;
         users::Entity::update_many()
             .col_expr(users::Column::LastLoginAt, Expr::value(now))
-            .col_expr(users::Column::LockedAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                users::Column::LockedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(users::Column::Id.eq(user_id.to_string()))
             .exec(self.conn())
             .await?;
         Ok(())
     }
 
-    pub async fn record_logout(&self, user_id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn record_logout(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         users::Entity::update_many()
             .col_expr(users::Column::LastLogoutAt, Expr::value(now))
             .filter(users::Column::Id.eq(user_id.to_string()))
@@ -363,7 +378,11 @@ impl<C: ConnectionTrait> Repo<'_, C> {
 
     /// Turns rows into users, loading roles, teams and credential flags in
     /// one query each for the whole batch. Keeps the rows' order.
-    async fn hydrate(&self, org: &OrgSettings, rows: Vec<users::Model>) -> Result<Vec<User>, StoreError> {
+    async fn hydrate(
+        &self,
+        org: &OrgSettings,
+        rows: Vec<users::Model>,
+    ) -> Result<Vec<User>, StoreError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -468,7 +487,7 @@ fn members_of(teams: &[TeamId]) -> sea_orm::sea_query::SelectStatement {
 fn scope_condition(scope: &UserScope) -> Condition {
     let is_me = |me: &Option<UserId>| match me {
         Some(me) => users::Column::Id.eq(me.to_string()),
-        None => Expr::value(false).into(),
+        None => Expr::value(false),
     };
     match scope {
         UserScope::Org => Condition::all(),

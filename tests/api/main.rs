@@ -1,1 +1,9 @@
+//! Integration tests: the real server on 127.0.0.1:0 with a fresh database
+//! per test, driven through the generated tonic clients. Set
+//! `ROSTER_TEST_DATABASE_URL=postgres://…/db` to run them on PostgreSQL.
 
+mod auth;
+mod cli;
+mod helpers;
+mod server;
+mod users;
