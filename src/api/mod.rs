@@ -4,6 +4,7 @@
 //! convert back; they hold no business rules and no SQL.
 
 mod auth_service;
+mod bearer;
 mod convert;
 mod middleware;
 mod status;
@@ -13,6 +14,7 @@ mod user_service;
 use tonic::Request;
 
 pub use auth_service::AuthApi;
+pub use bearer::Bearer;
 pub use middleware::AuthLayer;
 pub use status::ERROR_DOMAIN;
 pub use stubs::{AuditApi, OrgApi, PresenceApi, ReportApi};

@@ -27,14 +27,14 @@ use std::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use comfy_table::{Table, presets};
-use roster::api::pb::{
-    self, auth_service_client::AuthServiceClient, user_service_client::UserServiceClient,
+use roster::api::{
+    Bearer,
+    pb::{self, auth_service_client::AuthServiceClient, user_service_client::UserServiceClient},
 };
 use serde::{Deserialize, Serialize};
 use tonic::{
-    Code, Request, Status,
-    metadata::{Ascii, MetadataValue},
-    service::{Interceptor, interceptor::InterceptedService},
+    Code, Status,
+    service::interceptor::InterceptedService,
     transport::{Channel, Endpoint},
 };
 use tonic_types::StatusExt;
@@ -273,7 +273,7 @@ async fn logout(server: Option<String>, out: Output) -> Result<(), CliError> {
     let path = session_path()?;
     let session = read_session(&path)?;
     let server = server.unwrap_or_else(|| session.server.clone());
-    let bearer = Bearer::new(&session.token)?;
+    let bearer = bearer(&session.token)?;
     let mut auth = AuthServiceClient::with_interceptor(connect(&server).await?, bearer);
     match auth.logout(pb::LogoutRequest {}).await {
         Ok(_) => {}
@@ -559,7 +559,7 @@ impl SignedIn {
     /// none) and connects to the server.
     async fn open(server: Option<String>) -> Result<Self, CliError> {
         let session = current_session()?;
-        let bearer = Bearer::new(&session.token)?;
+        let bearer = bearer(&session.token)?;
         let server = server.unwrap_or(session.server);
         Ok(Self {
             channel: connect(&server).await?,
@@ -576,29 +576,10 @@ impl SignedIn {
     }
 }
 
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-struct Bearer(MetadataValue<Ascii>);
-
-impl Bearer {
-    /// Checks the token once here, so the interceptor itself cannot fail.
-    fn new(token: &str) -> Result<Self, CliError> {
-        let mut value: MetadataValue<Ascii> = format!("Bearer {token}").parse().map_err(|_| {
-            CliError::msg("the saved session token is not valid header text: run rosterctl login")
-        })?;
-        // Keeps the token out of any debug output of the request.
-        value.set_sensitive(true);
-        Ok(Self(value))
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
+fn bearer(token: &str) -> Result<Bearer, CliError> {
+    Bearer::new(token).map_err(|_| {
+        CliError::msg("the saved session token is not valid header text: run rosterctl login")
+    })
 }
 
 async fn connect(server: &str) -> Result<Channel, CliError> {

@@ -5,18 +5,17 @@
 use std::net::SocketAddr;
 
 use roster::{
-    api::pb::{
-        self, auth_service_client::AuthServiceClient, user_service_client::UserServiceClient,
+    api::{
+        Bearer,
+        pb::{
+            self, auth_service_client::AuthServiceClient, user_service_client::UserServiceClient,
+        },
     },
     app::App,
     config::Config,
 };
 use sea_orm::{ConnectionTrait, Database};
-use tonic::{
-    Request, Status,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
-};
+use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
 
 pub const ADMIN_EMAIL: &str = "admin@localhost";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -30,20 +29,6 @@ pub struct TestApp {
     pub database_url: String,
     server: tokio::task::JoinHandle<()>,
     _database: TestDatabase,
-}
-
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-pub struct Bearer(pub String);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let value = format!("Bearer {}", self.0)
-            .parse()
-            .map_err(|_| Status::internal("token is not a header value"))?;
-        req.metadata_mut().insert("authorization", value);
-        Ok(req)
-    }
 }
 
 pub type Users = UserServiceClient<InterceptedService<Channel, Bearer>>;
@@ -89,17 +74,26 @@ pub async fn start(config: Config) -> (SocketAddr, tokio::task::JoinHandle<()>) 
     (addr, server)
 }
 
+fn bearer(token: &str) -> Bearer {
+    Bearer::new(token).expect("token is header text")
+}
+
 impl TestApp {
+    /// The admin's bearer interceptor, for clients of any service.
+    pub fn bearer(&self) -> Bearer {
+        bearer(&self.admin_token)
+    }
+
     pub fn auth(&self) -> AuthServiceClient<Channel> {
         AuthServiceClient::new(self.channel.clone())
     }
 
     pub fn auth_as(&self, token: &str) -> Auth {
-        AuthServiceClient::with_interceptor(self.channel.clone(), Bearer(token.to_owned()))
+        AuthServiceClient::with_interceptor(self.channel.clone(), bearer(token))
     }
 
     pub fn users_as(&self, token: &str) -> Users {
-        UserServiceClient::with_interceptor(self.channel.clone(), Bearer(token.to_owned()))
+        UserServiceClient::with_interceptor(self.channel.clone(), bearer(token))
     }
 
     pub fn admin_users(&self) -> Users {

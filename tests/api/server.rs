@@ -21,7 +21,7 @@ use tonic_health::pb::{
 use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Bearer, ORG, TestDatabase, reason, spawn_app, spawn_app_on, start,
+    ADMIN_EMAIL, ADMIN_PASSWORD, ORG, TestDatabase, reason, spawn_app, spawn_app_on, start,
 };
 
 const SERVICES: [&str; 6] = [
@@ -270,8 +270,7 @@ fn read_string_field(mut bytes: &[u8], number: u32) -> Option<String> {
 #[tokio::test]
 async fn rpcs_of_later_work_answer_unimplemented() {
     let app = spawn_app().await;
-    let mut org =
-        OrgServiceClient::with_interceptor(app.channel.clone(), Bearer(app.admin_token.clone()));
+    let mut org = OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer());
     let status = org
         .get_org_settings(pb::GetOrgSettingsRequest::default())
         .await
