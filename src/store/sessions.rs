@@ -54,6 +54,22 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         }))
     }
 
+    /// Removes the user's sessions that have expired, so the table holds
+    /// only live sessions plus, at most, each user's stale ones since their
+    /// last sign-in.
+    pub async fn delete_expired_sessions(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user_id.to_string()))
+            .filter(sessions::Column::ExpiresAt.lte(now))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete_session(&self, session_id: SessionId) -> Result<(), StoreError> {
         sessions::Entity::delete_by_id(session_id.to_string())
             .exec(self.conn())
