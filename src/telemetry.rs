@@ -2,6 +2,8 @@
 //! traces and metrics to an OpenTelemetry collector. Incoming W3C trace
 //! context (`traceparent`) becomes the parent of each RPC's span.
 
+use std::io::IsTerminal;
+
 use opentelemetry::{global, propagation::Extractor, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
@@ -51,6 +53,8 @@ pub fn init(config: &Config) -> Result<TelemetryGuard, TelemetryError> {
     let fmt = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colour only for a person at a terminal, never into files.
+            .with_ansi(std::io::stderr().is_terminal())
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
