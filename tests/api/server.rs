@@ -50,27 +50,38 @@ async fn health_reports_serving_for_the_server_and_each_service() {
     }
 }
 
-async fn list_services_v1(channel: Channel) -> Vec<String> {
+/// Asks the v1 reflection service one question and returns its answer.
+async fn reflect_v1(
+    channel: Channel,
+    question: v1::server_reflection_request::MessageRequest,
+) -> v1::server_reflection_response::MessageResponse {
     let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel);
     let request = v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
+        message_request: Some(question),
     };
     let mut responses = client
         .server_reflection_info(tokio_stream::iter([request]))
         .await
         .expect("reflection")
         .into_inner();
-    match responses
+    responses
         .next()
         .await
         .expect("a response")
         .expect("ok")
         .message_response
+        .expect("an answer")
+}
+
+async fn list_services_v1(channel: Channel) -> Vec<String> {
+    match reflect_v1(
+        channel,
+        v1::server_reflection_request::MessageRequest::ListServices(String::new()),
+    )
+    .await
     {
-        Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) => {
+        v1::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
             list.service.into_iter().map(|s| s.name).collect()
         }
         other => panic!("unexpected reflection answer {other:?}"),
@@ -124,27 +135,14 @@ async fn reflection_v1_and_v1alpha_list_every_service() {
 #[tokio::test]
 async fn a_client_with_only_reflection_can_sign_in() {
     let app = spawn_app().await;
-    let mut client = v1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
-    let request = v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(
+    let v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) =
+        reflect_v1(
+            app.channel.clone(),
             v1::server_reflection_request::MessageRequest::FileContainingSymbol(
                 "roster.v1.AuthService".into(),
             ),
-        ),
-    };
-    let mut responses = client
-        .server_reflection_info(tokio_stream::iter([request]))
+        )
         .await
-        .expect("reflection")
-        .into_inner();
-    let Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
-        responses
-            .next()
-            .await
-            .expect("a response")
-            .expect("ok")
-            .message_response
     else {
         panic!("no file descriptor");
     };
