@@ -29,6 +29,29 @@ pub enum Reason {
     PasswordChangeRequired,
     PermissionDenied,
     UserNotFound,
+    ImmutableField,
+    InvalidFieldMask,
+    StaleEtag,
+    InviteExpired,
+    InviteUsed,
+    InviteRevoked,
+    InvalidInvite,
+    NotInvited,
+    NotSuspended,
+    AlreadySuspended,
+    SelfAction,
+    LastAdmin,
+    UnsupportedImage,
+    ImageTooLarge,
+    AvatarNotFound,
+    BuiltinRole,
+    RoleNotFound,
+    RoleTaken,
+    RoleInUse,
+    TeamNotFound,
+    TeamNameTaken,
+    TeamInUse,
+    InvalidSetting,
     NotImplemented,
     Internal,
 }
@@ -54,6 +77,29 @@ impl Reason {
             Reason::PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
             Reason::PermissionDenied => "PERMISSION_DENIED",
             Reason::UserNotFound => "USER_NOT_FOUND",
+            Reason::ImmutableField => "IMMUTABLE_FIELD",
+            Reason::InvalidFieldMask => "INVALID_FIELD_MASK",
+            Reason::StaleEtag => "STALE_ETAG",
+            Reason::InviteExpired => "INVITE_EXPIRED",
+            Reason::InviteUsed => "INVITE_USED",
+            Reason::InviteRevoked => "INVITE_REVOKED",
+            Reason::InvalidInvite => "INVALID_INVITE",
+            Reason::NotInvited => "USER_NOT_INVITED",
+            Reason::NotSuspended => "USER_NOT_SUSPENDED",
+            Reason::AlreadySuspended => "USER_ALREADY_SUSPENDED",
+            Reason::SelfAction => "SELF_ACTION",
+            Reason::LastAdmin => "LAST_ADMIN",
+            Reason::UnsupportedImage => "UNSUPPORTED_IMAGE",
+            Reason::ImageTooLarge => "IMAGE_TOO_LARGE",
+            Reason::AvatarNotFound => "AVATAR_NOT_FOUND",
+            Reason::BuiltinRole => "BUILTIN_ROLE",
+            Reason::RoleNotFound => "ROLE_NOT_FOUND",
+            Reason::RoleTaken => "ROLE_TAKEN",
+            Reason::RoleInUse => "ROLE_IN_USE",
+            Reason::TeamNotFound => "TEAM_NOT_FOUND",
+            Reason::TeamNameTaken => "TEAM_NAME_TAKEN",
+            Reason::TeamInUse => "TEAM_IN_USE",
+            Reason::InvalidSetting => "INVALID_SETTING",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }
@@ -124,7 +170,12 @@ pub enum Error {
     AlreadyExists { reason: Reason, message: String },
     /// `FAILED_PRECONDITION` with a PreconditionFailure.
     #[error("{message}")]
-    FailedPrecondition { reason: Reason, message: String },
+    FailedPrecondition {
+        reason: Reason,
+        message: String,
+        /// Facts a client may act on (e.g. `open_chats`), sent as ErrorInfo metadata.
+        metadata: Vec<(&'static str, String)>,
+    },
     /// `PERMISSION_DENIED`.
     #[error("{message}")]
     PermissionDenied { message: String },
@@ -132,9 +183,17 @@ pub enum Error {
     /// so callers cannot tell which part of a credential was wrong.
     #[error("{}", unauthenticated_message(*.0))]
     Unauthenticated(Reason),
+    /// `ABORTED`: the resource changed since the caller read it (stale etag).
+    #[error("{message}")]
+    Aborted { message: String },
     /// `RESOURCE_EXHAUSTED` with a QuotaFailure.
     #[error("{message}")]
-    ResourceExhausted { reason: Reason, message: String },
+    ResourceExhausted {
+        reason: Reason,
+        message: String,
+        /// E.g. `limit` and `used`, sent as ErrorInfo metadata.
+        metadata: Vec<(&'static str, String)>,
+    },
     /// `UNIMPLEMENTED`: part of the contract this server does not do yet.
     #[error("{0} is not implemented yet")]
     Unimplemented(&'static str),
@@ -164,6 +223,14 @@ impl Error {
     pub fn permission_denied(message: impl Into<String>) -> Self {
         Error::PermissionDenied {
             message: message.into(),
+        }
+    }
+
+    pub fn failed_precondition(reason: Reason, message: impl Into<String>) -> Self {
+        Error::FailedPrecondition {
+            reason,
+            message: message.into(),
+            metadata: Vec::new(),
         }
     }
 

@@ -119,10 +119,10 @@ async fn authenticate(
         .ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
     let principal = authenticator.authenticate(token).await?;
     if principal.password_change_required && !allowed_before_password_change(path) {
-        return Err(Error::FailedPrecondition {
-            reason: Reason::PasswordChangeRequired,
-            message: "change your password first (AuthService.ChangePassword)".into(),
-        });
+        return Err(Error::failed_precondition(
+            Reason::PasswordChangeRequired,
+            "change your password first (AuthService.ChangePassword)",
+        ));
     }
     Ok(principal)
 }

@@ -16,6 +16,7 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         let message = err.to_string();
         let mut details = ErrorDetails::new();
+        let mut metadata = HashMap::new();
         let (code, reason) = match err {
             Error::InvalidArgument(violations) => {
                 let reason = match violations.as_slice() {
@@ -44,8 +45,10 @@ impl From<Error> for Status {
             Error::FailedPrecondition {
                 reason,
                 ref message,
+                metadata: ref facts,
             } => {
                 details.add_precondition_failure_violation(reason.as_str(), "", message);
+                metadata.extend(facts.iter().map(|(k, v)| (k.to_string(), v.clone())));
                 (Code::FailedPrecondition, reason)
             }
             Error::PermissionDenied { .. } => (Code::PermissionDenied, Reason::PermissionDenied),
@@ -53,17 +56,20 @@ impl From<Error> for Status {
             Error::ResourceExhausted {
                 reason,
                 ref message,
+                metadata: ref facts,
             } => {
                 details.add_quota_failure_violation(reason.as_str(), message);
+                metadata.extend(facts.iter().map(|(k, v)| (k.to_string(), v.clone())));
                 (Code::ResourceExhausted, reason)
             }
+            Error::Aborted { .. } => (Code::Aborted, Reason::StaleEtag),
             Error::Unimplemented(_) => (Code::Unimplemented, Reason::NotImplemented),
             Error::Internal(cause) => {
                 tracing::error!(error = %ErrorChain(&*cause), "internal error");
                 (Code::Internal, Reason::Internal)
             }
         };
-        details.set_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
+        details.set_error_info(reason.as_str(), ERROR_DOMAIN, metadata);
         Status::with_error_details(code, message, details)
     }
 }

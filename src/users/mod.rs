@@ -354,6 +354,7 @@ fn check_seat(org: &OrgSettings, used: u64) -> Result<()> {
         Some(limit) if used >= u64::from(limit) => Err(Error::ResourceExhausted {
             reason: Reason::SeatLimitReached,
             message: format!("the org's seat limit of {limit} is reached"),
+            metadata: vec![("limit", limit.to_string()), ("used", used.to_string())],
         }),
         _ => Ok(()),
     }
