@@ -23,6 +23,7 @@ use crate::{
     config::Config,
     domain::{Email, OrgSlug, Password},
     error::Error,
+    mail::{MailError, Mailer},
     store::{Store, StoreError},
     telemetry,
     users::{Bootstrap, Users},
@@ -44,6 +45,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("email: {0}")]
+    Mail(#[from] MailError),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
@@ -66,7 +69,12 @@ impl App {
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
         let hasher = PasswordHasher::new(config.hash_cost())?;
-        let users = Users::new(store.clone(), hasher.clone());
+        let mailer = Mailer::new(
+            config.smtp_url.as_deref(),
+            &config.smtp_from,
+            &config.public_url,
+        )?;
+        let users = Users::new(store.clone(), hasher.clone(), mailer);
         bootstrap(&config, &users).await?;
         let authenticator = Authenticator::new(store.clone(), hasher);
         let listener =
@@ -128,6 +136,7 @@ impl App {
             .add_service(reflection_v1alpha)
             .add_service(AuthServiceServer::new(AuthApi::new(
                 self.authenticator.clone(),
+                self.users.clone(),
             )))
             .add_service(UserServiceServer::new(UserApi::new(self.users.clone())))
             .add_service(PresenceServiceServer::new(PresenceApi))

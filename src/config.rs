@@ -77,6 +77,28 @@ pub struct Config {
     #[arg(long, env = "ROSTER_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
     pub bootstrap_admin_password: Option<String>,
 
+    /// SMTP server for invitation emails (`smtp://host:port`,
+    /// `smtps://user:password@host`); unset means emails go to the log.
+    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of Roster's emails.
+    #[arg(
+        long,
+        env = "ROSTER_SMTP_FROM",
+        default_value = "Roster <roster@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// Base URL of the page where invitees accept (the link is
+    /// `<url>/accept-invite?token=…`).
+    #[arg(
+        long,
+        env = "ROSTER_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
+    pub public_url: String,
+
     /// Password hashing cost.
     #[arg(long, env = "ROSTER_PASSWORD_HASHING", value_enum, default_value_t = PasswordHashing::Owasp, hide = true)]
     pub password_hashing: PasswordHashing,
@@ -98,6 +120,9 @@ impl Config {
             bootstrap_org: "default".into(),
             bootstrap_admin_email: "admin@localhost".into(),
             bootstrap_admin_password: None,
+            smtp_url: None,
+            smtp_from: "Roster <roster@localhost>".into(),
+            public_url: "http://localhost:8080".into(),
             password_hashing: PasswordHashing::InsecureFast,
         }
     }

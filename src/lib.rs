@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod store;
 pub mod telemetry;
 pub mod users;

@@ -6,15 +6,24 @@ use super::{
     origin,
     pb::{self, auth_service_server::AuthService},
 };
-use crate::auth::{Actor, Authenticator};
+use crate::{
+    auth::{Actor, Authenticator},
+    domain::DisplayName,
+    error::Error,
+    users::Users,
+};
 
 pub struct AuthApi {
     authenticator: Authenticator,
+    users: Users,
 }
 
 impl AuthApi {
-    pub fn new(authenticator: Authenticator) -> Self {
-        Self { authenticator }
+    pub fn new(authenticator: Authenticator, users: Users) -> Self {
+        Self {
+            authenticator,
+            users,
+        }
     }
 }
 
@@ -74,6 +83,32 @@ impl AuthService for AuthApi {
             team_ids: principal.team_ids.iter().map(ToString::to_string).collect(),
             session_expires_at: Some(timestamp(expires_at)),
             password_change_required: principal.password_change_required,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn accept_invite(
+        &self,
+        req: Request<pb::AcceptInviteRequest>,
+    ) -> Result<Response<pb::AcceptInviteResponse>, Status> {
+        let origin = origin(&req);
+        let pb::AcceptInviteRequest {
+            invite_token,
+            password,
+            display_name,
+        } = req.into_inner();
+        let display_name = (!display_name.trim().is_empty())
+            .then(|| DisplayName::parse(&display_name))
+            .transpose()
+            .map_err(|e| Error::invalid(e.at("display_name")))?;
+        let signed_in = self
+            .users
+            .accept_invite(&origin, &invite_token, &password, display_name)
+            .await?;
+        Ok(Response::new(pb::AcceptInviteResponse {
+            session_token: signed_in.session_token,
+            expires_at: Some(timestamp(signed_in.expires_at)),
+            user: Some((&signed_in.user).into()),
         }))
     }
 }

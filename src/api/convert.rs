@@ -9,11 +9,12 @@ use sha2::{Digest, Sha256};
 use super::pb;
 use crate::{
     domain::{
-        DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User, UserState,
+        DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User, UserId,
+        UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result, quoted},
     store::UserPageKey,
-    users::NewUser,
+    users::{NewUser, UserPatch},
 };
 
 /// Collects field violations while parsing a request.
@@ -127,21 +128,41 @@ impl From<&User> for pb::User {
             last_login_at: u.last_login_at.map(timestamp),
             last_logout_at: u.last_logout_at.map(timestamp),
             password_change_required: u.password_change_required,
-            has_avatar: false,
+            has_avatar: u.has_avatar,
+            suspend_reason: u.suspend_reason.as_str().to_owned(),
         }
     }
 }
 
-/// The input fields of a `User` in a creating request; output-only fields
-/// are ignored. `prefix` is the field's path in the request (e.g. `user`).
-pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
-    let Some(user) = user else {
-        return Err(Error::invalid(
-            ParseError::new(Reason::InvalidArgument, "is required").at(prefix),
-        ));
-    };
+/// The input fields of a `User`, each parsed (`None` where it did not parse).
+struct UserInput {
+    user_id: Option<UserId>,
+    etag: Option<Option<i64>>,
+    email: Option<Email>,
+    login_id: Option<Option<LoginId>>,
+    display_name: Option<DisplayName>,
+    public_name: Option<ProfileText>,
+    roles: Option<Vec<RoleName>>,
+    team_ids: Option<Vec<TeamId>>,
+    max_chats: Option<Option<u32>>,
+    login_with: Option<Option<LoginWith>>,
+    language: Option<ProfileText>,
+    landline_phone: Option<ProfileText>,
+    mobile_phone: Option<ProfileText>,
+    job_title: Option<ProfileText>,
+    location: Option<ProfileText>,
+    can_view_colleagues_chats: bool,
+}
+
+/// Parses every input field of `user`; a field's violation is recorded
+/// (under `prefix.field`) only when `wanted(field)`.
+fn parse_user_input(
+    user: pb::User,
+    prefix: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> (Violations, UserInput) {
     let pb::User {
-        user_id: _,
+        user_id,
         email,
         login_id,
         display_name,
@@ -152,7 +173,7 @@ pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
         team_ids,
         max_chats,
         effective_max_chats: _,
-        etag: _,
+        etag,
         login_with,
         language,
         landline_phone,
@@ -165,93 +186,218 @@ pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
         last_logout_at: _,
         password_change_required: _,
         has_avatar: _,
+        suspend_reason: _,
     } = user;
-    let mut v = Violations::default();
-    let field = |name: &str| format!("{prefix}.{name}");
-    let email = v.check(&field("email"), Email::parse(&email));
-    let login_id = v.check(
-        &field("login_id"),
-        (!login_id.trim().is_empty())
-            .then(|| LoginId::parse(&login_id))
-            .transpose(),
-    );
-    let display_name = v.check(&field("display_name"), DisplayName::parse(&display_name));
-    let text = |v: &mut Violations, name: &str, s: &str, max: usize| {
-        v.check(&field(name), ProfileText::parse(s, max))
+    let mut fields = Fields {
+        v: Violations::default(),
+        prefix,
+        wanted,
     };
-    let public_name = text(&mut v, "public_name", &public_name, DisplayName::MAX_LEN);
-    let language = text(&mut v, "language", &language, 35);
-    let landline_phone = text(&mut v, "landline_phone", &landline_phone, 50);
-    let mobile_phone = text(&mut v, "mobile_phone", &mobile_phone, 50);
-    let job_title = text(&mut v, "job_title", &job_title, 100);
-    let location = text(&mut v, "location", &location, 100);
-    bounded(&mut v, &field("roles"), roles.len(), MAX_ROLES);
-    bounded(&mut v, &field("team_ids"), team_ids.len(), MAX_TEAMS);
-    let roles: Vec<_> = roles
-        .iter()
-        .take(MAX_ROLES)
-        .filter_map(|r| v.check(&field("roles"), RoleName::parse(r)))
-        .collect();
-    let team_ids: Vec<_> = team_ids
-        .iter()
-        .take(MAX_TEAMS)
-        .filter_map(|t| {
-            v.check(
-                &field("team_ids"),
+    let text = |s: &str, max| ProfileText::parse(s, max);
+    let roles = bounded(roles.len(), MAX_ROLES).and_then(|()| {
+        roles
+            .iter()
+            .map(|r| RoleName::parse(r))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let team_ids = bounded(team_ids.len(), MAX_TEAMS).and_then(|()| {
+        team_ids
+            .iter()
+            .map(|t| {
                 TeamId::parse(t).map_err(|_| {
                     ParseError::new(
                         Reason::UnknownTeam,
                         format!("{} is not a team id", quoted(t)),
                     )
-                }),
-            )
-        })
-        .collect();
-    let max_chats = v.check(
-        &field("max_chats"),
-        match max_chats {
-            Some(n) if n > 1000 => Err(ParseError::new(
-                Reason::InvalidArgument,
-                "must be at most 1000",
-            )),
-            other => Ok(other),
-        },
-    );
-    let login_with = v.check(&field("login_with"), parse_login_with(login_with));
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let input = UserInput {
+        user_id: fields.check("user_id", UserId::parse(&user_id)),
+        etag: fields.check(
+            "etag",
+            (!etag.is_empty())
+                .then(|| {
+                    etag.parse::<i64>().map_err(|_| {
+                        ParseError::new(
+                            Reason::InvalidArgument,
+                            "is not an etag this server issued",
+                        )
+                    })
+                })
+                .transpose(),
+        ),
+        email: fields.check("email", Email::parse(&email)),
+        login_id: fields.check(
+            "login_id",
+            (!login_id.trim().is_empty())
+                .then(|| LoginId::parse(&login_id))
+                .transpose(),
+        ),
+        display_name: fields.check("display_name", DisplayName::parse(&display_name)),
+        public_name: fields.check("public_name", text(&public_name, DisplayName::MAX_LEN)),
+        roles: fields.check("roles", roles),
+        team_ids: fields.check("team_ids", team_ids),
+        max_chats: fields.check(
+            "max_chats",
+            match max_chats {
+                Some(n) if n > MAX_CHATS => Err(ParseError::new(
+                    Reason::InvalidArgument,
+                    format!("must be at most {MAX_CHATS}"),
+                )),
+                other => Ok(other),
+            },
+        ),
+        login_with: fields.check("login_with", parse_login_with(login_with)),
+        language: fields.check("language", text(&language, 35)),
+        landline_phone: fields.check("landline_phone", text(&landline_phone, 50)),
+        mobile_phone: fields.check("mobile_phone", text(&mobile_phone, 50)),
+        job_title: fields.check("job_title", text(&job_title, 100)),
+        location: fields.check("location", text(&location, 100)),
+        can_view_colleagues_chats,
+    };
+    (fields.v, input)
+}
+
+/// Collects the violations of the wanted fields only.
+struct Fields<'a, W> {
+    v: Violations,
+    prefix: &'a str,
+    wanted: W,
+}
+
+impl<W: Fn(&str) -> bool> Fields<'_, W> {
+    fn check<T>(&mut self, name: &str, parsed: Result<T, ParseError>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(e) if (self.wanted)(name) => {
+                self.v.check(&format!("{}.{name}", self.prefix), Err(e))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+fn required(user: Option<pb::User>, prefix: &str) -> Result<pb::User> {
+    user.ok_or_else(|| {
+        Error::invalid(ParseError::new(Reason::InvalidArgument, "is required").at(prefix))
+    })
+}
+
+/// The input fields of a `User` in a creating request; output-only fields
+/// are ignored. `prefix` is the field's path in the request (e.g. `user`).
+pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
+    let user = required(user, prefix)?;
+    let (v, input) = parse_user_input(user, prefix, |field| !matches!(field, "user_id" | "etag"));
     v.finish(|| {
         Some(NewUser {
-            email: email?,
-            login_id: login_id?,
-            display_name: display_name?,
-            public_name: public_name?,
-            roles,
-            team_ids,
-            max_chats: max_chats?,
-            login_with: login_with?,
-            language: language?,
-            landline_phone: landline_phone?,
-            mobile_phone: mobile_phone?,
-            job_title: job_title?,
-            location: location?,
-            can_view_colleagues_chats,
+            email: input.email?,
+            login_id: input.login_id?,
+            display_name: input.display_name?,
+            public_name: input.public_name?,
+            roles: input.roles?,
+            team_ids: input.team_ids?,
+            max_chats: input.max_chats?,
+            login_with: input.login_with?,
+            language: input.language?,
+            landline_phone: input.landline_phone?,
+            mobile_phone: input.mobile_phone?,
+            job_title: input.job_title?,
+            location: input.location?,
+            can_view_colleagues_chats: input.can_view_colleagues_chats,
         })
+    })
+}
+
+/// The paths `UpdateUser` accepts in its mask.
+const EDITABLE: &[&str] = &[
+    "display_name",
+    "public_name",
+    "login_id",
+    "login_with",
+    "language",
+    "roles",
+    "team_ids",
+    "max_chats",
+    "landline_phone",
+    "mobile_phone",
+    "job_title",
+    "location",
+    "can_view_colleagues_chats",
+];
+
+/// An update: which user, at which etag, and the masked fields' new values.
+pub fn parse_user_update(
+    user: Option<pb::User>,
+    mask: Option<prost_types::FieldMask>,
+) -> Result<(UserId, Option<i64>, UserPatch)> {
+    let user = required(user, "user")?;
+    let paths: Vec<String> = mask.map(|m| m.paths).unwrap_or_default();
+    let mut mask_violations = Violations::default();
+    if paths.is_empty() {
+        mask_violations.check::<()>(
+            "update_mask",
+            Err(ParseError::new(
+                Reason::InvalidFieldMask,
+                "name at least one field to change",
+            )),
+        );
+    }
+    for path in &paths {
+        let problem = match path.as_str() {
+            p if EDITABLE.contains(&p) => continue,
+            "email" => ParseError::new(Reason::ImmutableField, "email cannot be changed"),
+            p => ParseError::new(
+                Reason::InvalidFieldMask,
+                format!("{} is not an editable field", quoted(p)),
+            ),
+        };
+        mask_violations.check::<()>("update_mask", Err(problem));
+    }
+    mask_violations.finish(|| Some(()))?;
+    let masked = |field: &str| paths.iter().any(|p| p == field);
+    let (v, input) = parse_user_input(user, "user", |f| f == "user_id" || f == "etag" || masked(f));
+    let take = |field: &str| masked(field);
+    v.finish(|| {
+        Some((
+            input.user_id?,
+            input.etag?,
+            UserPatch {
+                display_name: take("display_name").then_some(input.display_name?),
+                public_name: take("public_name").then_some(input.public_name?),
+                login_id: take("login_id").then_some(input.login_id?),
+                login_with: take("login_with").then_some(input.login_with?),
+                language: take("language").then_some(input.language?),
+                roles: take("roles").then_some(input.roles?),
+                team_ids: take("team_ids").then_some(input.team_ids?),
+                max_chats: take("max_chats").then_some(input.max_chats?),
+                landline_phone: take("landline_phone").then_some(input.landline_phone?),
+                mobile_phone: take("mobile_phone").then_some(input.mobile_phone?),
+                job_title: take("job_title").then_some(input.job_title?),
+                location: take("location").then_some(input.location?),
+                can_view_colleagues_chats: take("can_view_colleagues_chats")
+                    .then_some(input.can_view_colleagues_chats),
+            },
+        ))
     })
 }
 
 const MAX_ROLES: usize = 32;
 const MAX_TEAMS: usize = 256;
 
-/// Records a violation when a repeated field has more than `max` entries.
-fn bounded(v: &mut Violations, field: &str, len: usize, max: usize) {
-    let check = if len > max {
+const MAX_CHATS: u32 = 1000;
+
+/// Refuses a repeated field with more than `max` entries.
+fn bounded(len: usize, max: usize) -> Result<(), ParseError> {
+    if len > max {
         Err(ParseError::new(
             Reason::InvalidArgument,
             format!("at most {max} entries"),
         ))
     } else {
         Ok(())
-    };
-    v.check(field, check);
+    }
 }
 
 /// `page_size`: 0 means the default; negative is invalid; large is capped.

@@ -4,12 +4,12 @@ use super::{
     caller,
     convert::{
         Violations, decode_page_token, encode_page_token, fingerprint, page_size, parse_new_user,
-        parse_user_state_filter,
+        parse_user_state_filter, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
 };
 use crate::{
-    domain::{RoleName, TeamId, UserId},
+    domain::{Avatar, ProfileText, RoleName, TeamId, UserId},
     error::{Error, ParseError, Reason},
     store::UserCriteria,
     users::{CreateUser, Users},
@@ -44,7 +44,7 @@ impl UserService for UserApi {
             return Err(Error::Unimplemented("send_welcome_email").into());
         }
         let user = parse_new_user(user, "user")?;
-        let request_id = Some(request_id.trim().to_owned()).filter(|r| !r.is_empty());
+        let request_id = request_id_of(request_id);
         let created = self
             .users
             .create_user(
@@ -146,4 +146,181 @@ impl UserService for UserApi {
                 .unwrap_or_default(),
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(request_id = %req.get_ref().request_id))]
+    async fn invite_user(
+        &self,
+        req: Request<pb::InviteUserRequest>,
+    ) -> Result<Response<pb::InviteUserResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let pb::InviteUserRequest { user, request_id } = req.into_inner();
+        let user = parse_new_user(user, "user")?;
+        let invited = self
+            .users
+            .invite_user(&principal, &origin, user, request_id_of(request_id))
+            .await?;
+        Ok(Response::new(pb::InviteUserResponse {
+            user: Some((&invited.user).into()),
+            invite_expires_at: Some(timestamp(invited.expires_at)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn resend_invite(
+        &self,
+        req: Request<pb::ResendInviteRequest>,
+    ) -> Result<Response<pb::ResendInviteResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let user_id = parse_user_id(&req.get_ref().user_id)?;
+        let invited = self
+            .users
+            .resend_invite(&principal, &origin, user_id)
+            .await?;
+        Ok(Response::new(pb::ResendInviteResponse {
+            user: Some((&invited.user).into()),
+            invite_expires_at: Some(timestamp(invited.expires_at)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn revoke_invite(
+        &self,
+        req: Request<pb::RevokeInviteRequest>,
+    ) -> Result<Response<pb::RevokeInviteResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let user_id = parse_user_id(&req.get_ref().user_id)?;
+        self.users
+            .revoke_invite(&principal, &origin, user_id)
+            .await?;
+        Ok(Response::new(pb::RevokeInviteResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_user(
+        &self,
+        req: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::UpdateUserResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let pb::UpdateUserRequest { user, update_mask } = req.into_inner();
+        let (user_id, etag, patch) = parse_user_update(user, update_mask)?;
+        let user = self
+            .users
+            .update_user(&principal, &origin, user_id, patch, etag)
+            .await?;
+        Ok(Response::new(pb::UpdateUserResponse {
+            user: Some((&user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn suspend_user(
+        &self,
+        req: Request<pb::SuspendUserRequest>,
+    ) -> Result<Response<pb::SuspendUserResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        // `force` matters once presence tracks open chats; until then no
+        // agent has open chats to refuse on.
+        let pb::SuspendUserRequest {
+            user_id,
+            reason,
+            force: _,
+        } = req.into_inner();
+        let mut v = Violations::default();
+        let user_id = v.check("user_id", UserId::parse(&user_id));
+        let reason = v.check("reason", ProfileText::parse(&reason, SUSPEND_REASON_MAX));
+        let (user_id, reason) = v.finish(|| Some((user_id?, reason?)))?;
+        let user = self
+            .users
+            .suspend_user(&principal, &origin, user_id, reason)
+            .await?;
+        Ok(Response::new(pb::SuspendUserResponse {
+            user: Some((&user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn reactivate_user(
+        &self,
+        req: Request<pb::ReactivateUserRequest>,
+    ) -> Result<Response<pb::ReactivateUserResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let user_id = parse_user_id(&req.get_ref().user_id)?;
+        let user = self
+            .users
+            .reactivate_user(&principal, &origin, user_id)
+            .await?;
+        Ok(Response::new(pb::ReactivateUserResponse {
+            user: Some((&user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn unlock_user(
+        &self,
+        req: Request<pb::UnlockUserRequest>,
+    ) -> Result<Response<pb::UnlockUserResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let user_id = parse_user_id(&req.get_ref().user_id)?;
+        let user = self.users.unlock_user(&principal, &origin, user_id).await?;
+        Ok(Response::new(pb::UnlockUserResponse {
+            user: Some((&user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn delete_user(
+        &self,
+        req: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let user_id = parse_user_id(&req.get_ref().user_id)?;
+        self.users.delete_user(&principal, &origin, user_id).await?;
+        Ok(Response::new(pb::DeleteUserResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn set_avatar(
+        &self,
+        req: Request<pb::SetAvatarRequest>,
+    ) -> Result<Response<pb::SetAvatarResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let pb::SetAvatarRequest { user_id, image } = req.into_inner();
+        let mut v = Violations::default();
+        let user_id = v.check("user_id", UserId::parse(&user_id));
+        let avatar = v.check("image", Avatar::parse(image));
+        let (user_id, avatar) = v.finish(|| Some((user_id?, avatar?)))?;
+        self.users
+            .set_avatar(&principal, &origin, user_id, avatar)
+            .await?;
+        let user = self.users.get_user(&principal, user_id).await?;
+        Ok(Response::new(pb::SetAvatarResponse {
+            user: Some((&user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn get_avatar(
+        &self,
+        req: Request<pb::GetAvatarRequest>,
+    ) -> Result<Response<pb::GetAvatarResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let user_id = parse_user_id(&req.get_ref().user_id)?;
+        let (image, content_type) = self.users.get_avatar(&principal, user_id).await?;
+        Ok(Response::new(pb::GetAvatarResponse {
+            image,
+            content_type,
+        }))
+    }
+}
+
+/// Longest suspension reason, in characters.
+const SUSPEND_REASON_MAX: usize = 150;
+
+fn parse_user_id(raw: &str) -> Result<UserId, Error> {
+    UserId::parse(raw).map_err(|e| Error::invalid(e.at("user_id")))
+}
+
+/// A request id, or none when blank.
+fn request_id_of(raw: String) -> Option<String> {
+    Some(raw.trim().to_owned()).filter(|r| !r.is_empty())
 }

@@ -10,9 +10,9 @@ use serde_json::json;
 use super::{Actor, PasswordHasher, Principal, new_session_token, token_hash};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
-    domain::{OrgSettings, OrgSlug, PermissionSet, SessionId, User, UserState},
+    domain::{OrgSettings, OrgSlug, PermissionSet, SessionId, User, UserId, UserState},
     error::{Error, Reason, Result},
-    store::{SessionRecord, Store},
+    store::{SessionRecord, Store, WriteTx},
 };
 
 /// A new session.
@@ -86,19 +86,10 @@ impl Authenticator {
             return Err(invalid());
         }
 
-        let session_token = new_session_token();
         let now = Utc::now();
-        let lifetime = chrono::Duration::from_std(org.session_lifetime).map_err(Error::internal)?;
-        let session = SessionRecord {
-            session_id: SessionId::generate(),
-            org_id: org.org_id,
-            user_id: user.id,
-            expires_at: now + lifetime,
-        };
         let tx = self.store.write().await?;
+        let (session_token, session) = open_session(&tx, &org, user.id, now).await?;
         let repo = tx.repo();
-        repo.insert_session(&session, token_hash(&session_token))
-            .await?;
         repo.record_login_success(user.id, now).await?;
         repo.append_audit(audit::entry(
             org.org_id,
@@ -225,6 +216,28 @@ impl Authenticator {
         };
         Ok((org, user))
     }
+}
+
+/// Starts a session for the user within `tx`; returns its token, shown to
+/// the client once and stored only as a hash.
+pub async fn open_session(
+    tx: &WriteTx,
+    org: &OrgSettings,
+    user_id: UserId,
+    now: DateTime<Utc>,
+) -> Result<(String, SessionRecord)> {
+    let token = new_session_token();
+    let lifetime = chrono::Duration::from_std(org.session_lifetime).map_err(Error::internal)?;
+    let session = SessionRecord {
+        session_id: SessionId::generate(),
+        org_id: org.org_id,
+        user_id,
+        expires_at: now + lifetime,
+    };
+    let repo = tx.repo();
+    repo.delete_expired_sessions(user_id, now).await?;
+    repo.insert_session(&session, token_hash(&token)).await?;
+    Ok((token, session))
 }
 
 /// Whether `login` names the user by an identifier their `login_with` allows.

@@ -7,8 +7,10 @@ mod policy;
 mod principal;
 mod token;
 
-pub use authenticator::{Authenticator, SignedIn};
+pub use authenticator::{Authenticator, SignedIn, open_session};
 pub use password::{HashCost, PasswordHasher};
 pub use policy::{authorize, user_read_scope};
 pub use principal::{Actor, Principal};
-pub use token::{SESSION_TOKEN_PREFIX, new_session_token, token_hash};
+pub use token::{
+    INVITE_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, new_invite_token, new_session_token, token_hash,
+};

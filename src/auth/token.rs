@@ -12,6 +12,13 @@ pub fn new_session_token() -> String {
     random_token(SESSION_TOKEN_PREFIX)
 }
 
+/// Prefix of invitation tokens.
+pub const INVITE_TOKEN_PREFIX: &str = "ri_";
+
+pub fn new_invite_token() -> String {
+    random_token(INVITE_TOKEN_PREFIX)
+}
+
 fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);

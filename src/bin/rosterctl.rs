@@ -801,6 +801,7 @@ struct UserView {
     last_logout_at: Option<String>,
     password_change_required: bool,
     has_avatar: bool,
+    suspend_reason: String,
 }
 
 impl From<pb::User> for UserView {
@@ -831,6 +832,7 @@ impl From<pb::User> for UserView {
             last_logout_at,
             password_change_required,
             has_avatar,
+            suspend_reason,
         } = user;
         Self {
             user_id,
@@ -857,6 +859,7 @@ impl From<pb::User> for UserView {
             last_logout_at: rfc3339(last_logout_at.as_ref()),
             password_change_required,
             has_avatar,
+            suspend_reason,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! built only through `parse`/`TryFrom`, which is the one place input is checked.
 //! Nothing here knows the wire format, the database or the runtime.
 
+mod avatar;
 mod ids;
 mod org;
 mod password;
@@ -9,6 +10,7 @@ mod role;
 mod scope;
 mod user;
 
+pub use avatar::Avatar;
 pub use ids::{Id, OrgId, SessionId, TeamId, UserId};
 pub use org::{OrgSettings, OrgSlug};
 pub use password::Password;

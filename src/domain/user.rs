@@ -258,9 +258,18 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub last_logout_at: Option<DateTime<Utc>>,
+    /// Why the user was suspended; empty when not suspended or not said.
+    pub suspend_reason: ProfileText,
+    pub has_avatar: bool,
 }
 
 impl User {
+    /// Whether the user is an active admin, the role an org must never lose
+    /// its last holder of.
+    pub fn is_active_admin(&self) -> bool {
+        self.state == UserState::Active && self.roles.iter().any(|r| r.as_str() == RoleName::ADMIN)
+    }
+
     /// Every text a free-text query matches, lower-cased, so that search is
     /// case-insensitive and identical on both databases.
     pub fn search_text(&self) -> String {

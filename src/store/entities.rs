@@ -64,6 +64,8 @@ pub mod users {
         pub updated_at: DateTimeUtc,
         pub last_login_at: Option<DateTimeUtc>,
         pub last_logout_at: Option<DateTimeUtc>,
+        pub suspend_reason: Option<String>,
+        pub has_avatar: bool,
     }
     relationless!();
 }
@@ -200,6 +202,57 @@ pub mod idempotency_keys {
         pub request_id: String,
         pub resource_id: String,
         pub created_at: DateTimeUtc,
+    }
+    relationless!();
+}
+
+pub mod invites {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invites")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub user_id: String,
+        pub token_hash: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+    relationless!();
+}
+
+pub mod avatars {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "avatars")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub content_type: String,
+        pub image: Vec<u8>,
+        pub updated_at: DateTimeUtc,
+    }
+    relationless!();
+}
+
+pub mod user_tombstones {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "user_tombstones")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub email: String,
+        pub display_name: String,
+        pub deleted_at: DateTimeUtc,
+        pub deleted_by: Option<String>,
     }
     relationless!();
 }

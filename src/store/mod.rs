@@ -6,8 +6,10 @@
 //! a read lock) and rolls back unless committed.
 
 mod audit;
+mod avatars;
 mod entities;
 mod idempotency;
+mod invites;
 mod orgs;
 mod sessions;
 mod users;
@@ -22,6 +24,7 @@ use sea_orm::{
 };
 
 pub use audit::AuditRecord;
+pub use invites::InviteRecord;
 pub use sessions::SessionRecord;
 pub use users::{CredentialRecord, UserCriteria, UserFilter, UserPageKey};
 

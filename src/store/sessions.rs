@@ -70,6 +70,15 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(())
     }
 
+    /// Ends every session of the user at once.
+    pub async fn delete_user_sessions(&self, user_id: UserId) -> Result<(), StoreError> {
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete_session(&self, session_id: SessionId) -> Result<(), StoreError> {
         sessions::Entity::delete_by_id(session_id.to_string())
             .exec(self.conn())

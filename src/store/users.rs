@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::{
     Repo, StoreError, corrupt,
-    entities::{credentials, roles, team_members, teams, user_roles, users},
+    entities::{credentials, roles, team_members, teams, user_roles, user_tombstones, users},
     non_negative,
 };
 use crate::domain::{
@@ -80,6 +80,8 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             updated_at: Set(now),
             last_login_at: Set(None),
             last_logout_at: Set(None),
+            suspend_reason: Set(None),
+            has_avatar: Set(false),
         })
         .exec_without_returning(self.conn())
         .await?;
@@ -376,6 +378,175 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(())
     }
 
+    /// Writes every editable column of `user` and bumps its version, if the
+    /// stored version is still `user.version`. Returns false when it is not
+    /// (a concurrent change won). Roles and teams are written only when given.
+    pub async fn update_user(
+        &self,
+        user: &User,
+        roles: Option<&[RoleName]>,
+        teams: Option<&[TeamId]>,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .col_expr(
+                users::Column::LoginId,
+                Expr::value(user.login_id.as_ref().map(|l| l.as_str().to_owned())),
+            )
+            .col_expr(
+                users::Column::DisplayName,
+                Expr::value(user.display_name.as_str()),
+            )
+            .col_expr(
+                users::Column::SortKey,
+                Expr::value(user.display_name.sort_key()),
+            )
+            .col_expr(users::Column::SearchText, Expr::value(user.search_text()))
+            .col_expr(
+                users::Column::PublicName,
+                Expr::value(user.public_name.as_str()),
+            )
+            .col_expr(users::Column::State, Expr::value(user.state.as_str()))
+            .col_expr(
+                users::Column::MaxChats,
+                Expr::value(user.max_chats.map(|n| n as i32)),
+            )
+            .col_expr(
+                users::Column::LoginWith,
+                Expr::value(user.login_with.map(|l| l.as_str().to_owned())),
+            )
+            .col_expr(users::Column::Language, Expr::value(user.language.as_str()))
+            .col_expr(
+                users::Column::LandlinePhone,
+                Expr::value(user.landline_phone.as_str()),
+            )
+            .col_expr(
+                users::Column::MobilePhone,
+                Expr::value(user.mobile_phone.as_str()),
+            )
+            .col_expr(
+                users::Column::JobTitle,
+                Expr::value(user.job_title.as_str()),
+            )
+            .col_expr(users::Column::Location, Expr::value(user.location.as_str()))
+            .col_expr(
+                users::Column::CanViewColleaguesChats,
+                Expr::value(user.can_view_colleagues_chats),
+            )
+            .col_expr(
+                users::Column::SuspendReason,
+                Expr::value(
+                    Some(user.suspend_reason.as_str().to_owned()).filter(|r| !r.is_empty()),
+                ),
+            )
+            .col_expr(users::Column::HasAvatar, Expr::value(user.has_avatar))
+            .col_expr(users::Column::Version, Expr::value(user.version + 1))
+            .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(users::Column::Id.eq(user.id.to_string()))
+            .filter(users::Column::Version.eq(user.version))
+            .exec(self.conn())
+            .await?;
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        if let Some(roles) = roles {
+            user_roles::Entity::delete_many()
+                .filter(user_roles::Column::UserId.eq(user.id.to_string()))
+                .exec(self.conn())
+                .await?;
+            if !roles.is_empty() {
+                user_roles::Entity::insert_many(roles.iter().map(|role| user_roles::ActiveModel {
+                    user_id: Set(user.id.to_string()),
+                    role_name: Set(role.as_str().to_owned()),
+                }))
+                .exec_without_returning(self.conn())
+                .await?;
+            }
+        }
+        if let Some(teams) = teams {
+            team_members::Entity::delete_many()
+                .filter(team_members::Column::UserId.eq(user.id.to_string()))
+                .exec(self.conn())
+                .await?;
+            if !teams.is_empty() {
+                team_members::Entity::insert_many(teams.iter().map(|team| {
+                    team_members::ActiveModel {
+                        team_id: Set(team.to_string()),
+                        user_id: Set(user.id.to_string()),
+                    }
+                }))
+                .exec_without_returning(self.conn())
+                .await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Clears a lock and the failure count behind it.
+    pub async fn unlock_user(&self, user_id: UserId) -> Result<(), StoreError> {
+        credentials::Entity::update_many()
+            .col_expr(credentials::Column::FailedLogins, Expr::value(0))
+            .filter(credentials::Column::UserId.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::LockedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                users::Column::Version,
+                Expr::col(users::Column::Version).add(1),
+            )
+            .filter(users::Column::Id.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Active users holding the admin role.
+    pub async fn count_active_admins(&self, org_id: OrgId) -> Result<u64, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::OrgId.eq(org_id.to_string()))
+            .filter(users::Column::State.eq(UserState::Active.as_str()))
+            .filter(
+                users::Column::Id.in_subquery(
+                    Query::select()
+                        .column(user_roles::Column::UserId)
+                        .from(user_roles::Entity)
+                        .and_where(user_roles::Column::RoleName.eq(RoleName::ADMIN))
+                        .to_owned(),
+                ),
+            )
+            .count(self.conn())
+            .await?)
+    }
+
+    /// Deletes the user and, by cascade, their credential, sessions, roles,
+    /// memberships and avatar. With `tombstone`, keeps id, name and email.
+    pub async fn delete_user(
+        &self,
+        org_id: OrgId,
+        user: &User,
+        tombstone: Option<Option<UserId>>,
+    ) -> Result<(), StoreError> {
+        if let Some(deleted_by) = tombstone {
+            user_tombstones::Entity::insert(user_tombstones::ActiveModel {
+                id: Set(user.id.to_string()),
+                org_id: Set(org_id.to_string()),
+                email: Set(user.email.as_str().to_owned()),
+                display_name: Set(user.display_name.as_str().to_owned()),
+                deleted_at: Set(Utc::now()),
+                deleted_by: Set(deleted_by.map(|id| id.to_string())),
+            })
+            .exec_without_returning(self.conn())
+            .await?;
+        }
+        users::Entity::delete_by_id(user.id.to_string())
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Turns rows into users, loading roles, teams and credential flags in
     /// one query each for the whole batch. Keeps the rows' order.
     async fn hydrate(
@@ -458,6 +629,8 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                     created_at: row.created_at,
                     last_login_at: row.last_login_at,
                     last_logout_at: row.last_logout_at,
+                    suspend_reason: text(row.suspend_reason.as_deref().unwrap_or_default())?,
+                    has_avatar: row.has_avatar,
                 })
             })
             .collect()

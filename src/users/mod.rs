@@ -1,8 +1,19 @@
 //! User use cases. Each change runs in one transaction with its audit entry,
 //! so an error leaves nothing half-written.
+//!
+//! Seat rules: `INVITED` and `ACTIVE` users hold a seat. Every change that
+//! takes a seat (create, invite, reactivate) first takes the org row's lock
+//! inside its transaction, so two of them never both take the last seat.
+
+mod avatars;
+mod invites;
+mod lifecycle;
 
 use chrono::Utc;
 use serde_json::json;
+
+pub use invites::Invited;
+pub use lifecycle::UserPatch;
 
 use crate::{
     audit::{self, Action, AuditActor, Origin},
@@ -12,7 +23,8 @@ use crate::{
         ProfileText, RoleName, TeamId, User, UserId, UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
-    store::{Store, StoreError, UserCriteria, UserFilter, UserPageKey},
+    mail::Mailer,
+    store::{Store, StoreError, UserCriteria, UserFilter, UserPageKey, WriteTx},
 };
 
 /// The input fields of a new user, already parsed.
@@ -33,6 +45,28 @@ pub struct NewUser {
     pub job_title: ProfileText,
     pub location: ProfileText,
     pub can_view_colleagues_chats: bool,
+}
+
+impl NewUser {
+    /// A user with only the required fields set.
+    pub fn new(email: Email, display_name: DisplayName, roles: Vec<RoleName>) -> Self {
+        Self {
+            email,
+            login_id: None,
+            display_name,
+            public_name: ProfileText::default(),
+            roles,
+            team_ids: Vec::new(),
+            max_chats: None,
+            login_with: None,
+            language: ProfileText::default(),
+            landline_phone: ProfileText::default(),
+            mobile_phone: ProfileText::default(),
+            job_title: ProfileText::default(),
+            location: ProfileText::default(),
+            can_view_colleagues_chats: false,
+        }
+    }
 }
 
 /// A manual creation with a password.
@@ -64,13 +98,18 @@ pub struct Bootstrap {
 pub struct Users {
     store: Store,
     hasher: PasswordHasher,
+    mailer: Mailer,
 }
 
 const CREATE_USER: &str = "CreateUser";
 
 impl Users {
-    pub fn new(store: Store, hasher: PasswordHasher) -> Self {
-        Self { store, hasher }
+    pub fn new(store: Store, hasher: PasswordHasher, mailer: Mailer) -> Self {
+        Self {
+            store,
+            hasher,
+            mailer,
+        }
     }
 
     pub async fn create_user(
@@ -80,37 +119,30 @@ impl Users {
         req: CreateUser,
     ) -> Result<User> {
         authorize(principal, Permission::ManageUsers)?;
-        let read = self.store.read();
-        let org = read.org(principal.org_id).await?;
-        if let Some(existing) = self.replayed(&org, req.request_id.as_deref()).await? {
+        let org = self.store.read().org(principal.org_id).await?;
+        if let Some(existing) = self
+            .replayed(&org, CREATE_USER, req.request_id.as_deref())
+            .await?
+        {
             return Ok(existing);
         }
         let password = Password::parse(&req.password, org.password_min_length)
             .map_err(|e| Error::invalid(e.at("password")))?;
-        let user = self.new_user(&org, req.user).await?;
+        let user = self.new_user(&org, req.user, UserState::Active).await?;
         let hash = self.hasher.hash(&password).await?;
 
         let tx = self.store.write().await?;
-        let repo = tx.repo();
-        // Taking the org's row lock serialises seat counting across replicas.
-        repo.lock_org(org.org_id).await?;
-        check_seat(&org, repo.count_seats(org.org_id).await?)?;
-        if let Some(request_id) = &req.request_id {
-            match repo
-                .insert_idempotency(org.org_id, CREATE_USER, request_id, &user.id.to_string())
-                .await
-            {
-                Err(StoreError::Conflict(_)) => {
-                    // A concurrent retry won; answer with its user.
-                    drop(tx);
-                    return self
-                        .replayed(&org, Some(request_id))
-                        .await?
-                        .ok_or_else(Error::user_not_found);
-                }
-                other => other?,
-            }
+        take_seat(&tx, &org).await?;
+        if let Some(request_id) = &req.request_id
+            && !claim_request_id(&tx, &org, CREATE_USER, request_id, user.id).await?
+        {
+            drop(tx);
+            return self
+                .replayed(&org, CREATE_USER, Some(request_id))
+                .await?
+                .ok_or_else(Error::user_not_found);
         }
+        let repo = tx.repo();
         repo.insert_user(org.org_id, &user)
             .await
             .map_err(identity_conflict)?;
@@ -122,30 +154,27 @@ impl Users {
             Action::UserCreate,
             Some(user.id),
             origin,
-            json!({
-                "email": user.email.as_str(),
-                "display_name": user.display_name.as_str(),
-                "roles": user.roles.iter().map(RoleName::as_str).collect::<Vec<_>>(),
-                "team_ids": user.team_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            }),
+            json!({ "after": profile_json(&user) }),
         ))
         .await?;
-        let created = repo
-            .user(&org, user.id)
-            .await?
-            .ok_or_else(Error::user_not_found)?;
+        let created = reload(&tx, &org, user.id).await?;
         tx.commit().await?;
         Ok(created)
     }
 
     /// The user an earlier call with this request id created, if any.
-    async fn replayed(&self, org: &OrgSettings, request_id: Option<&str>) -> Result<Option<User>> {
+    async fn replayed(
+        &self,
+        org: &OrgSettings,
+        operation: &str,
+        request_id: Option<&str>,
+    ) -> Result<Option<User>> {
         let Some(request_id) = request_id else {
             return Ok(None);
         };
         let read = self.store.read();
         let Some(id) = read
-            .idempotent_resource(org.org_id, CREATE_USER, request_id)
+            .idempotent_resource(org.org_id, operation, request_id)
             .await?
         else {
             return Ok(None);
@@ -158,62 +187,22 @@ impl Users {
     }
 
     /// Checks roles and teams against the org and builds the user to insert.
-    async fn new_user(&self, org: &OrgSettings, input: NewUser) -> Result<User> {
-        let read = self.store.read();
-        let mut roles = if input.roles.is_empty() {
+    async fn new_user(&self, org: &OrgSettings, input: NewUser, state: UserState) -> Result<User> {
+        let roles = if input.roles.is_empty() {
             vec![RoleName::parse(RoleName::AGENT).map_err(Error::internal)?]
         } else {
-            input.roles
+            input.roles.clone()
         };
-        roles.sort();
-        roles.dedup();
-        let custom_names: Vec<RoleName> = roles
-            .iter()
-            .filter(|r| r.built_in_permissions().is_none())
-            .cloned()
-            .collect();
-        let custom = read.custom_roles(org.org_id, &custom_names).await?;
-        let unknown_roles: Vec<String> = custom_names
-            .iter()
-            .filter(|r| !custom.contains_key(*r))
-            .map(ToString::to_string)
-            .collect();
-        let mut team_ids = input.team_ids;
-        team_ids.sort();
-        team_ids.dedup();
-        let existing = read.existing_teams(org.org_id, &team_ids).await?;
-        let unknown_teams: Vec<String> = team_ids
-            .iter()
-            .filter(|t| !existing.contains(t))
-            .map(ToString::to_string)
-            .collect();
-        let mut violations = Vec::new();
-        if !unknown_roles.is_empty() {
-            violations.push(unknown(
-                "user.roles",
-                Reason::UnknownRole,
-                "roles",
-                &unknown_roles,
-            ));
-        }
-        if !unknown_teams.is_empty() {
-            violations.push(unknown(
-                "user.team_ids",
-                Reason::UnknownTeam,
-                "teams",
-                &unknown_teams,
-            ));
-        }
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations));
-        }
+        let (roles, team_ids) = self
+            .check_roles_and_teams(org, roles, input.team_ids.clone(), "user")
+            .await?;
         Ok(User {
             id: UserId::generate(),
             email: input.email,
             login_id: input.login_id,
             display_name: input.display_name,
             public_name: input.public_name,
-            state: UserState::Active,
+            state,
             locked: false,
             roles,
             team_ids,
@@ -231,20 +220,93 @@ impl Users {
             created_at: Utc::now(),
             last_login_at: None,
             last_logout_at: None,
+            suspend_reason: ProfileText::default(),
+            has_avatar: false,
         })
     }
 
+    /// Sorted, deduplicated roles and teams, all known to the org; else one
+    /// violation per field (under `prefix`) naming what does not exist.
+    async fn check_roles_and_teams(
+        &self,
+        org: &OrgSettings,
+        mut roles: Vec<RoleName>,
+        mut team_ids: Vec<TeamId>,
+        prefix: &str,
+    ) -> Result<(Vec<RoleName>, Vec<TeamId>)> {
+        let read = self.store.read();
+        roles.sort();
+        roles.dedup();
+        team_ids.sort();
+        team_ids.dedup();
+        let custom_names: Vec<RoleName> = roles
+            .iter()
+            .filter(|r| r.built_in_permissions().is_none())
+            .cloned()
+            .collect();
+        let custom = read.custom_roles(org.org_id, &custom_names).await?;
+        let unknown_roles: Vec<String> = custom_names
+            .iter()
+            .filter(|r| !custom.contains_key(*r))
+            .map(ToString::to_string)
+            .collect();
+        let existing = read.existing_teams(org.org_id, &team_ids).await?;
+        let unknown_teams: Vec<String> = team_ids
+            .iter()
+            .filter(|t| !existing.contains(t))
+            .map(ToString::to_string)
+            .collect();
+        let mut violations = Vec::new();
+        if !unknown_roles.is_empty() {
+            violations.push(unknown(
+                &format!("{prefix}.roles"),
+                Reason::UnknownRole,
+                "roles",
+                &unknown_roles,
+            ));
+        }
+        if !unknown_teams.is_empty() {
+            violations.push(unknown(
+                &format!("{prefix}.team_ids"),
+                Reason::UnknownTeam,
+                "teams",
+                &unknown_teams,
+            ));
+        }
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations));
+        }
+        Ok((roles, team_ids))
+    }
+
     pub async fn get_user(&self, principal: &Principal, user_id: UserId) -> Result<User> {
+        let (_, user) = self.readable(principal, user_id).await?;
+        Ok(user)
+    }
+
+    /// The org and a user of it that the principal may read.
+    async fn readable(
+        &self,
+        principal: &Principal,
+        user_id: UserId,
+    ) -> Result<(OrgSettings, User)> {
+        let (org, user) = self.target(principal, user_id).await?;
+        if !user_read_scope(principal).covers(user.id, &user.team_ids) {
+            return Err(Error::permission_denied("you may not read this user"));
+        }
+        Ok((org, user))
+    }
+
+    /// The org and a user of it; another org's user is NOT_FOUND, like a
+    /// user that does not exist.
+    async fn target(&self, principal: &Principal, user_id: UserId) -> Result<(OrgSettings, User)> {
         let read = self.store.read();
         let org = read.org(principal.org_id).await?;
         let user = read
             .user(&org, user_id)
             .await?
             .ok_or_else(Error::user_not_found)?;
-        if !user_read_scope(principal).covers(user.id, &user.team_ids) {
-            return Err(Error::permission_denied("you may not read this user"));
-        }
-        Ok(user)
+        Ok((org, user))
     }
 
     /// A page of the users the principal may read that match the filter.
@@ -284,31 +346,9 @@ impl Users {
             return Ok(false);
         }
         let org = OrgSettings::new(spec.org.clone(), spec.org.as_str().to_owned());
-        let admin = User {
-            id: UserId::generate(),
-            email: spec.admin_email.clone(),
-            login_id: None,
-            display_name: DisplayName::parse("Administrator").map_err(Error::internal)?,
-            public_name: ProfileText::default(),
-            state: UserState::Active,
-            locked: false,
-            roles: vec![RoleName::admin()],
-            team_ids: Vec::new(),
-            max_chats: None,
-            effective_max_chats: org.default_max_chats,
-            login_with: None,
-            language: ProfileText::default(),
-            landline_phone: ProfileText::default(),
-            mobile_phone: ProfileText::default(),
-            job_title: ProfileText::default(),
-            location: ProfileText::default(),
-            can_view_colleagues_chats: false,
-            password_change_required: false,
-            version: 1,
-            created_at: Utc::now(),
-            last_login_at: None,
-            last_logout_at: None,
-        };
+        let name = DisplayName::parse("Administrator").map_err(Error::internal)?;
+        let admin = NewUser::new(spec.admin_email.clone(), name, vec![RoleName::admin()]);
+        let admin = self.new_user(&org, admin, UserState::Active).await?;
         let hash = self.hasher.hash(&spec.admin_password).await?;
         let tx = self.store.write().await?;
         let repo = tx.repo();
@@ -337,6 +377,90 @@ impl Users {
     }
 }
 
+/// Locks the org row for the rest of `tx` and fails unless a seat is free.
+async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
+    let repo = tx.repo();
+    // Taking the org's row lock serialises seat counting across replicas.
+    repo.lock_org(org.org_id).await?;
+    let used = repo.count_seats(org.org_id).await?;
+    match org.seat_limit {
+        Some(limit) if used >= u64::from(limit) => Err(Error::ResourceExhausted {
+            reason: Reason::SeatLimitReached,
+            message: format!("the org's seat limit of {limit} is reached"),
+            metadata: vec![("limit", limit.to_string()), ("used", used.to_string())],
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Records that `request_id` created `user_id`; false when a concurrent
+/// call with the same id got there first.
+async fn claim_request_id(
+    tx: &WriteTx,
+    org: &OrgSettings,
+    operation: &str,
+    request_id: &str,
+    user_id: UserId,
+) -> Result<bool> {
+    match tx
+        .repo()
+        .insert_idempotency(org.org_id, operation, request_id, &user_id.to_string())
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The user as now stored, inside the transaction that changed them.
+async fn reload(tx: &WriteTx, org: &OrgSettings, user_id: UserId) -> Result<User> {
+    tx.repo()
+        .user(org, user_id)
+        .await?
+        .ok_or_else(Error::user_not_found)
+}
+
+/// The editable fields of a user, as the audit log shows them.
+fn profile_json(user: &User) -> serde_json::Map<String, serde_json::Value> {
+    let json = json!({
+        "email": user.email.as_str(),
+        "login_id": user.login_id.as_ref().map(LoginId::as_str),
+        "display_name": user.display_name.as_str(),
+        "public_name": user.public_name.as_str(),
+        "state": user.state.as_str(),
+        "roles": user.roles.iter().map(RoleName::as_str).collect::<Vec<_>>(),
+        "team_ids": user.team_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "max_chats": user.max_chats,
+        "login_with": user.login_with.map(LoginWith::as_str),
+        "language": user.language.as_str(),
+        "landline_phone": user.landline_phone.as_str(),
+        "mobile_phone": user.mobile_phone.as_str(),
+        "job_title": user.job_title.as_str(),
+        "location": user.location.as_str(),
+        "can_view_colleagues_chats": user.can_view_colleagues_chats,
+        "suspend_reason": user.suspend_reason.as_str(),
+        "has_avatar": user.has_avatar,
+    });
+    match json {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// `{"before": {...}, "after": {...}}` holding only the fields that differ.
+fn changes(before: &User, after: &User) -> serde_json::Value {
+    let (old, new) = (profile_json(before), profile_json(after));
+    let changed: Vec<&String> = new.keys().filter(|k| old.get(*k) != new.get(*k)).collect();
+    let pick = |map: &serde_json::Map<String, serde_json::Value>| -> serde_json::Map<_, _> {
+        changed
+            .iter()
+            .filter_map(|k| map.get(*k).map(|v| ((*k).clone(), v.clone())))
+            .collect()
+    };
+    json!({ "before": pick(&old), "after": pick(&new) })
+}
+
 /// One violation naming (the first few of) the entries that do not exist.
 fn unknown(field: &str, reason: Reason, what: &str, names: &[String]) -> FieldViolation {
     let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
@@ -347,17 +471,6 @@ fn unknown(field: &str, reason: Reason, what: &str, names: &[String]) -> FieldVi
         String::new()
     };
     ParseError::new(reason, format!("no such {what} in the org: {shown}{tail}")).at(field)
-}
-
-fn check_seat(org: &OrgSettings, used: u64) -> Result<()> {
-    match org.seat_limit {
-        Some(limit) if used >= u64::from(limit) => Err(Error::ResourceExhausted {
-            reason: Reason::SeatLimitReached,
-            message: format!("the org's seat limit of {limit} is reached"),
-            metadata: vec![("limit", limit.to_string()), ("used", used.to_string())],
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// A unique-constraint refusal on insert, told apart by the column it names.
