@@ -327,6 +327,12 @@ const EDITABLE: &[&str] = &[
     "can_view_colleagues_chats",
 ];
 
+/// A masked field's parsed value: `Some(None)` when not masked (left as is),
+/// `Some(Some(v))` when masked and valid, `None` when masked and invalid.
+fn pick<T>(masked: bool, parsed: Option<T>) -> Option<Option<T>> {
+    if masked { parsed.map(Some) } else { Some(None) }
+}
+
 /// An update: which user, at which etag, and the masked fields' new values.
 pub fn parse_user_update(
     user: Option<pb::User>,
@@ -364,18 +370,18 @@ pub fn parse_user_update(
             input.user_id?,
             input.etag?,
             UserPatch {
-                display_name: take("display_name").then_some(input.display_name?),
-                public_name: take("public_name").then_some(input.public_name?),
-                login_id: take("login_id").then_some(input.login_id?),
-                login_with: take("login_with").then_some(input.login_with?),
-                language: take("language").then_some(input.language?),
-                roles: take("roles").then_some(input.roles?),
-                team_ids: take("team_ids").then_some(input.team_ids?),
-                max_chats: take("max_chats").then_some(input.max_chats?),
-                landline_phone: take("landline_phone").then_some(input.landline_phone?),
-                mobile_phone: take("mobile_phone").then_some(input.mobile_phone?),
-                job_title: take("job_title").then_some(input.job_title?),
-                location: take("location").then_some(input.location?),
+                display_name: pick(take("display_name"), input.display_name)?,
+                public_name: pick(take("public_name"), input.public_name)?,
+                login_id: pick(take("login_id"), input.login_id)?,
+                login_with: pick(take("login_with"), input.login_with)?,
+                language: pick(take("language"), input.language)?,
+                roles: pick(take("roles"), input.roles)?,
+                team_ids: pick(take("team_ids"), input.team_ids)?,
+                max_chats: pick(take("max_chats"), input.max_chats)?,
+                landline_phone: pick(take("landline_phone"), input.landline_phone)?,
+                mobile_phone: pick(take("mobile_phone"), input.mobile_phone)?,
+                job_title: pick(take("job_title"), input.job_title)?,
+                location: pick(take("location"), input.location)?,
                 can_view_colleagues_chats: take("can_view_colleagues_chats")
                     .then_some(input.can_view_colleagues_chats),
             },

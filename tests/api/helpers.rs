@@ -39,11 +39,22 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(database).await
 }
 
+/// A server whose configuration the test adjusts first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let database = TestDatabase::create().await;
+    spawn_configured(database, configure).await
+}
+
 pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    spawn_configured(database, |_| {}).await
+}
+
+async fn spawn_configured(database: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_tests(database.url.clone());
     config.bootstrap_org = ORG.into();
     config.bootstrap_admin_email = ADMIN_EMAIL.into();
     config.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
+    configure(&mut config);
     let (addr, server) = start(config).await;
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("valid uri")
@@ -145,6 +156,41 @@ pub fn create_request(email: &str, name: &str, roles: &[&str]) -> pb::CreateUser
         }),
         password: USER_PASSWORD.into(),
         ..Default::default()
+    }
+}
+
+impl TestApp {
+    /// Runs one SQL statement on the test's database (for set-up that has
+    /// no RPC, or to look behind the API).
+    pub async fn sql(&self, statement: &str) {
+        let db = Database::connect(&self.database_url).await.expect("db");
+        db.execute_unprepared(statement).await.expect("sql");
+        db.close().await.ok();
+    }
+
+    /// The first column of every row of a query, as text.
+    pub async fn sql_strings(&self, query: &str) -> Vec<String> {
+        let db = Database::connect(&self.database_url).await.expect("db");
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                query,
+            ))
+            .await
+            .expect("query");
+        db.close().await.ok();
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0).expect("text column"))
+            .collect()
+    }
+
+    pub async fn get_user(&self, user_id: &str) -> Result<pb::User, Status> {
+        self.admin_users()
+            .get_user(pb::GetUserRequest {
+                user_id: user_id.into(),
+            })
+            .await
+            .map(|r| r.into_inner().user.expect("user"))
     }
 }
 

@@ -5,5 +5,8 @@
 mod auth;
 mod cli;
 mod helpers;
+mod invites;
+mod lifecycle;
 mod server;
+mod smtp;
 mod users;
