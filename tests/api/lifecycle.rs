@@ -6,10 +6,7 @@ use roster::api::pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, USER_PASSWORD, bad_fields, create_request, reason,
-    spawn_app,
-};
+use crate::helpers::{TestApp, USER_PASSWORD, bad_fields, create_request, reason, spawn_app};
 
 fn mask(paths: &[&str]) -> Option<FieldMask> {
     Some(FieldMask {
@@ -732,5 +729,4 @@ async fn avatars_are_checked_by_content_and_size() {
         .await
         .expect_err("not mine");
     assert_eq!(status.code(), Code::PermissionDenied);
-    let _ = (ADMIN_EMAIL, ADMIN_PASSWORD);
 }
