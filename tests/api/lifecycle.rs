@@ -730,3 +730,77 @@ async fn avatars_are_checked_by_content_and_size() {
         .expect_err("not mine");
     assert_eq!(status.code(), Code::PermissionDenied);
 }
+
+/// A user of another org, inserted directly: orgs are not created by RPC.
+async fn foreign_user(app: &TestApp) -> String {
+    let (org, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    app.sql(&format!(
+        "INSERT INTO orgs (id, slug, name, created_at, seat_limit, default_max_chats, \
+         password_min_length, lockout_threshold, lockout_duration_secs, login_with, \
+         invite_lifetime_secs, session_lifetime_secs, presence_lease_secs, version) \
+         SELECT '{org}', 'elsewhere', 'Elsewhere', created_at, NULL, 6, 8, 5, 0, 'both', \
+         604800, 43200, 60, 1 FROM orgs LIMIT 1"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO users (id, org_id, email, login_id, display_name, sort_key, search_text, \
+         public_name, state, locked_at, max_chats, login_with, language, landline_phone, \
+         mobile_phone, job_title, location, can_view_colleagues_chats, version, created_at, \
+         updated_at, last_login_at, last_logout_at, suspend_reason, has_avatar) \
+         SELECT '{user}', '{org}', 'far@elsewhere.com', NULL, 'Far', 'far', 'far', '', 'active', \
+         NULL, NULL, NULL, '', '', '', '', '', false, 1, created_at, created_at, NULL, NULL, \
+         NULL, false FROM orgs LIMIT 1"
+    ))
+    .await;
+    user.to_string()
+}
+
+#[tokio::test]
+async fn another_orgs_users_are_not_found() {
+    let app = spawn_app().await;
+    let far = foreign_user(&app).await;
+    let mut users = app.admin_users();
+    let not_found = |status: tonic::Status| {
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert_eq!(reason(&status), "USER_NOT_FOUND");
+    };
+    not_found(app.get_user(&far).await.expect_err("get"));
+    not_found(suspend(&app, &far, "").await.expect_err("suspend"));
+    not_found(
+        users
+            .delete_user(pb::DeleteUserRequest {
+                user_id: far.clone(),
+            })
+            .await
+            .expect_err("delete"),
+    );
+    not_found(
+        update(
+            &app,
+            &app.admin_token,
+            pb::User {
+                user_id: far.clone(),
+                display_name: "Mine now".into(),
+                ..Default::default()
+            },
+            &["display_name"],
+        )
+        .await
+        .expect_err("update"),
+    );
+    let listed = users
+        .list_users(pb::ListUsersRequest {
+            query: "far".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.users.is_empty());
+    let state = app
+        .sql_strings(&format!(
+            "SELECT display_name || state FROM users WHERE id = '{far}'"
+        ))
+        .await;
+    assert_eq!(state, ["Faractive"]);
+}
