@@ -40,6 +40,14 @@ pub struct Invitation<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A welcome for a user created with a password by an administrator.
+pub struct Welcome<'a> {
+    pub to: &'a Email,
+    pub name: &'a DisplayName,
+    pub org: &'a str,
+    pub org_slug: &'a str,
+}
+
 impl Mailer {
     /// `smtp_url` as lettre reads it (`smtp://host:port`, `smtps://user:pass@host`);
     /// `None` logs messages instead of sending them.
@@ -74,6 +82,21 @@ impl Mailer {
             expires = invitation.expires_at.format("%Y-%m-%d %H:%M"),
         );
         self.send(invitation.to, subject, body).await
+    }
+
+    pub async fn send_welcome(&self, welcome: Welcome<'_>) -> Result<(), MailError> {
+        let subject = format!("Welcome to {} on Roster", welcome.org);
+        let body = format!(
+            "Hello {name},\n\n\
+             An account was created for you in {org}. Sign in here:\n\n\
+             {url}/sign-in?org={slug}\n\n\
+             Your administrator will tell you your first password; it is never sent by email.\n",
+            name = welcome.name.as_str(),
+            org = welcome.org,
+            url = self.public_url,
+            slug = welcome.org_slug,
+        );
+        self.send(welcome.to, subject, body).await
     }
 
     async fn send(&self, to: &Email, subject: String, body: String) -> Result<(), MailError> {

@@ -40,9 +40,6 @@ impl UserService for UserApi {
             send_welcome_email,
             require_password_change,
         } = req.into_inner();
-        if send_welcome_email {
-            return Err(Error::Unimplemented("send_welcome_email").into());
-        }
         let user = parse_new_user(user, "user")?;
         let request_id = request_id_of(request_id);
         let created = self
@@ -54,6 +51,7 @@ impl UserService for UserApi {
                     user,
                     password,
                     require_password_change,
+                    send_welcome_email,
                     request_id,
                 },
             )

@@ -23,7 +23,7 @@ use crate::{
         ProfileText, RoleName, TeamId, User, UserId, UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
-    mail::Mailer,
+    mail::{Mailer, Welcome},
     store::{Store, StoreError, UserCriteria, UserFilter, UserPageKey, WriteTx},
 };
 
@@ -76,6 +76,8 @@ pub struct CreateUser {
     /// Checked against the org's policy here, since the policy is the org's.
     pub password: String,
     pub require_password_change: bool,
+    /// Email the user a sign-in link (never the password).
+    pub send_welcome_email: bool,
     pub request_id: Option<String>,
 }
 
@@ -159,6 +161,18 @@ impl Users {
         .await?;
         let created = reload(&tx, &org, user.id).await?;
         tx.commit().await?;
+        if req.send_welcome_email {
+            let welcome = Welcome {
+                to: &created.email,
+                name: &created.display_name,
+                org: &org.name,
+                org_slug: org.slug.as_str(),
+            };
+            // The user exists whatever happens to the email: log, don't fail.
+            if let Err(err) = self.mailer.send_welcome(welcome).await {
+                tracing::error!(error = %err, user_id = %created.id, "welcome email not delivered");
+            }
+        }
         Ok(created)
     }
 

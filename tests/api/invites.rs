@@ -6,7 +6,7 @@ use tonic::Code;
 
 use crate::{
     helpers::{TestApp, reason, spawn_app_with},
-    smtp::{SmtpSink, invite_token},
+    smtp::{SmtpSink, decoded, invite_token},
 };
 
 async fn app_with_smtp() -> (TestApp, SmtpSink) {
@@ -260,4 +260,19 @@ where
         out.push(handle.await.expect("task"));
     }
     out
+}
+
+#[tokio::test]
+async fn a_created_user_can_get_a_welcome_email_without_the_password() {
+    let (app, sink) = app_with_smtp().await;
+    let mut req = crate::helpers::create_request("welcome@example.com", "Welcome", &["agent"]);
+    req.send_welcome_email = true;
+    app.admin_users().create_user(req).await.expect("created");
+    let mail = decoded(&sink.wait_for(1).await.remove(0));
+    assert!(mail.contains("welcome@example.com"), "{mail}");
+    assert!(
+        mail.contains("https://roster.example.com/sign-in?org=acme"),
+        "{mail}"
+    );
+    assert!(!mail.contains(crate::helpers::USER_PASSWORD), "{mail}");
 }

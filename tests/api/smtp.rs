@@ -83,9 +83,15 @@ impl SmtpSink {
     }
 }
 
-/// The invitation token in an email's link (undoing quoted-printable).
+/// A message with its quoted-printable soft breaks and `=3D` undone: enough
+/// for the ASCII texts Roster sends.
+pub fn decoded(message: &str) -> String {
+    message.replace("=\n", "").replace("=3D", "=")
+}
+
+/// The invitation token in an email's link.
 pub fn invite_token(message: &str) -> String {
-    let body = message.replace("=\n", "").replace("=3D", "=");
+    let body = decoded(message);
     let start = body.find("token=").expect("a link with a token") + "token=".len();
     body[start..]
         .chars()
