@@ -1,0 +1,93 @@
+//! How failures are reported: `error: <CODE>: <message>` and the details.
+
+use std::error::Error as StdError;
+
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::output::note;
+
+pub enum CliError {
+    /// The server refused the call.
+    Status(Status),
+    /// There is no session file.
+    NotSignedIn,
+    /// Anything else, already phrased for the user.
+    Message(String),
+}
+
+impl CliError {
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::Message(message.into())
+    }
+}
+
+impl From<Status> for CliError {
+    fn from(status: Status) -> Self {
+        Self::Status(status)
+    }
+}
+
+/// Prints the error to stderr: the status code and message, then the
+/// machine-readable details the server attached, which say what to fix.
+pub fn report(err: &CliError) {
+    match err {
+        CliError::Status(status) => {
+            note(format!(
+                "error: {}: {}",
+                code_name(status.code()),
+                status.message()
+            ));
+            if let Some(info) = status.get_details_error_info() {
+                note(format!("  reason: {}", info.reason));
+            }
+            if let Some(bad_request) = status.get_details_bad_request() {
+                for violation in bad_request.field_violations {
+                    note(format!("  {}: {}", violation.field, violation.description));
+                }
+            }
+        }
+        CliError::NotSignedIn => note("error: not signed in: run rosterctl login"),
+        CliError::Message(message) => note(format!("error: {message}")),
+    }
+}
+
+/// The canonical gRPC name of a code, as grpcurl and the docs spell it
+/// (tonic's `Display` gives a sentence instead).
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// An error and its causes on one line: tonic's transport errors say only
+/// "transport error" at the top.
+pub fn chain(err: &dyn StdError) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // Wrappers often repeat their cause's message; say it once.
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,91 @@
+//! The output contract: results to stdout (tables or JSON), remarks to stderr.
+
+use std::{
+    fmt::Display,
+    io::{self, Write},
+};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use comfy_table::{Table, presets};
+use serde::Serialize;
+
+use crate::error::CliError;
+
+#[derive(Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    pub fn json(self, value: &impl Serialize) -> Result<(), CliError> {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| CliError::msg(format!("cannot encode the output: {e}")))?;
+        emit(text)
+    }
+}
+
+/// Writes a result to stdout. A closed pipe (`rosterctl … | head`) is not an
+/// error: the reader has all it wanted.
+pub fn emit(text: impl Display) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(CliError::msg(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes a remark to stderr; if even that fails there is nobody to tell.
+pub fn note(text: impl Display) {
+    let _ = writeln!(io::stderr(), "{text}");
+}
+
+pub fn key_value_table(rows: Vec<(&str, String)>) -> Table {
+    let mut table = plain_table();
+    for (label, value) in rows {
+        table.add_row([label.to_owned(), value]);
+    }
+    table
+}
+
+/// Borderless, like `kubectl get`: easy to read and to grep.
+pub fn plain_table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table
+}
+
+/// The table without the padding comfy-table puts at both ends of a line,
+/// so output lines start with their first column and carry no trailing blanks.
+pub fn render(table: &Table) -> String {
+    table
+        .lines()
+        .map(|line| {
+            let line = line.strip_prefix(' ').unwrap_or(&line).trim_end();
+            line.to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn yes_no(flag: bool) -> &'static str {
+    if flag { "yes" } else { "no" }
+}
+
+pub fn dash_if_empty(text: String) -> String {
+    if text.is_empty() { "-".into() } else { text }
+}
+
+/// The proto name of an enum value, or the bare number for a value this
+/// build does not know (a newer server), so nothing is hidden.
+pub fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str) -> String {
+    E::try_from(value).map_or_else(|_| value.to_string(), |e| name(&e).to_owned())
+}
+
+pub fn rfc3339(timestamp: Option<&prost_types::Timestamp>) -> Option<String> {
+    let timestamp = timestamp?;
+    let nanos = u32::try_from(timestamp.nanos).ok()?;
+    DateTime::<Utc>::from_timestamp(timestamp.seconds, nanos)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}

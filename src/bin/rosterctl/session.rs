@@ -1,0 +1,184 @@
+//! The session file `login` leaves behind, and signed-in connections.
+
+use std::{
+    fs,
+    io::{self, Write},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use roster::api::{
+    Bearer,
+    pb::{auth_service_client::AuthServiceClient, user_service_client::UserServiceClient},
+};
+use serde::{Deserialize, Serialize};
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Channel, Endpoint},
+};
+
+use crate::error::{CliError, chain};
+
+// ---------------------------------------------------------------------------
+// Session file
+// ---------------------------------------------------------------------------
+
+/// What `login` leaves behind for the other commands.
+#[derive(Serialize, Deserialize)]
+pub struct Session {
+    pub server: String,
+    pub org: String,
+    pub token: String,
+    /// RFC 3339; empty if the server did not say.
+    pub expires_at: String,
+}
+
+pub fn session_path() -> Result<PathBuf, CliError> {
+    let base = match std::env::var_os("ROSTER_CONFIG_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => dirs::config_dir().ok_or_else(|| {
+            CliError::msg("cannot find a config directory: set ROSTER_CONFIG_DIR")
+        })?,
+    };
+    Ok(base.join("roster").join("session.json"))
+}
+
+/// Reads the session file as it is, expired or not.
+pub fn read_session(path: &Path) -> Result<Session, CliError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CliError::NotSignedIn),
+        Err(e) => {
+            return Err(CliError::msg(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::msg(format!(
+            "{} is not a valid session file ({e}): run rosterctl login",
+            path.display()
+        ))
+    })
+}
+
+/// Reads the session file and refuses a session that has already expired,
+/// so the user is told to sign in rather than shown a bare UNAUTHENTICATED.
+pub fn current_session() -> Result<Session, CliError> {
+    let session = read_session(&session_path()?)?;
+    // An unreadable expiry is left for the server to judge.
+    if let Ok(expires_at) = DateTime::parse_from_rfc3339(&session.expires_at)
+        && expires_at <= Utc::now()
+    {
+        return Err(CliError::msg(format!(
+            "the session expired at {}: run rosterctl login",
+            session.expires_at
+        )));
+    }
+    Ok(session)
+}
+
+/// Writes the session atomically (temporary file, then rename) so a crash
+/// never leaves half a file, and creates it owner-only on unix because the
+/// token is a credential.
+pub fn save_session(session: &Session) -> Result<(), CliError> {
+    let path = session_path()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let fail = |what: &str, p: &Path, e: io::Error| {
+        CliError::msg(format!("cannot {what} {}: {e}", p.display()))
+    };
+    create_private_dir(dir).map_err(|e| fail("create", dir, e))?;
+    let mut text = serde_json::to_string_pretty(session)
+        .map_err(|e| CliError::msg(format!("cannot encode the session: {e}")))?;
+    text.push('\n');
+    let tmp = path.with_extension("json.tmp");
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(fail("remove", &tmp, e)),
+        _ => {}
+    }
+    let mut file = private_file_options()
+        .open(&tmp)
+        .map_err(|e| fail("create", &tmp, e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| fail("write", &tmp, e))?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(|e| fail("write", &path, e))
+}
+
+pub fn remove_session(path: &Path) -> Result<(), CliError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CliError::msg(format!(
+            "cannot delete {}: {e}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Options that create a new file only its owner can read (on unix).
+pub fn private_file_options() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+// ---------------------------------------------------------------------------
+// Connection
+// ---------------------------------------------------------------------------
+
+/// A signed-in connection: clients built from it send the session's token.
+pub struct SignedIn {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+impl SignedIn {
+    /// Loads the session (failing before any network I/O when there is
+    /// none) and connects to the server.
+    pub async fn open(server: Option<String>) -> Result<Self, CliError> {
+        let session = current_session()?;
+        let bearer = bearer(&session.token)?;
+        let server = server.unwrap_or(session.server);
+        Ok(Self {
+            channel: connect(&server).await?,
+            bearer,
+        })
+    }
+
+    pub fn auth(&self) -> AuthServiceClient<InterceptedService<Channel, Bearer>> {
+        AuthServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn users(&self) -> UserServiceClient<InterceptedService<Channel, Bearer>> {
+        UserServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+}
+
+pub fn bearer(token: &str) -> Result<Bearer, CliError> {
+    Bearer::new(token).map_err(|_| {
+        CliError::msg("the saved session token is not valid header text: run rosterctl login")
+    })
+}
+
+pub async fn connect(server: &str) -> Result<Channel, CliError> {
+    let endpoint = Endpoint::from_shared(server.to_owned())
+        .map_err(|e| CliError::msg(format!("invalid server URL {server:?}: {}", chain(&e))))?
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60));
+    endpoint
+        .connect()
+        .await
+        .map_err(|e| CliError::msg(format!("cannot connect to {server}: {}", chain(&e))))
+}

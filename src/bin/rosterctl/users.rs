@@ -1,0 +1,372 @@
+//! `users …`: create, show, list and administer users.
+
+use clap::{Args, Subcommand, ValueEnum};
+use comfy_table::Table;
+use roster::api::pb;
+use serde::Serialize;
+
+use crate::{
+    error::CliError,
+    output::{
+        Output, dash_if_empty, emit, enum_name, key_value_table, note, plain_table, render,
+        rfc3339, yes_no,
+    },
+    prompt::{password_from_stdin, prompt_new_password},
+    session::SignedIn,
+};
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Create an active user with a password.
+    Create(CreateUserArgs),
+    /// Show one user.
+    Get {
+        /// Id of the user.
+        user_id: String,
+    },
+    /// List users, filtered and paged.
+    List(ListUsersArgs),
+}
+
+#[derive(Args)]
+pub struct CreateUserArgs {
+    /// Email address (cannot be changed later).
+    #[arg(long)]
+    email: String,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// Optional sign-in name, unique in the org.
+    #[arg(long)]
+    login_id: Option<String>,
+    /// Role to grant; repeat for several.
+    #[arg(long = "role", value_name = "ROLE", default_value = "agent")]
+    roles: Vec<String>,
+    /// Team to join; repeat for several.
+    #[arg(long = "team", value_name = "TEAM_ID")]
+    team_ids: Vec<String>,
+    /// Most chats at once [default: the org's default].
+    #[arg(long, value_name = "N")]
+    max_chats: Option<u32>,
+    /// Read the password from the first line of stdin instead of prompting.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Make the user change the password at first sign-in.
+    #[arg(long)]
+    require_password_change: bool,
+    /// Idempotency key: a retry with the same id does not create twice.
+    #[arg(long, value_name = "ID")]
+    request_id: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ListUsersArgs {
+    /// Free text matched against name, email, login id and user id.
+    #[arg(long, value_name = "Q")]
+    query: Option<String>,
+    /// Only users holding this role.
+    #[arg(long)]
+    role: Option<String>,
+    /// Only members of this team.
+    #[arg(long = "team", value_name = "TEAM_ID")]
+    team_id: Option<String>,
+    /// Only users in this state.
+    #[arg(long, value_enum)]
+    state: Option<StateFilter>,
+    /// Only locked (true) or unlocked (false) users.
+    #[arg(long, value_name = "true|false")]
+    locked: Option<bool>,
+    /// Most users per page [default: the server's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    page_size: Option<u16>,
+    /// Continue from a previous page's next page token.
+    #[arg(long, value_name = "T")]
+    page_token: Option<String>,
+    /// Follow page tokens and list every matching user.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StateFilter {
+    Invited,
+    Active,
+    Suspended,
+}
+
+impl From<StateFilter> for pb::UserState {
+    fn from(state: StateFilter) -> Self {
+        match state {
+            StateFilter::Invited => Self::Invited,
+            StateFilter::Active => Self::Active,
+            StateFilter::Suspended => Self::Suspended,
+        }
+    }
+}
+
+pub async fn create_user(
+    signed_in: &SignedIn,
+    args: CreateUserArgs,
+    out: Output,
+) -> Result<(), CliError> {
+    let password = if args.password_stdin {
+        password_from_stdin()?
+    } else {
+        prompt_new_password()?
+    };
+    let request = pb::CreateUserRequest {
+        user: Some(pb::User {
+            email: args.email,
+            display_name: args.name,
+            login_id: args.login_id.unwrap_or_default(),
+            roles: args.roles,
+            team_ids: args.team_ids,
+            max_chats: args.max_chats,
+            ..Default::default()
+        }),
+        password,
+        request_id: args.request_id.unwrap_or_default(),
+        send_welcome_email: false,
+        require_password_change: args.require_password_change,
+    };
+    let user = signed_in
+        .users()
+        .create_user(request)
+        .await?
+        .into_inner()
+        .user;
+    print_user(user, out)
+}
+
+pub async fn get_user(signed_in: &SignedIn, user_id: String, out: Output) -> Result<(), CliError> {
+    let user = signed_in
+        .users()
+        .get_user(pb::GetUserRequest { user_id })
+        .await?
+        .into_inner()
+        .user;
+    print_user(user, out)
+}
+
+pub async fn list_users(
+    signed_in: &SignedIn,
+    args: ListUsersArgs,
+    out: Output,
+) -> Result<(), CliError> {
+    let mut request = pb::ListUsersRequest {
+        page_size: args.page_size.map_or(0, i32::from),
+        page_token: args.page_token.unwrap_or_default(),
+        query: args.query.unwrap_or_default(),
+        role: args.role.unwrap_or_default(),
+        team_id: args.team_id.unwrap_or_default(),
+        state: args.state.map_or(pb::UserState::Unspecified, Into::into) as i32,
+        locked: args.locked,
+        presence_status: pb::PresenceStatus::Unspecified as i32,
+    };
+    let mut client = signed_in.users();
+    let mut users = Vec::new();
+    let next_page_token = loop {
+        let page = client.list_users(request.clone()).await?.into_inner();
+        users.extend(page.users.into_iter().map(UserView::from));
+        if !args.all || page.next_page_token.is_empty() {
+            break page.next_page_token;
+        }
+        // A server bug handing back the same token would loop forever.
+        if page.next_page_token == request.page_token {
+            return Err(CliError::msg(
+                "the server returned the same page token twice",
+            ));
+        }
+        request.page_token = page.next_page_token;
+    };
+    if out.json {
+        out.json(&users)?;
+    } else if users.is_empty() {
+        note("no users match");
+    } else {
+        emit(render(&users_table(&users)))?;
+    }
+    if !next_page_token.is_empty() {
+        note(format!(
+            "next page token: {next_page_token} (pass it with --page-token, or use --all)"
+        ));
+    }
+    Ok(())
+}
+
+pub fn print_user(user: Option<pb::User>, out: Output) -> Result<(), CliError> {
+    let user = user
+        .map(UserView::from)
+        .ok_or_else(|| CliError::msg("the server's response carries no user"))?;
+    if out.json {
+        return out.json(&user);
+    }
+    emit(render(&user_table(&user)))
+}
+
+pub fn users_table(users: &[UserView]) -> Table {
+    let mut table = plain_table();
+    table.set_header([
+        "ID", "NAME", "EMAIL", "LOGIN ID", "ROLES", "STATE", "LOCKED",
+    ]);
+    for user in users {
+        table.add_row([
+            user.user_id.clone(),
+            user.display_name.clone(),
+            user.email.clone(),
+            dash_if_empty(user.login_id.clone()),
+            user.roles.join(","),
+            short_state(&user.state).to_owned(),
+            yes_no(user.locked).to_owned(),
+        ]);
+    }
+    table
+}
+
+pub fn user_table(user: &UserView) -> Table {
+    let max_chats = match user.max_chats {
+        Some(n) => n.to_string(),
+        None => format!("{} (org default)", user.effective_max_chats),
+    };
+    let optional = [
+        ("PUBLIC NAME", &user.public_name),
+        ("LANGUAGE", &user.language),
+        ("JOB TITLE", &user.job_title),
+        ("LOCATION", &user.location),
+        ("LANDLINE", &user.landline_phone),
+        ("MOBILE", &user.mobile_phone),
+    ];
+    let mut rows = vec![
+        ("ID", user.user_id.clone()),
+        ("NAME", user.display_name.clone()),
+        ("EMAIL", user.email.clone()),
+        ("LOGIN ID", dash_if_empty(user.login_id.clone())),
+        ("STATE", short_state(&user.state).to_owned()),
+        ("LOCKED", yes_no(user.locked).to_owned()),
+        ("ROLES", user.roles.join(", ")),
+        ("TEAMS", dash_if_empty(user.team_ids.join(", "))),
+        ("MAX CHATS", max_chats),
+    ];
+    rows.extend(
+        optional
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(label, value)| (label, value.clone())),
+    );
+    rows.extend([
+        (
+            "CREATED",
+            user.created_at.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "LAST LOGIN",
+            user.last_login_at.clone().unwrap_or_else(|| "-".into()),
+        ),
+    ]);
+    if user.password_change_required {
+        rows.push(("PASSWORD CHANGE", "required".into()));
+    }
+    key_value_table(rows)
+}
+/// `USER_STATE_ACTIVE` → `ACTIVE`: the prefix is noise in a table column.
+pub fn short_state(state: &str) -> &str {
+    state.strip_prefix("USER_STATE_").unwrap_or(state)
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    pub user_id: String,
+    pub email: String,
+    pub login_id: String,
+    pub display_name: String,
+    pub public_name: String,
+    pub state: String,
+    pub locked: bool,
+    pub roles: Vec<String>,
+    pub team_ids: Vec<String>,
+    pub max_chats: Option<u32>,
+    pub effective_max_chats: u32,
+    pub etag: String,
+    pub login_with: String,
+    pub language: String,
+    pub landline_phone: String,
+    pub mobile_phone: String,
+    pub job_title: String,
+    pub location: String,
+    pub can_view_colleagues_chats: bool,
+    pub created_at: Option<String>,
+    pub last_login_at: Option<String>,
+    pub last_logout_at: Option<String>,
+    pub password_change_required: bool,
+    pub has_avatar: bool,
+    pub suspend_reason: String,
+}
+
+impl From<pb::User> for UserView {
+    fn from(user: pb::User) -> Self {
+        // Exhaustive on purpose: a new field in the proto must be decided on here.
+        let pb::User {
+            user_id,
+            email,
+            login_id,
+            display_name,
+            public_name,
+            state,
+            locked,
+            roles,
+            team_ids,
+            max_chats,
+            effective_max_chats,
+            etag,
+            login_with,
+            language,
+            landline_phone,
+            mobile_phone,
+            job_title,
+            location,
+            can_view_colleagues_chats,
+            created_at,
+            last_login_at,
+            last_logout_at,
+            password_change_required,
+            has_avatar,
+            suspend_reason,
+        } = user;
+        Self {
+            user_id,
+            email,
+            login_id,
+            display_name,
+            public_name,
+            state: enum_name(state, pb::UserState::as_str_name),
+            locked,
+            roles,
+            team_ids,
+            max_chats,
+            effective_max_chats,
+            etag,
+            login_with: enum_name(login_with, pb::LoginWith::as_str_name),
+            language,
+            landline_phone,
+            mobile_phone,
+            job_title,
+            location,
+            can_view_colleagues_chats,
+            created_at: rfc3339(created_at.as_ref()),
+            last_login_at: rfc3339(last_login_at.as_ref()),
+            last_logout_at: rfc3339(last_logout_at.as_ref()),
+            password_change_required,
+            has_avatar,
+            suspend_reason,
+        }
+    }
+}
+
+/// Runs one `users` subcommand.
+pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Result<(), CliError> {
+    match command {
+        UsersCommand::Create(args) => create_user(signed_in, args, out).await,
+        UsersCommand::Get { user_id } => get_user(signed_in, user_id, out).await,
+        UsersCommand::List(args) => list_users(signed_in, args, out).await,
+    }
+}
