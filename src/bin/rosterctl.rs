@@ -26,6 +26,8 @@ mod output;
 mod prompt;
 #[path = "rosterctl/session.rs"]
 mod session;
+#[path = "rosterctl/user_admin.rs"]
+mod user_admin;
 #[path = "rosterctl/users.rs"]
 mod users;
 
@@ -91,7 +93,7 @@ enum Command {
     Logout,
     /// Show who is signed in: user, roles, teams and permissions.
     Whoami,
-    /// Create, show and list users.
+    /// Manage users: create, invite, show, list, update, suspend, delete.
     #[command(subcommand)]
     Users(UsersCommand),
 }

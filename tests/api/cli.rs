@@ -292,3 +292,366 @@ async fn logout_ends_the_session_and_deletes_the_file() {
     let run = ctl.run(&["whoami"], "").await;
     assert!(run.stderr.contains("not signed in"), "{}", run.stderr);
 }
+
+/// The id of the user a `--json` run printed, checking that it succeeded.
+fn user_id_of(run: &Run) -> String {
+    assert!(run.success, "command failed: {}", run.stderr);
+    run.json()["user_id"]
+        .as_str()
+        .expect("user_id in the output")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn users_invite_resend_and_revoke() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let invited = ctl
+        .run(
+            &[
+                "users",
+                "invite",
+                "--email",
+                "ana@example.com",
+                "--name",
+                "Ana Lima",
+                "--role",
+                "agent",
+                "--role",
+                "supervisor",
+                "--max-chats",
+                "3",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(invited.success, "invite failed: {}", invited.stderr);
+    let view = invited.json();
+    assert_eq!(view["user"]["email"], "ana@example.com");
+    assert_eq!(view["user"]["state"], "USER_STATE_INVITED");
+    assert_eq!(
+        view["user"]["roles"],
+        serde_json::json!(["agent", "supervisor"])
+    );
+    assert_eq!(view["user"]["max_chats"], 3);
+    let first_expiry = view["invite_expires_at"]
+        .as_str()
+        .expect("invite_expires_at")
+        .to_owned();
+    assert!(first_expiry.ends_with('Z'), "{first_expiry}");
+    let user_id = view["user"]["user_id"]
+        .as_str()
+        .expect("user_id")
+        .to_owned();
+
+    // The table says when the link expires.
+    let resent = ctl.run(&["users", "resend-invite", &user_id], "").await;
+    assert!(resent.success, "resend failed: {}", resent.stderr);
+    assert!(
+        resent.stdout.contains("INVITE EXPIRES"),
+        "{}",
+        resent.stdout
+    );
+    assert!(resent.stdout.contains("INVITED"), "{}", resent.stdout);
+
+    let revoked = ctl
+        .run(&["users", "revoke-invite", &user_id, "--yes", "--json"], "")
+        .await;
+    assert!(revoked.success, "revoke failed: {}", revoked.stderr);
+    assert_eq!(revoked.json()["revoked"], true);
+    let gone = app.get_user(&user_id).await.expect_err("the user is gone");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+
+    // Revoking again is the server's NOT_FOUND, reported as usual.
+    let again = ctl
+        .run(&["users", "revoke-invite", &user_id, "--yes"], "")
+        .await;
+    assert!(!again.success);
+    assert!(
+        again.stderr.starts_with("error: NOT_FOUND: "),
+        "{}",
+        again.stderr
+    );
+}
+
+#[tokio::test]
+async fn users_update_changes_exactly_the_fields_given() {
+    let app = spawn_app().await;
+    let user = app
+        .create_user("bruno@example.com", "Bruno", &["agent"])
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let updated = ctl
+        .run(
+            &[
+                "users",
+                "update",
+                &user.user_id,
+                "--name",
+                "Bruno Souza",
+                "--job-title",
+                "Team lead",
+                "--role",
+                "supervisor",
+                "--max-chats",
+                "7",
+                "--login-with",
+                "email",
+                "--can-view-colleagues-chats",
+                "true",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(updated.success, "update failed: {}", updated.stderr);
+    let json = updated.json();
+    assert_eq!(json["display_name"], "Bruno Souza");
+    assert_eq!(json["job_title"], "Team lead");
+    assert_eq!(json["roles"], serde_json::json!(["supervisor"]));
+    assert_eq!(json["max_chats"], 7);
+    assert_eq!(json["login_with"], "LOGIN_WITH_EMAIL");
+    assert_eq!(json["can_view_colleagues_chats"], true);
+    // Untouched fields stay as they were.
+    assert_eq!(json["email"], "bruno@example.com");
+    assert_eq!(json["public_name"], user.public_name.as_str());
+    assert_ne!(json["etag"], user.etag.as_str());
+
+    // Back to the org default, guarded by the etag just read.
+    let etag = json["etag"].as_str().expect("etag").to_owned();
+    let cleared = ctl
+        .run(
+            &[
+                "users",
+                "update",
+                &user.user_id,
+                "--clear-max-chats",
+                "--etag",
+                &etag,
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(cleared.success, "update failed: {}", cleared.stderr);
+    assert_eq!(cleared.json()["max_chats"], Value::Null);
+    assert_eq!(cleared.json()["display_name"], "Bruno Souza");
+
+    // That etag is stale now.
+    let stale = ctl
+        .run(
+            &[
+                "users",
+                "update",
+                &user.user_id,
+                "--name",
+                "X",
+                "--etag",
+                &etag,
+            ],
+            "",
+        )
+        .await;
+    assert!(!stale.success);
+    assert!(
+        stale.stderr.starts_with("error: ABORTED: "),
+        "{}",
+        stale.stderr
+    );
+
+    // No field flag: refused locally, with a clear message.
+    let nothing = ctl.run(&["users", "update", &user.user_id], "").await;
+    assert!(!nothing.success);
+    assert!(
+        nothing.stderr.starts_with("error: nothing to change"),
+        "{}",
+        nothing.stderr
+    );
+    let after = app.get_user(&user.user_id).await.expect("user");
+    assert_eq!(after.display_name, "Bruno Souza");
+}
+
+#[tokio::test]
+async fn users_suspend_reactivate_and_delete() {
+    let app = spawn_app().await;
+    let user = app
+        .create_user("carla@example.com", "Carla", &["agent"])
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let suspended = ctl
+        .run(
+            &[
+                "users",
+                "suspend",
+                &user.user_id,
+                "--reason",
+                "On leave until March",
+                "--yes",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(suspended.success, "suspend failed: {}", suspended.stderr);
+    assert_eq!(suspended.json()["state"], "USER_STATE_SUSPENDED");
+    assert_eq!(suspended.json()["suspend_reason"], "On leave until March");
+
+    // The table shows the reason too.
+    let shown = ctl.run(&["users", "get", &user.user_id], "").await;
+    assert!(
+        shown.stdout.contains("On leave until March"),
+        "{}",
+        shown.stdout
+    );
+
+    let reactivated = ctl
+        .run(&["users", "reactivate", &user.user_id, "--json"], "")
+        .await;
+    assert_eq!(user_id_of(&reactivated), user.user_id);
+    assert_eq!(reactivated.json()["state"], "USER_STATE_ACTIVE");
+
+    let deleted = ctl
+        .run(&["users", "delete", &user.user_id, "--yes"], "")
+        .await;
+    assert!(deleted.success, "delete failed: {}", deleted.stderr);
+    assert!(
+        deleted.stdout.starts_with("Deleted user"),
+        "{}",
+        deleted.stdout
+    );
+    let gone = app.get_user(&user.user_id).await.expect_err("deleted");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn users_unlock_clears_the_lock() {
+    let app = spawn_app().await;
+    let user = app
+        .create_user("dina@example.com", "Dina", &["agent"])
+        .await;
+    for _ in 0..5 {
+        app.try_login("dina@example.com", "not the password")
+            .await
+            .expect_err("wrong password");
+    }
+    assert!(app.get_user(&user.user_id).await.expect("user").locked);
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let run = ctl
+        .run(&["users", "unlock", &user.user_id, "--json"], "")
+        .await;
+    assert_eq!(user_id_of(&run), user.user_id);
+    assert_eq!(run.json()["locked"], false);
+}
+
+#[tokio::test]
+async fn destructive_commands_refuse_without_yes_when_stdin_is_not_a_terminal() {
+    let app = spawn_app().await;
+    let user = app.create_user("eva@example.com", "Eva", &["agent"]).await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    // Even a "y" on a piped stdin is not a confirmation.
+    for args in [
+        ["users", "delete", user.user_id.as_str()],
+        ["users", "suspend", user.user_id.as_str()],
+        ["users", "revoke-invite", user.user_id.as_str()],
+    ] {
+        let run = ctl.run(&args, "y\n").await;
+        assert!(!run.success, "{args:?} went ahead");
+        assert!(
+            run.stderr.starts_with("error: refusing to "),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+    }
+    let still = app.get_user(&user.user_id).await.expect("still there");
+    assert_eq!(still.state, roster::api::pb::UserState::Active as i32);
+}
+
+/// A 1×1 transparent PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+#[tokio::test]
+async fn users_set_avatar_then_get_avatar_round_trip() {
+    let app = spawn_app().await;
+    let user = app
+        .create_user("fabio@example.com", "Fabio", &["agent"])
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let image = dir.path().join("face.png");
+    std::fs::write(&image, PNG).expect("write png");
+
+    let set = ctl
+        .run(
+            &[
+                "users",
+                "set-avatar",
+                &user.user_id,
+                image.to_str().expect("utf-8 path"),
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(user_id_of(&set), user.user_id);
+    assert_eq!(set.json()["has_avatar"], true);
+
+    let saved = dir.path().join("saved.png");
+    let got = ctl
+        .run(
+            &[
+                "users",
+                "get-avatar",
+                &user.user_id,
+                "--output",
+                saved.to_str().expect("utf-8 path"),
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(got.success, "get-avatar failed: {}", got.stderr);
+    assert_eq!(got.json()["content_type"], "image/png");
+    assert_eq!(got.json()["size_bytes"], PNG.len());
+    assert_eq!(std::fs::read(&saved).expect("saved file"), PNG);
+
+    // Not an image: the server's reason comes through.
+    let text = dir.path().join("face.png.txt");
+    std::fs::write(&text, "hello").expect("write text");
+    let refused = ctl
+        .run(
+            &[
+                "users",
+                "set-avatar",
+                &user.user_id,
+                text.to_str().expect("utf-8 path"),
+            ],
+            "",
+        )
+        .await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("UNSUPPORTED_IMAGE"),
+        "{}",
+        refused.stderr
+    );
+}

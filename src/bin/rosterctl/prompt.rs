@@ -1,8 +1,57 @@
-//! Questions asked on the terminal: passwords.
+//! Questions asked on the terminal: passwords, and confirmation of
+//! destructive actions.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use clap::Args;
 
 use crate::error::CliError;
+
+/// `--yes` of the commands that destroy something.
+#[derive(Args)]
+pub struct Confirmation {
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+impl Confirmation {
+    /// Whether the action must be confirmed on the terminal. Without
+    /// `--yes` and without a terminal nobody can answer, so this refuses at
+    /// once (before any network call) instead of waiting on stdin.
+    pub fn needed(&self, action: &str) -> Result<bool, CliError> {
+        if self.yes {
+            return Ok(false);
+        }
+        if !io::stdin().is_terminal() {
+            return Err(CliError::msg(format!(
+                "refusing to {action} without confirmation: stdin is not a terminal; \
+                 pass --yes to go ahead"
+            )));
+        }
+        Ok(true)
+    }
+}
+
+/// Asks `question [y/N]` on the terminal; only "y" or "yes" goes ahead.
+/// Anything else, including end of input, cancels with an error, so that a
+/// script never mistakes a cancelled action for a done one.
+pub fn confirm(question: &str) -> Result<(), CliError> {
+    let mut stderr = io::stderr().lock();
+    write!(stderr, "{question} [y/N] ")
+        .and_then(|()| stderr.flush())
+        .map_err(|e| CliError::msg(format!("cannot ask for confirmation: {e}")))?;
+    drop(stderr);
+    let mut answer = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::msg(format!("cannot read the answer: {e}")))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(CliError::msg("cancelled: nothing was changed")),
+    }
+}
 
 /// The first line of stdin, without its line ending; other whitespace is
 /// part of the password.

@@ -1,5 +1,7 @@
 //! `users …`: create, show, list and administer users.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::Table;
 use roster::api::pb;
@@ -11,8 +13,9 @@ use crate::{
         Output, dash_if_empty, emit, enum_name, key_value_table, note, plain_table, render,
         rfc3339, yes_no,
     },
-    prompt::{password_from_stdin, prompt_new_password},
+    prompt::{Confirmation, password_from_stdin, prompt_new_password},
     session::SignedIn,
+    user_admin::{self as admin, InviteUserArgs, SuspendUserArgs, UpdateUserArgs},
 };
 
 #[derive(Subcommand)]
@@ -26,6 +29,84 @@ pub enum UsersCommand {
     },
     /// List users, filtered and paged.
     List(ListUsersArgs),
+    /// Invite a person by email: they get a one-time sign-up link.
+    Invite(InviteUserArgs),
+    /// Send an invited user a new link; the old one stops working.
+    ResendInvite {
+        /// Id of an invited user.
+        user_id: String,
+    },
+    /// Withdraw an invitation: the pending user is removed.
+    RevokeInvite {
+        /// Id of an invited user.
+        user_id: String,
+        #[command(flatten)]
+        confirmation: Confirmation,
+    },
+    /// Change the fields named by the flags given, and only those.
+    Update(Box<UpdateUserArgs>),
+    /// Suspend a user: they cannot sign in and their sessions end.
+    Suspend(SuspendUserArgs),
+    /// Make a suspended user active again (takes a seat).
+    Reactivate {
+        /// Id of a suspended user.
+        user_id: String,
+    },
+    /// Clear the lock left by too many failed sign-ins.
+    Unlock {
+        /// Id of the user.
+        user_id: String,
+    },
+    /// Delete a user for good (a tombstone keeps id, name and email).
+    Delete {
+        /// Id of the user.
+        user_id: String,
+        #[command(flatten)]
+        confirmation: Confirmation,
+    },
+    /// Set a user's avatar from a JPG, GIF or PNG file (at most 1,500 KB).
+    SetAvatar {
+        /// Id of the user.
+        user_id: String,
+        /// The image file.
+        file: PathBuf,
+    },
+    /// Save a user's avatar to a file.
+    GetAvatar {
+        /// Id of the user.
+        user_id: String,
+        /// Where to write the image ("-" for stdout).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+/// Runs one `users` subcommand.
+pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Result<(), CliError> {
+    use UsersCommand as C;
+    match command {
+        C::Create(args) => create_user(signed_in, args, out).await,
+        C::Get { user_id } => get_user(signed_in, user_id, out).await,
+        C::List(args) => list_users(signed_in, args, out).await,
+        C::Invite(args) => admin::invite_user(signed_in, args, out).await,
+        C::ResendInvite { user_id } => admin::resend_invite(signed_in, user_id, out).await,
+        C::RevokeInvite {
+            user_id,
+            confirmation,
+        } => admin::revoke_invite(signed_in, user_id, confirmation, out).await,
+        C::Update(args) => admin::update_user(signed_in, *args, out).await,
+        C::Suspend(args) => admin::suspend_user(signed_in, args, out).await,
+        C::Reactivate { user_id } => admin::reactivate_user(signed_in, user_id, out).await,
+        C::Unlock { user_id } => admin::unlock_user(signed_in, user_id, out).await,
+        C::Delete {
+            user_id,
+            confirmation,
+        } => admin::delete_user(signed_in, user_id, confirmation, out).await,
+        C::SetAvatar { user_id, file } => admin::set_avatar(signed_in, user_id, file, out).await,
+        C::GetAvatar { user_id, output } => {
+            admin::get_avatar(signed_in, user_id, output, out).await
+        }
+    }
 }
 
 #[derive(Args)]
@@ -195,13 +276,17 @@ pub async fn list_users(
 }
 
 pub fn print_user(user: Option<pb::User>, out: Output) -> Result<(), CliError> {
-    let user = user
-        .map(UserView::from)
-        .ok_or_else(|| CliError::msg("the server's response carries no user"))?;
+    let user = user_view(user)?;
     if out.json {
         return out.json(&user);
     }
-    emit(render(&user_table(&user)))
+    emit(render(&key_value_table(user_rows(&user))))
+}
+
+/// The user a response must carry.
+pub fn user_view(user: Option<pb::User>) -> Result<UserView, CliError> {
+    user.map(UserView::from)
+        .ok_or_else(|| CliError::msg("the server's response carries no user"))
 }
 
 pub fn users_table(users: &[UserView]) -> Table {
@@ -223,7 +308,8 @@ pub fn users_table(users: &[UserView]) -> Table {
     table
 }
 
-pub fn user_table(user: &UserView) -> Table {
+/// One user as label and value rows, for a key-value table.
+pub fn user_rows(user: &UserView) -> Vec<(&'static str, String)> {
     let max_chats = match user.max_chats {
         Some(n) => n.to_string(),
         None => format!("{} (org default)", user.effective_max_chats),
@@ -235,6 +321,7 @@ pub fn user_table(user: &UserView) -> Table {
         ("LOCATION", &user.location),
         ("LANDLINE", &user.landline_phone),
         ("MOBILE", &user.mobile_phone),
+        ("SUSPEND REASON", &user.suspend_reason),
     ];
     let mut rows = vec![
         ("ID", user.user_id.clone()),
@@ -263,11 +350,15 @@ pub fn user_table(user: &UserView) -> Table {
             user.last_login_at.clone().unwrap_or_else(|| "-".into()),
         ),
     ]);
+    if user.has_avatar {
+        rows.push(("AVATAR", "yes".into()));
+    }
     if user.password_change_required {
         rows.push(("PASSWORD CHANGE", "required".into()));
     }
-    key_value_table(rows)
+    rows
 }
+
 /// `USER_STATE_ACTIVE` → `ACTIVE`: the prefix is noise in a table column.
 pub fn short_state(state: &str) -> &str {
     state.strip_prefix("USER_STATE_").unwrap_or(state)
@@ -359,14 +450,5 @@ impl From<pb::User> for UserView {
             has_avatar,
             suspend_reason,
         }
-    }
-}
-
-/// Runs one `users` subcommand.
-pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Result<(), CliError> {
-    match command {
-        UsersCommand::Create(args) => create_user(signed_in, args, out).await,
-        UsersCommand::Get { user_id } => get_user(signed_in, user_id, out).await,
-        UsersCommand::List(args) => list_users(signed_in, args, out).await,
     }
 }
