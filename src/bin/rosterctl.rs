@@ -16,16 +16,26 @@
 
 // The crate root stays at src/bin/rosterctl.rs (where Cargo.toml points);
 // its modules live in src/bin/rosterctl/.
+#[path = "rosterctl/audit.rs"]
+mod audit;
 #[path = "rosterctl/auth.rs"]
 mod auth;
 #[path = "rosterctl/error.rs"]
 mod error;
 #[path = "rosterctl/output.rs"]
 mod output;
+#[path = "rosterctl/paging.rs"]
+mod paging;
 #[path = "rosterctl/prompt.rs"]
 mod prompt;
+#[path = "rosterctl/roles.rs"]
+mod roles;
 #[path = "rosterctl/session.rs"]
 mod session;
+#[path = "rosterctl/settings.rs"]
+mod settings;
+#[path = "rosterctl/teams.rs"]
+mod teams;
 #[path = "rosterctl/user_admin.rs"]
 mod user_admin;
 #[path = "rosterctl/users.rs"]
@@ -37,10 +47,14 @@ use clap::{Parser, Subcommand};
 use tonic::Code;
 
 use crate::{
+    audit::AuditCommand,
     auth::{LoginArgs, login, logout, whoami},
     error::{CliError, report},
     output::{Output, note},
+    roles::RolesCommand,
     session::SignedIn,
+    settings::OrgCommand,
+    teams::TeamsCommand,
     users::UsersCommand,
 };
 
@@ -96,6 +110,18 @@ enum Command {
     /// Manage users: create, invite, show, list, update, suspend, delete.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// List, create, update and delete teams.
+    #[command(subcommand)]
+    Teams(TeamsCommand),
+    /// List roles; create, update and delete custom roles.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// The org's settings.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// The audit log: who changed what, to whom, and when.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -105,9 +131,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Login(args) => login(server, args, out).await,
         Command::Logout => logout(server, out).await,
         Command::Whoami => whoami(server, out).await,
-        Command::Users(command) => {
-            let signed_in = SignedIn::open(server).await?;
-            users::run(&signed_in, command, out).await
-        }
+        Command::Users(command) => users::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Teams(command) => teams::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Roles(command) => roles::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Org(command) => settings::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Audit(command) => audit::run(&SignedIn::open(server).await?, command, out).await,
     }
 }

@@ -10,7 +10,10 @@ use std::{
 use chrono::{DateTime, Utc};
 use roster::api::{
     Bearer,
-    pb::{auth_service_client::AuthServiceClient, user_service_client::UserServiceClient},
+    pb::{
+        audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
+        org_service_client::OrgServiceClient, user_service_client::UserServiceClient,
+    },
 };
 use serde::{Deserialize, Serialize};
 use tonic::{
@@ -163,6 +166,14 @@ impl SignedIn {
 
     pub fn users(&self) -> UserServiceClient<InterceptedService<Channel, Bearer>> {
         UserServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn org(&self) -> OrgServiceClient<InterceptedService<Channel, Bearer>> {
+        OrgServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<InterceptedService<Channel, Bearer>> {
+        AuditServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 }
 
