@@ -13,6 +13,7 @@ use crate::{
         Output, dash_if_empty, emit, enum_name, key_value_table, note, plain_table, render,
         rfc3339, yes_no,
     },
+    paging::{PageArgs, note_next_page},
     prompt::{Confirmation, password_from_stdin, prompt_new_password},
     session::SignedIn,
     user_admin::{self as admin, InviteUserArgs, SuspendUserArgs, UpdateUserArgs},
@@ -157,15 +158,8 @@ pub struct ListUsersArgs {
     /// Only locked (true) or unlocked (false) users.
     #[arg(long, value_name = "true|false")]
     locked: Option<bool>,
-    /// Most users per page [default: the server's].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    page_size: Option<u16>,
-    /// Continue from a previous page's next page token.
-    #[arg(long, value_name = "T")]
-    page_token: Option<String>,
-    /// Follow page tokens and list every matching user.
-    #[arg(long)]
-    all: bool,
+    #[command(flatten)]
+    pages: PageArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -234,9 +228,9 @@ pub async fn list_users(
     args: ListUsersArgs,
     out: Output,
 ) -> Result<(), CliError> {
-    let mut request = pb::ListUsersRequest {
-        page_size: args.page_size.map_or(0, i32::from),
-        page_token: args.page_token.unwrap_or_default(),
+    let request = pb::ListUsersRequest {
+        page_size: args.pages.size(),
+        page_token: String::new(),
         query: args.query.unwrap_or_default(),
         role: args.role.unwrap_or_default(),
         team_id: args.team_id.unwrap_or_default(),
@@ -244,22 +238,22 @@ pub async fn list_users(
         locked: args.locked,
         presence_status: pb::PresenceStatus::Unspecified as i32,
     };
-    let mut client = signed_in.users();
-    let mut users = Vec::new();
-    let next_page_token = loop {
-        let page = client.list_users(request.clone()).await?.into_inner();
-        users.extend(page.users.into_iter().map(UserView::from));
-        if !args.all || page.next_page_token.is_empty() {
-            break page.next_page_token;
-        }
-        // A server bug handing back the same token would loop forever.
-        if page.next_page_token == request.page_token {
-            return Err(CliError::msg(
-                "the server returned the same page token twice",
-            ));
-        }
-        request.page_token = page.next_page_token;
-    };
+    let client = signed_in.users();
+    let (users, next_page_token) = args
+        .pages
+        .collect(|page_token| {
+            let mut client = client.clone();
+            let request = pb::ListUsersRequest {
+                page_token,
+                ..request.clone()
+            };
+            async move {
+                let page = client.list_users(request).await?.into_inner();
+                Ok((page.users, page.next_page_token))
+            }
+        })
+        .await?;
+    let users: Vec<UserView> = users.into_iter().map(UserView::from).collect();
     if out.json {
         out.json(&users)?;
     } else if users.is_empty() {
@@ -267,11 +261,7 @@ pub async fn list_users(
     } else {
         emit(render(&users_table(&users)))?;
     }
-    if !next_page_token.is_empty() {
-        note(format!(
-            "next page token: {next_page_token} (pass it with --page-token, or use --all)"
-        ));
-    }
+    note_next_page(&next_page_token);
     Ok(())
 }
 
