@@ -8,12 +8,14 @@ mod org;
 mod password;
 mod role;
 mod scope;
+mod team;
 mod user;
 
 pub use avatar::Avatar;
 pub use ids::{Id, OrgId, SessionId, TeamId, UserId};
-pub use org::{OrgSettings, OrgSlug};
+pub use org::{OrgSettings, OrgSlug, SettingsChange, duration_in, setting_in};
 pub use password::Password;
-pub use role::{Permission, PermissionSet, RoleName};
+pub use role::{CustomRole, Permission, PermissionSet, RoleName};
 pub use scope::UserScope;
+pub use team::{Team, TeamName};
 pub use user::{DisplayName, Email, LoginId, LoginWith, ProfileText, User, UserState};

@@ -129,6 +129,28 @@ impl RoleName {
         }
     }
 
+    /// The built-in roles, in name order.
+    pub const BUILT_IN: [&'static str; 5] = [
+        Self::ADMIN,
+        Self::AGENT,
+        Self::MANAGER,
+        Self::SUPERVISOR,
+        Self::VIEWER,
+    ];
+
+    /// A name for a new custom role: a valid role name that starts with a
+    /// letter (so it never looks like an id or a number in a CSV column).
+    pub fn parse_custom(s: &str) -> Result<Self, ParseError> {
+        let name = Self::parse(s).map_err(|e| ParseError::new(Reason::InvalidName, e.message))?;
+        if !name.0.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(ParseError::new(
+                Reason::InvalidName,
+                "must start with a lower-case letter",
+            ));
+        }
+        Ok(name)
+    }
+
     pub fn admin() -> Self {
         Self(Self::ADMIN.to_owned())
     }
@@ -170,6 +192,19 @@ impl RoleName {
     }
 }
 
+/// An org's own role: a named set of permissions from the catalogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomRole {
+    pub name: RoleName,
+    pub description: super::ProfileText,
+    pub permissions: PermissionSet,
+    pub version: i64,
+}
+
+impl CustomRole {
+    pub const DESCRIPTION_MAX_LEN: usize = 500;
+}
+
 impl fmt::Display for RoleName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -203,6 +238,23 @@ mod tests {
                 .built_in_permissions()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn built_in_list_is_complete_and_sorted() {
+        let mut sorted = RoleName::BUILT_IN;
+        sorted.sort_unstable();
+        assert_eq!(sorted, RoleName::BUILT_IN);
+        for name in RoleName::BUILT_IN {
+            assert!(
+                RoleName::parse(name)
+                    .unwrap()
+                    .built_in_permissions()
+                    .is_some()
+            );
+        }
+        assert!(RoleName::parse_custom("9lives").is_err());
+        assert!(RoleName::parse_custom("compliance").is_ok());
     }
 
     #[test]
