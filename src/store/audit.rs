@@ -1,8 +1,54 @@
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, LikeExpr},
+};
 
 use super::{Repo, StoreError, entities::audit_events};
 use crate::domain::{OrgId, UserId};
+
+/// Which entries a listing returns; every part is optional and they combine
+/// with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditCriteria {
+    pub actor_id: Option<String>,
+    /// `user`, `api_key`, `system` or `anonymous`.
+    pub actor_kind: Option<&'static str>,
+    pub target_user_id: Option<UserId>,
+    pub action: Option<ActionFilter>,
+    /// Inclusive.
+    pub start: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub end: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionFilter {
+    Exactly(String),
+    Prefix(String),
+}
+
+/// Where a page of entries starts: strictly older than this time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPageKey {
+    pub occurred_at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// One audit log entry as read back.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_user_id: Option<String>,
+    pub request_id: Option<String>,
+    pub peer: Option<String>,
+    pub details: String,
+}
 
 /// One audit log entry as written.
 #[derive(Debug, Clone)]
@@ -38,4 +84,89 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         .await?;
         Ok(())
     }
+}
+
+impl<C: ConnectionTrait> Repo<'_, C> {
+    /// Up to `limit` of the org's entries matching `criteria`, newest first
+    /// (time, then id, both descending), starting after `after`.
+    pub async fn list_audit(
+        &self,
+        org_id: OrgId,
+        criteria: &AuditCriteria,
+        after: Option<&AuditPageKey>,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        use audit_events::Column as Col;
+        let mut select = audit_events::Entity::find().filter(Col::OrgId.eq(org_id.to_string()));
+        if let Some(actor_id) = &criteria.actor_id {
+            select = select.filter(Col::ActorId.eq(actor_id.as_str()));
+        }
+        if let Some(kind) = criteria.actor_kind {
+            select = select.filter(Col::ActorKind.eq(kind));
+        }
+        if let Some(target) = criteria.target_user_id {
+            select = select.filter(Col::TargetUserId.eq(target.to_string()));
+        }
+        match &criteria.action {
+            Some(ActionFilter::Exactly(action)) => {
+                select = select.filter(Col::Action.eq(action.as_str()));
+            }
+            Some(ActionFilter::Prefix(prefix)) => {
+                let pattern = format!("{}%", escape_like(prefix));
+                select = select.filter(
+                    Expr::col((audit_events::Entity, Col::Action))
+                        .like(LikeExpr::new(pattern).escape('\\')),
+                );
+            }
+            None => {}
+        }
+        if let Some(start) = criteria.start {
+            select = select.filter(Col::OccurredAt.gte(start));
+        }
+        if let Some(end) = criteria.end {
+            select = select.filter(Col::OccurredAt.lt(end));
+        }
+        if let Some(after) = after {
+            select = select.filter(
+                Condition::any()
+                    .add(Col::OccurredAt.lt(after.occurred_at))
+                    .add(
+                        Condition::all()
+                            .add(Col::OccurredAt.eq(after.occurred_at))
+                            .add(Col::Id.lt(after.id.as_str())),
+                    ),
+            );
+        }
+        Ok(select
+            .order_by_desc(Col::OccurredAt)
+            .order_by_desc(Col::Id)
+            .limit(limit)
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|row| AuditEntry {
+                id: row.id,
+                occurred_at: row.occurred_at,
+                actor_kind: row.actor_kind,
+                actor_id: row.actor_id,
+                action: row.action,
+                target_user_id: row.target_user_id,
+                request_id: row.request_id,
+                peer: row.peer,
+                details: row.details,
+            })
+            .collect())
+    }
+}
+
+/// Escapes LIKE's wildcards so a prefix matches literally.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -11,7 +11,9 @@ mod entities;
 mod idempotency;
 mod invites;
 mod orgs;
+mod roles;
 mod sessions;
+mod teams;
 mod users;
 
 use std::time::Duration;
@@ -23,7 +25,7 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-pub use audit::AuditRecord;
+pub use audit::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, AuditRecord};
 pub use invites::InviteRecord;
 pub use sessions::SessionRecord;
 pub use users::{CredentialRecord, UserCriteria, UserFilter, UserPageKey};

@@ -47,6 +47,56 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(())
     }
 
+    /// Writes every setting of `org` and bumps its version, if the stored
+    /// version is still `org.version`; false when a concurrent change won.
+    pub async fn update_org_settings(&self, org: &OrgSettings) -> Result<bool, StoreError> {
+        let secs = |d: Duration| d.as_secs() as i64;
+        let result = orgs::Entity::update_many()
+            .col_expr(orgs::Column::Name, Expr::value(org.name.as_str()))
+            .col_expr(
+                orgs::Column::SeatLimit,
+                Expr::value(org.seat_limit.map(|n| n as i32)),
+            )
+            .col_expr(
+                orgs::Column::DefaultMaxChats,
+                Expr::value(org.default_max_chats as i32),
+            )
+            .col_expr(
+                orgs::Column::PasswordMinLength,
+                Expr::value(org.password_min_length as i32),
+            )
+            .col_expr(
+                orgs::Column::LockoutThreshold,
+                Expr::value(org.lockout_threshold as i32),
+            )
+            .col_expr(
+                orgs::Column::LockoutDurationSecs,
+                Expr::value(secs(org.lockout_duration)),
+            )
+            .col_expr(
+                orgs::Column::LoginWith,
+                Expr::value(org.login_with.as_str()),
+            )
+            .col_expr(
+                orgs::Column::InviteLifetimeSecs,
+                Expr::value(secs(org.invite_lifetime)),
+            )
+            .col_expr(
+                orgs::Column::SessionLifetimeSecs,
+                Expr::value(secs(org.session_lifetime)),
+            )
+            .col_expr(
+                orgs::Column::PresenceLeaseSecs,
+                Expr::value(secs(org.presence_lease)),
+            )
+            .col_expr(orgs::Column::Version, Expr::value(org.version + 1))
+            .filter(orgs::Column::Id.eq(org.org_id.to_string()))
+            .filter(orgs::Column::Version.eq(org.version))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
     pub async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<OrgSettings>, StoreError> {
         orgs::Entity::find()
             .filter(orgs::Column::Slug.eq(slug.as_str()))
