@@ -19,11 +19,13 @@ use crate::{
             report_service_server::ReportServiceServer, user_service_server::UserServiceServer,
         },
     },
+    audit::AuditLog,
     auth::{Authenticator, PasswordHasher},
     config::Config,
     domain::{Email, OrgSlug, Password},
     error::Error,
     mail::{MailError, Mailer},
+    org::Org,
     store::{Store, StoreError},
     telemetry,
     users::{Bootstrap, Users},
@@ -59,6 +61,8 @@ pub struct App {
     store: Store,
     authenticator: Authenticator,
     users: Users,
+    org: Org,
+    audit_log: AuditLog,
     config: Config,
 }
 
@@ -86,6 +90,8 @@ impl App {
                 })?;
         Ok(Self {
             listener,
+            org: Org::new(store.clone()),
+            audit_log: AuditLog::new(store.clone()),
             store,
             authenticator,
             users,
@@ -140,8 +146,10 @@ impl App {
             )))
             .add_service(UserServiceServer::new(UserApi::new(self.users.clone())))
             .add_service(PresenceServiceServer::new(PresenceApi))
-            .add_service(OrgServiceServer::new(OrgApi))
-            .add_service(AuditServiceServer::new(AuditApi))
+            .add_service(OrgServiceServer::new(OrgApi::new(self.org.clone())))
+            .add_service(AuditServiceServer::new(AuditApi::new(
+                self.audit_log.clone(),
+            )))
             .add_service(ReportServiceServer::new(ReportApi));
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod mail;
+pub mod org;
 pub mod store;
 pub mod telemetry;
 pub mod users;

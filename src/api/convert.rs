@@ -74,7 +74,7 @@ pub fn parse_user_state_filter(raw: i32) -> Result<Option<UserState>, ParseError
     }
 }
 
-fn login_with(l: LoginWith) -> pb::LoginWith {
+pub fn login_with(l: LoginWith) -> pb::LoginWith {
     match l {
         LoginWith::Email => pb::LoginWith::Email,
         LoginWith::LoginId => pb::LoginWith::LoginId,
@@ -82,7 +82,7 @@ fn login_with(l: LoginWith) -> pb::LoginWith {
     }
 }
 
-fn parse_login_with(raw: i32) -> Result<Option<LoginWith>, ParseError> {
+pub fn parse_login_with(raw: i32) -> Result<Option<LoginWith>, ParseError> {
     match pb::LoginWith::try_from(raw) {
         Ok(pb::LoginWith::Unspecified) => Ok(None),
         Ok(pb::LoginWith::Email) => Ok(Some(LoginWith::Email)),
@@ -435,16 +435,28 @@ pub fn fingerprint(filters: &impl std::fmt::Debug) -> String {
 }
 
 pub fn encode_page_token(key: &UserPageKey, fingerprint: String) -> String {
+    encode_cursor(&key.sort_key, &key.user_id, fingerprint)
+}
+
+pub fn decode_page_token(raw: &str, fingerprint: &str) -> Result<Option<UserPageKey>, ParseError> {
+    Ok(decode_cursor(raw, fingerprint)?
+        .map(|(sort_key, user_id)| UserPageKey { sort_key, user_id }))
+}
+
+/// A page token for any listing ordered by a key and then an id.
+pub fn encode_cursor(key: &str, id: &str, fingerprint: String) -> String {
     let token = PageToken {
-        k: key.sort_key.clone(),
-        i: key.user_id.clone(),
+        k: key.to_owned(),
+        i: id.to_owned(),
         f: fingerprint,
     };
     // Serialising a struct of strings cannot fail.
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
 
-pub fn decode_page_token(raw: &str, fingerprint: &str) -> Result<Option<UserPageKey>, ParseError> {
+/// The key and id of a token [`encode_cursor`] made with the same
+/// fingerprint; `None` for an empty token (the first page).
+pub fn decode_cursor(raw: &str, fingerprint: &str) -> Result<Option<(String, String)>, ParseError> {
     if raw.is_empty() {
         return Ok(None);
     }
@@ -462,8 +474,5 @@ pub fn decode_page_token(raw: &str, fingerprint: &str) -> Result<Option<UserPage
             "was issued for different filters",
         ));
     }
-    Ok(Some(UserPageKey {
-        sort_key: token.k,
-        user_id: token.i,
-    }))
+    Ok(Some((token.k, token.i)))
 }

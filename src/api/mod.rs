@@ -3,21 +3,25 @@
 //! service. Handlers authenticate (middleware), convert, call a use case and
 //! convert back; they hold no business rules and no SQL.
 
+mod audit_service;
 mod auth_service;
 mod bearer;
 mod convert;
 mod middleware;
+mod org_service;
 mod status;
 mod stubs;
 mod user_service;
 
 use tonic::Request;
 
+pub use audit_service::AuditApi;
 pub use auth_service::AuthApi;
 pub use bearer::Bearer;
 pub use middleware::AuthLayer;
+pub use org_service::OrgApi;
 pub use status::ERROR_DOMAIN;
-pub use stubs::{AuditApi, OrgApi, PresenceApi, ReportApi};
+pub use stubs::{PresenceApi, ReportApi};
 pub use user_service::UserApi;
 
 use crate::{

@@ -2,6 +2,10 @@
 //! Use cases write an entry in the same transaction as the change it records;
 //! nothing edits or deletes an entry.
 
+mod log;
+
+pub use log::{AuditEvent, AuditLog, AuditPage};
+
 use chrono::Utc;
 use serde_json::Value;
 
@@ -55,6 +59,13 @@ pub enum Action {
     Login,
     LoginFailed,
     Logout,
+    OrgSettingsUpdate,
+    TeamCreate,
+    TeamUpdate,
+    TeamDelete,
+    RoleCreate,
+    RoleUpdate,
+    RoleDelete,
 }
 
 impl Action {
@@ -75,6 +86,13 @@ impl Action {
             Action::Login => "auth.login",
             Action::LoginFailed => "auth.login_failed",
             Action::Logout => "auth.logout",
+            Action::OrgSettingsUpdate => "org.settings_update",
+            Action::TeamCreate => "team.create",
+            Action::TeamUpdate => "team.update",
+            Action::TeamDelete => "team.delete",
+            Action::RoleCreate => "role.create",
+            Action::RoleUpdate => "role.update",
+            Action::RoleDelete => "role.delete",
         }
     }
 }
@@ -103,4 +121,24 @@ pub fn entry(
         peer: origin.peer.clone(),
         details: details.to_string(),
     }
+}
+
+/// The details key that names a changed resource other than a user (e.g.
+/// `teams/<id>`); listings show it as the entry's target resource.
+pub const TARGET_RESOURCE: &str = "target_resource";
+
+/// An entry about a resource other than a user: `details` (a JSON object)
+/// gains the resource's name under [`TARGET_RESOURCE`].
+pub fn resource_entry(
+    org_id: OrgId,
+    actor: AuditActor,
+    action: Action,
+    resource: String,
+    origin: &Origin,
+    mut details: Value,
+) -> AuditRecord {
+    if let Value::Object(map) = &mut details {
+        map.insert(TARGET_RESOURCE.to_owned(), Value::String(resource));
+    }
+    entry(org_id, actor, action, None, origin, details)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
 use roster::{
-    api::pb::{self, org_service_client::OrgServiceClient},
+    api::pb::{self, report_service_client::ReportServiceClient},
     app::App,
     config::Config,
 };
@@ -268,16 +268,16 @@ fn read_string_field(mut bytes: &[u8], number: u32) -> Option<String> {
 #[tokio::test]
 async fn rpcs_of_later_work_answer_unimplemented() {
     let app = spawn_app().await;
-    let mut org = OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer());
-    let status = org
-        .get_org_settings(pb::GetOrgSettingsRequest::default())
+    let mut reports = ReportServiceClient::with_interceptor(app.channel.clone(), app.bearer());
+    let status = reports
+        .get_activity(pb::GetActivityRequest::default())
         .await
         .expect_err("not built yet");
     assert_eq!(status.code(), Code::Unimplemented);
     // Authentication still comes first.
-    let mut anonymous = OrgServiceClient::new(app.channel.clone());
+    let mut anonymous = ReportServiceClient::new(app.channel.clone());
     let status = anonymous
-        .get_org_settings(pb::GetOrgSettingsRequest::default())
+        .get_activity(pb::GetActivityRequest::default())
         .await
         .expect_err("no token");
     assert_eq!(status.code(), Code::Unauthenticated);

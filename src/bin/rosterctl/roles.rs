@@ -143,6 +143,8 @@ pub async fn run(signed_in: &SignedIn, command: RolesCommand, out: Output) -> Re
                 .delete_role(pb::DeleteRoleRequest {
                     name: name.clone(),
                     etag: etag.unwrap_or_default(),
+                    // Held roles are refused (ROLE_IN_USE) rather than taken away.
+                    detach_holders: false,
                 })
                 .await?;
             if out.json {

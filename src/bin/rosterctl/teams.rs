@@ -194,6 +194,8 @@ async fn delete_team(
         .delete_team(pb::DeleteTeamRequest {
             team_id: team_id.clone(),
             etag: etag.unwrap_or_default(),
+            // Teams with members are refused (TEAM_IN_USE) rather than emptied.
+            detach_members: false,
         })
         .await?;
     if out.json {

@@ -1,0 +1,198 @@
+//! AuditService: reading the audit log. It has no RPC that edits or deletes
+//! an entry, by design.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tonic::{Request, Response, Status};
+
+use super::{
+    caller,
+    convert::{Violations, decode_cursor, encode_cursor, fingerprint, page_size, timestamp},
+    pb::{self, audit_service_server::AuditService},
+};
+use crate::{
+    audit::{AuditEvent, AuditLog},
+    domain::UserId,
+    error::{Error, ParseError, Reason},
+    store::{ActionFilter, AuditCriteria, AuditPageKey},
+};
+
+pub struct AuditApi {
+    log: AuditLog,
+}
+
+impl AuditApi {
+    pub fn new(log: AuditLog) -> Self {
+        Self { log }
+    }
+}
+
+/// Longest accepted action filter (real actions are far shorter).
+const MAX_ACTION_LEN: usize = 100;
+
+#[tonic::async_trait]
+impl AuditService for AuditApi {
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_events(
+        &self,
+        req: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let pb::ListAuditEventsRequest {
+            page_size: raw_page_size,
+            page_token,
+            actor_id,
+            actor_kind,
+            target_user_id,
+            action,
+            start_time,
+            end_time,
+        } = req.into_inner();
+        let mut v = Violations::default();
+        let size = v.check("page_size", page_size(raw_page_size));
+        let actor_id = v.check("actor_id", optional(&actor_id, parse_uuid));
+        let actor_kind = v.check("actor_kind", parse_actor_kind(actor_kind));
+        let target = v.check("target_user_id", optional(&target_user_id, UserId::parse));
+        let action = v.check("action", optional(&action, parse_action));
+        let start = v.check("start_time", start_time.map(parse_time).transpose());
+        let end = v.check("end_time", end_time.map(parse_time).transpose());
+        if let (Some(Some(start)), Some(Some(end))) = (start, end)
+            && end <= start
+        {
+            v.check::<()>(
+                "end_time",
+                Err(ParseError::new(
+                    Reason::InvalidArgument,
+                    "must be after start_time",
+                )),
+            );
+        }
+        let criteria = v.finish(|| {
+            Some(AuditCriteria {
+                actor_id: actor_id?,
+                actor_kind: actor_kind?,
+                target_user_id: target?,
+                action: action?,
+                start: start?,
+                end: end?,
+            })
+        })?;
+        let print = fingerprint(&criteria);
+        let after = decode_cursor(&page_token, &print)
+            .and_then(|cursor| cursor.map(page_key).transpose())
+            .map_err(|e| Error::invalid(e.at("page_token")))?;
+        let page = self
+            .log
+            .list(&principal, criteria, after, size.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            audit_events: page.events.iter().map(event_to_pb).collect(),
+            next_page_token: page
+                .next
+                .map(|key| {
+                    let time = key.occurred_at.to_rfc3339_opts(SecondsFormat::Nanos, true);
+                    encode_cursor(&time, &key.id, print)
+                })
+                .unwrap_or_default(),
+        }))
+    }
+}
+
+/// An empty filter means "any".
+fn optional<T>(
+    raw: &str,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Result<Option<T>, ParseError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        parse(raw).map(Some)
+    }
+}
+
+/// A user or API key id, as stored: a hyphenated lower-case UUID.
+fn parse_uuid(raw: &str) -> Result<String, ParseError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| ParseError::new(Reason::InvalidId, "must be a UUID"))
+}
+
+fn parse_actor_kind(raw: i32) -> Result<Option<&'static str>, ParseError> {
+    match pb::AuditActorKind::try_from(raw) {
+        Ok(pb::AuditActorKind::Unspecified) => Ok(None),
+        Ok(pb::AuditActorKind::User) => Ok(Some("user")),
+        Ok(pb::AuditActorKind::ApiKey) => Ok(Some("api_key")),
+        Ok(pb::AuditActorKind::System) => Ok(Some("system")),
+        Ok(pb::AuditActorKind::Anonymous) => Ok(Some("anonymous")),
+        Err(_) => Err(ParseError::new(
+            Reason::InvalidArgument,
+            format!("{raw} is not an AuditActorKind"),
+        )),
+    }
+}
+
+fn actor_kind_to_pb(kind: &str) -> pb::AuditActorKind {
+    match kind {
+        "user" => pb::AuditActorKind::User,
+        "api_key" => pb::AuditActorKind::ApiKey,
+        "system" => pb::AuditActorKind::System,
+        "anonymous" => pb::AuditActorKind::Anonymous,
+        _ => pb::AuditActorKind::Unspecified,
+    }
+}
+
+/// An exact action (`user.suspend`) or, ending with `.`, a prefix (`user.`).
+fn parse_action(raw: &str) -> Result<ActionFilter, ParseError> {
+    let valid = raw.len() <= MAX_ACTION_LEN
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+    if !valid {
+        return Err(ParseError::new(
+            Reason::InvalidArgument,
+            format!(
+                "{} is not an action: lower-case letters, digits, '_' and '.', at most {MAX_ACTION_LEN}",
+                crate::error::quoted(raw)
+            ),
+        ));
+    }
+    Ok(if raw.ends_with('.') {
+        ActionFilter::Prefix(raw.to_owned())
+    } else {
+        ActionFilter::Exactly(raw.to_owned())
+    })
+}
+
+fn parse_time(raw: prost_types::Timestamp) -> Result<DateTime<Utc>, ParseError> {
+    u32::try_from(raw.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(raw.seconds, nanos))
+        .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "is not a valid time"))
+}
+
+fn page_key((time, id): (String, String)) -> Result<AuditPageKey, ParseError> {
+    let occurred_at = DateTime::parse_from_rfc3339(&time)
+        .map_err(|_| {
+            ParseError::new(
+                Reason::InvalidPageToken,
+                "is not a token this listing issued",
+            )
+        })?
+        .with_timezone(&Utc);
+    Ok(AuditPageKey { occurred_at, id })
+}
+
+fn event_to_pb(event: &AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        event_id: event.id.clone(),
+        time: Some(timestamp(event.occurred_at)),
+        actor_kind: actor_kind_to_pb(&event.actor_kind).into(),
+        actor_id: event.actor_id.clone().unwrap_or_default(),
+        action: event.action.clone(),
+        target_user_id: event.target_user_id.clone().unwrap_or_default(),
+        target_resource: event.target_resource.clone().unwrap_or_default(),
+        request_id: event.request_id.clone().unwrap_or_default(),
+        details_json: event.details.clone(),
+        peer_address: event.peer.clone().unwrap_or_default(),
+    }
+}
