@@ -2,11 +2,13 @@
 //! per test, driven through the generated tonic clients. Set
 //! `ROSTER_TEST_DATABASE_URL=postgres://…/db` to run them on PostgreSQL.
 
+mod audit;
 mod auth;
 mod cli;
 mod helpers;
 mod invites;
 mod lifecycle;
+mod org;
 mod server;
 mod smtp;
 mod users;
