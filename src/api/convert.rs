@@ -310,6 +310,53 @@ pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
     })
 }
 
+/// The fields an update mask names, without the message's prefix (`team.name`
+/// and `name` both mean `name`). An empty mask or an unknown field is refused:
+/// guessing what a client meant to change is worse than saying no.
+pub fn mask_fields(
+    mask: Option<prost_types::FieldMask>,
+    prefix: &str,
+    allowed: &[&'static str],
+) -> Result<Vec<&'static str>> {
+    let invalid = |message: String| {
+        Error::invalid(ParseError::new(Reason::InvalidFieldMask, message).at("update_mask"))
+    };
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(invalid(format!(
+            "name the fields to change, among: {}",
+            allowed.join(", ")
+        )));
+    }
+    // Each field at most twice (bare and prefixed): more is not a real mask.
+    if paths.len() > allowed.len() * 2 {
+        return Err(invalid("names too many fields".into()));
+    }
+    let mut fields = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let bare = path
+            .trim()
+            .strip_prefix(prefix)
+            .and_then(|p| p.strip_prefix('.'))
+            .unwrap_or(path.trim());
+        match allowed.iter().find(|f| **f == bare) {
+            Some(field) => fields.push(*field),
+            None => {
+                return Err(invalid(format!(
+                    "{} cannot be updated; allowed: {}",
+                    crate::error::quoted(path),
+                    allowed.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(fields)
+}
+
+pub fn masked(fields: &[&str], field: &str) -> bool {
+    fields.contains(&field)
+}
+
 /// The paths `UpdateUser` accepts in its mask.
 const EDITABLE: &[&str] = &[
     "display_name",
@@ -339,30 +386,18 @@ pub fn parse_user_update(
     mask: Option<prost_types::FieldMask>,
 ) -> Result<(UserId, Option<i64>, UserPatch)> {
     let user = required(user, "user")?;
-    let paths: Vec<String> = mask.map(|m| m.paths).unwrap_or_default();
-    let mut mask_violations = Violations::default();
-    if paths.is_empty() {
-        mask_violations.check::<()>(
-            "update_mask",
-            Err(ParseError::new(
-                Reason::InvalidFieldMask,
-                "name at least one field to change",
-            )),
-        );
+    let names_email = mask.as_ref().is_some_and(|m| {
+        m.paths
+            .iter()
+            .any(|p| matches!(p.trim(), "email" | "user.email"))
+    });
+    if names_email {
+        return Err(Error::invalid(
+            ParseError::new(Reason::ImmutableField, "email cannot be changed").at("update_mask"),
+        ));
     }
-    for path in &paths {
-        let problem = match path.as_str() {
-            p if EDITABLE.contains(&p) => continue,
-            "email" => ParseError::new(Reason::ImmutableField, "email cannot be changed"),
-            p => ParseError::new(
-                Reason::InvalidFieldMask,
-                format!("{} is not an editable field", quoted(p)),
-            ),
-        };
-        mask_violations.check::<()>("update_mask", Err(problem));
-    }
-    mask_violations.finish(|| Some(()))?;
-    let masked = |field: &str| paths.iter().any(|p| p == field);
+    let paths = mask_fields(mask, "user", EDITABLE)?;
+    let masked = |field: &str| masked(&paths, field);
     let (v, input) = parse_user_input(user, "user", |f| f == "user_id" || f == "etag" || masked(f));
     let take = |field: &str| masked(field);
     v.finish(|| {

@@ -8,8 +8,8 @@ use tonic::{Request, Response, Status};
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, encode_cursor, fingerprint, login_with, page_size,
-        parse_login_with, timestamp,
+        Violations, decode_cursor, encode_cursor, fingerprint, login_with, mask_fields, masked,
+        page_size, parse_login_with, timestamp,
     },
     pb::{self, org_service_server::OrgService},
 };
@@ -348,53 +348,6 @@ fn required<T>(value: Option<T>, field: &str) -> Result<T> {
     value.ok_or_else(|| {
         Error::invalid(ParseError::new(Reason::InvalidArgument, "is required").at(field))
     })
-}
-
-/// The fields an update mask names, without the message's prefix (`team.name`
-/// and `name` both mean `name`). An empty mask or an unknown field is refused:
-/// guessing what a client meant to change is worse than saying no.
-fn mask_fields(
-    mask: Option<prost_types::FieldMask>,
-    prefix: &str,
-    allowed: &[&'static str],
-) -> Result<Vec<&'static str>> {
-    let invalid = |message: String| {
-        Error::invalid(ParseError::new(Reason::InvalidFieldMask, message).at("update_mask"))
-    };
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    if paths.is_empty() {
-        return Err(invalid(format!(
-            "name the fields to change, among: {}",
-            allowed.join(", ")
-        )));
-    }
-    // Each field at most twice (bare and prefixed): more is not a real mask.
-    if paths.len() > allowed.len() * 2 {
-        return Err(invalid("names too many fields".into()));
-    }
-    let mut fields = Vec::with_capacity(paths.len());
-    for path in &paths {
-        let bare = path
-            .trim()
-            .strip_prefix(prefix)
-            .and_then(|p| p.strip_prefix('.'))
-            .unwrap_or(path.trim());
-        match allowed.iter().find(|f| **f == bare) {
-            Some(field) => fields.push(*field),
-            None => {
-                return Err(invalid(format!(
-                    "{} cannot be updated; allowed: {}",
-                    crate::error::quoted(path),
-                    allowed.join(", ")
-                )));
-            }
-        }
-    }
-    Ok(fields)
-}
-
-fn masked(fields: &[&str], field: &str) -> bool {
-    fields.contains(&field)
 }
 
 /// An empty etag means "regardless of concurrent changes".

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{ProfileText, TeamId};
-use crate::error::{ParseError, Reason};
+use crate::error::ParseError;
 
 /// A team's name: trimmed, 1 to 100 characters, no control characters.
 /// Unique in its org regardless of case (see [`TeamName::unique_key`]).
@@ -12,23 +12,7 @@ impl TeamName {
     pub const MAX_LEN: usize = 100;
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err(ParseError::new(Reason::InvalidName, "is required"));
-        }
-        if s.chars().count() > Self::MAX_LEN {
-            return Err(ParseError::new(
-                Reason::InvalidName,
-                "must be at most 100 characters",
-            ));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(ParseError::new(
-                Reason::InvalidName,
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(s.to_owned()))
+        super::user::parse_name(s, Self::MAX_LEN).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -67,23 +67,7 @@ impl DisplayName {
     pub const MAX_LEN: usize = 100;
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err(ParseError::new(Reason::InvalidName, "is required"));
-        }
-        if s.chars().count() > Self::MAX_LEN {
-            return Err(ParseError::new(
-                Reason::InvalidName,
-                "must be at most 100 characters",
-            ));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(ParseError::new(
-                Reason::InvalidName,
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(s.to_owned()))
+        parse_name(s, Self::MAX_LEN).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -95,6 +79,28 @@ impl DisplayName {
     pub fn sort_key(&self) -> String {
         self.0.to_lowercase()
     }
+}
+
+/// A name people read (of a person, a team): trimmed, 1 to `max` characters,
+/// no control characters.
+pub(super) fn parse_name(s: &str, max: usize) -> Result<String, ParseError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(ParseError::new(Reason::InvalidName, "is required"));
+    }
+    if s.chars().count() > max {
+        return Err(ParseError::new(
+            Reason::InvalidName,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            Reason::InvalidName,
+            "must not contain control characters",
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 /// A sign-in name unique inside an org: 1 to 100 characters, no whitespace or
