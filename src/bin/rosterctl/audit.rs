@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::{
     error::CliError,
-    output::{Output, emit, enum_name, note, plain_table, render, rfc3339},
+    output::{Output, emit, enum_name, note, plain_table, render, rfc3339, shorten},
     paging::{PageArgs, note_next_page},
     session::SignedIn,
 };
@@ -166,20 +166,6 @@ fn events_table(events: &[AuditEventView]) -> comfy_table::Table {
         ]);
     }
     table
-}
-
-/// `text` cut to `width` characters, with an ellipsis when cut.
-fn shorten(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return if text.is_empty() {
-            "-".into()
-        } else {
-            text.into()
-        };
-    }
-    let mut short: String = text.chars().take(width - 1).collect();
-    short.push('…');
-    short
 }
 
 #[derive(Serialize)]

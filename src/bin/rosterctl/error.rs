@@ -38,13 +38,27 @@ pub fn report(err: &CliError) {
                 code_name(status.code()),
                 status.message()
             ));
+            let violations = status
+                .get_details_bad_request()
+                .map(|bad_request| bad_request.field_violations)
+                .unwrap_or_default();
             if let Some(info) = status.get_details_error_info() {
                 note(format!("  reason: {}", info.reason));
-            }
-            if let Some(bad_request) = status.get_details_bad_request() {
-                for violation in bad_request.field_violations {
-                    note(format!("  {}: {}", violation.field, violation.description));
+                // E.g. the seat limit and count, or how many members a team
+                // has; sorted so the output is stable. Entries about a field
+                // are left to the field's violation below.
+                let mut metadata: Vec<_> = info
+                    .metadata
+                    .into_iter()
+                    .filter(|(key, _)| !violations.iter().any(|v| &v.field == key))
+                    .collect();
+                metadata.sort();
+                for (key, value) in metadata {
+                    note(format!("  {key}: {value}"));
                 }
+            }
+            for violation in violations {
+                note(format!("  {}: {}", violation.field, violation.description));
             }
         }
         CliError::NotSignedIn => note("error: not signed in: run rosterctl login"),

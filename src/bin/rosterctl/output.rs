@@ -73,6 +73,20 @@ pub fn yes_no(flag: bool) -> &'static str {
     if flag { "yes" } else { "no" }
 }
 
+/// `text` cut to `width` characters, with an ellipsis when cut.
+pub fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return if text.is_empty() {
+            "-".into()
+        } else {
+            text.into()
+        };
+    }
+    let mut short: String = text.chars().take(width - 1).collect();
+    short.push('…');
+    short
+}
+
 pub fn dash_if_empty(text: String) -> String {
     if text.is_empty() { "-".into() } else { text }
 }

@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use crate::{
     error::CliError,
-    output::{Output, dash_if_empty, emit, key_value_table, note, plain_table, render, yes_no},
+    output::{
+        Output, dash_if_empty, emit, key_value_table, note, plain_table, render, shorten, yes_no,
+    },
     paging::{PageArgs, note_next_page},
     prompt::{Confirmation, confirm},
     session::SignedIn,
@@ -55,13 +57,16 @@ pub enum RolesCommand {
         #[arg(long)]
         clear_permissions: bool,
     },
-    /// Delete a custom role no user holds any more.
+    /// Delete a custom role; one that users hold is refused unless --detach.
     Delete {
         /// Name of the custom role.
         name: String,
         /// Fail with ABORTED if the role changed since this etag was read.
         #[arg(long)]
         etag: Option<String>,
+        /// Delete even if users hold the role: it is taken from them.
+        #[arg(long)]
+        detach: bool,
         #[command(flatten)]
         confirmation: Confirmation,
     },
@@ -133,18 +138,23 @@ pub async fn run(signed_in: &SignedIn, command: RolesCommand, out: Output) -> Re
         RolesCommand::Delete {
             name,
             etag,
+            detach,
             confirmation,
         } => {
             if confirmation.needed(&format!("delete role {name}"))? {
-                confirm(&format!("Delete role {name}?"))?;
+                let holders = if detach {
+                    " Users who hold it lose it."
+                } else {
+                    ""
+                };
+                confirm(&format!("Delete role {name}?{holders}"))?;
             }
             signed_in
                 .org()
                 .delete_role(pb::DeleteRoleRequest {
                     name: name.clone(),
                     etag: etag.unwrap_or_default(),
-                    // Held roles are refused (ROLE_IN_USE) rather than taken away.
-                    detach_holders: false,
+                    detach_holders: detach,
                 })
                 .await?;
             if out.json {
@@ -154,6 +164,9 @@ pub async fn run(signed_in: &SignedIn, command: RolesCommand, out: Output) -> Re
         }
     }
 }
+
+/// Longest permission list shown in a table cell; `--json` has them all.
+const PERMISSIONS_WIDTH: usize = 60;
 
 async fn list_roles(signed_in: &SignedIn, pages: PageArgs, out: Output) -> Result<(), CliError> {
     let client = signed_in.org();
@@ -185,7 +198,7 @@ async fn list_roles(signed_in: &SignedIn, pages: PageArgs, out: Output) -> Resul
             table.add_row([
                 role.name.clone(),
                 yes_no(role.built_in).to_owned(),
-                dash_if_empty(role.permissions.join(",")),
+                shorten(&role.permissions.join(","), PERMISSIONS_WIDTH),
                 dash_if_empty(role.description.clone()),
             ]);
         }

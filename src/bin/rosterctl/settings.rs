@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::{
     error::CliError,
-    output::{Output, emit, enum_name, key_value_table, render},
+    output::{Output, emit, enum_name, key_value_table, note, render},
     session::SignedIn,
 };
 
@@ -104,7 +104,7 @@ pub async fn run(signed_in: &SignedIn, command: OrgCommand, out: Output) -> Resu
                      (see rosterctl org settings update --help)",
                 ));
             }
-            signed_in
+            let response = signed_in
                 .org()
                 .update_org_settings(pb::UpdateOrgSettingsRequest {
                     settings: Some(settings),
@@ -113,8 +113,15 @@ pub async fn run(signed_in: &SignedIn, command: OrgCommand, out: Output) -> Resu
                     }),
                 })
                 .await?
-                .into_inner()
-                .settings
+                .into_inner();
+            if response.over_seat_limit {
+                let used = response.settings.as_ref().map_or(0, |s| s.seats_used);
+                note(format!(
+                    "note: {used} seats are in use, more than the new limit: existing users keep \
+                     theirs, but no new seat is granted until enough are freed"
+                ));
+            }
+            response.settings
         }
     };
     let settings = settings

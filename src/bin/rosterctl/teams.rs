@@ -43,13 +43,16 @@ pub enum TeamsCommand {
         #[arg(long)]
         description: Option<String>,
     },
-    /// Delete a team; its members stay, they just leave the team.
+    /// Delete a team; one with members is refused unless --detach.
     Delete {
         /// Id of the team.
         team_id: String,
         /// Fail with ABORTED if the team changed since this etag was read.
         #[arg(long)]
         etag: Option<String>,
+        /// Delete even if the team has members: they stay, and just leave it.
+        #[arg(long)]
+        detach: bool,
         #[command(flatten)]
         confirmation: Confirmation,
     },
@@ -118,8 +121,16 @@ pub async fn run(signed_in: &SignedIn, command: TeamsCommand, out: Output) -> Re
         TeamsCommand::Delete {
             team_id,
             etag,
+            detach,
             confirmation,
-        } => delete_team(signed_in, team_id, etag, confirmation, out).await,
+        } => {
+            let request = pb::DeleteTeamRequest {
+                team_id,
+                etag: etag.unwrap_or_default(),
+                detach_members: detach,
+            };
+            delete_team(signed_in, request, confirmation, out).await
+        }
     }
 }
 
@@ -171,33 +182,27 @@ async fn fetch_teams(
 
 async fn delete_team(
     signed_in: &SignedIn,
-    team_id: String,
-    etag: Option<String>,
+    request: pb::DeleteTeamRequest,
     confirmation: Confirmation,
     out: Output,
 ) -> Result<(), CliError> {
+    let team_id = request.team_id.clone();
     let mut name = None;
     if confirmation.needed(&format!("delete team {team_id}"))? {
         // There is no GetTeam: find the team's name in the list. A team
         // that is not there is left for the server to call NOT_FOUND.
         let (teams, _) = fetch_teams(signed_in, &PageArgs::every()).await?;
         if let Some(team) = teams.into_iter().find(|t| t.team_id == team_id) {
-            confirm(&format!(
-                "Delete team {}? Its members stay, they just leave it.",
-                team.name
-            ))?;
+            let members = if request.detach_members {
+                " Its members stay, they just leave it."
+            } else {
+                ""
+            };
+            confirm(&format!("Delete team {}?{members}", team.name))?;
             name = Some(team.name);
         }
     }
-    signed_in
-        .org()
-        .delete_team(pb::DeleteTeamRequest {
-            team_id: team_id.clone(),
-            etag: etag.unwrap_or_default(),
-            // Teams with members are refused (TEAM_IN_USE) rather than emptied.
-            detach_members: false,
-        })
-        .await?;
+    signed_in.org().delete_team(request).await?;
     if out.json {
         return out.json(&serde_json::json!({ "deleted": true, "team_id": team_id }));
     }
