@@ -655,3 +655,318 @@ async fn users_set_avatar_then_get_avatar_round_trip() {
         refused.stderr
     );
 }
+
+#[tokio::test]
+async fn teams_create_list_update_and_delete() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let created = ctl
+        .run(
+            &[
+                "teams",
+                "create",
+                "--name",
+                "Support",
+                "--description",
+                "First line",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(created.success, "create failed: {}", created.stderr);
+    let team_id = created.json()["team_id"]
+        .as_str()
+        .expect("team_id")
+        .to_owned();
+    assert_eq!(created.json()["name"], "Support");
+
+    let listed = ctl.run(&["teams", "list", "--json", "--all"], "").await;
+    assert!(listed.success, "list failed: {}", listed.stderr);
+    let names: Vec<String> = listed
+        .json()
+        .as_array()
+        .expect("array of teams")
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(names.contains(&"Support".to_owned()), "{names:?}");
+    let table = ctl.run(&["teams", "list"], "").await;
+    assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
+    assert!(table.stdout.contains("First line"), "{}", table.stdout);
+
+    let updated = ctl
+        .run(
+            &[
+                "teams",
+                "update",
+                &team_id,
+                "--name",
+                "Support EMEA",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(updated.success, "update failed: {}", updated.stderr);
+    assert_eq!(updated.json()["name"], "Support EMEA");
+    assert_eq!(updated.json()["description"], "First line");
+
+    // A member, so the team is in use.
+    let member = app.create_user("gil@example.com", "Gil", &["agent"]).await;
+    let joined = ctl
+        .run(
+            &["users", "update", &member.user_id, "--team", &team_id],
+            "",
+        )
+        .await;
+    assert!(joined.success, "join failed: {}", joined.stderr);
+
+    let refused = ctl.run(&["teams", "delete", &team_id], "y\n").await;
+    assert!(!refused.success);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+
+    // In use: refused with the member count, unless --detach.
+    let in_use = ctl.run(&["teams", "delete", &team_id, "--yes"], "").await;
+    assert!(!in_use.success);
+    assert!(
+        in_use.stderr.starts_with("error: FAILED_PRECONDITION: "),
+        "{}",
+        in_use.stderr
+    );
+    assert!(in_use.stderr.contains("TEAM_IN_USE"), "{}", in_use.stderr);
+    assert!(in_use.stderr.contains("members: 1"), "{}", in_use.stderr);
+
+    let deleted = ctl
+        .run(&["teams", "delete", &team_id, "--yes", "--detach"], "")
+        .await;
+    assert!(deleted.success, "delete failed: {}", deleted.stderr);
+    let listed = ctl.run(&["teams", "list", "--json", "--all"], "").await;
+    assert!(!listed.stdout.contains(&team_id), "{}", listed.stdout);
+    let member = app.get_user(&member.user_id).await.expect("member stays");
+    assert!(member.team_ids.is_empty(), "{:?}", member.team_ids);
+}
+
+#[tokio::test]
+async fn roles_create_update_and_delete() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let created = ctl
+        .run(
+            &[
+                "roles",
+                "create",
+                "--name",
+                "compliance",
+                "--permission",
+                "users.read",
+                "--permission",
+                "audit.read",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(created.success, "create failed: {}", created.stderr);
+    assert_eq!(created.json()["built_in"], false);
+
+    let listed = ctl.run(&["roles", "list", "--json", "--all"], "").await;
+    assert!(listed.success, "list failed: {}", listed.stderr);
+    let roles = listed.json();
+    let roles = roles.as_array().expect("array of roles");
+    let admin = roles
+        .iter()
+        .find(|r| r["name"] == "admin")
+        .expect("built-in admin role");
+    assert_eq!(admin["built_in"], true);
+    assert!(roles.iter().any(|r| r["name"] == "compliance"));
+
+    let updated = ctl
+        .run(
+            &[
+                "roles",
+                "update",
+                "compliance",
+                "--permission",
+                "reports.read",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(updated.success, "update failed: {}", updated.stderr);
+    assert_eq!(
+        updated.json()["permissions"],
+        serde_json::json!(["reports.read"])
+    );
+
+    // Built-in roles cannot change: the server's reason comes through.
+    let builtin = ctl
+        .run(&["roles", "update", "agent", "--description", "x"], "")
+        .await;
+    assert!(!builtin.success);
+    assert!(
+        builtin.stderr.contains("BUILTIN_ROLE"),
+        "{}",
+        builtin.stderr
+    );
+
+    let deleted = ctl
+        .run(&["roles", "delete", "compliance", "--yes"], "")
+        .await;
+    assert!(deleted.success, "delete failed: {}", deleted.stderr);
+    let listed = ctl.run(&["roles", "list", "--json", "--all"], "").await;
+    assert!(!listed.stdout.contains("compliance"), "{}", listed.stdout);
+}
+
+#[tokio::test]
+async fn org_settings_get_and_update() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let got = ctl.run(&["org", "settings", "get", "--json"], "").await;
+    assert!(got.success, "get failed: {}", got.stderr);
+    assert_eq!(got.json()["slug"], ORG);
+    let table = ctl.run(&["org", "settings", "get"], "").await;
+    assert!(table.stdout.contains("SEAT LIMIT"), "{}", table.stdout);
+
+    let updated = ctl
+        .run(
+            &[
+                "org",
+                "settings",
+                "update",
+                "--seat-limit",
+                "50",
+                "--invite-lifetime",
+                "3d",
+                "--login-with",
+                "email",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(updated.success, "update failed: {}", updated.stderr);
+    let settings = updated.json();
+    assert_eq!(settings["seat_limit"], 50);
+    assert_eq!(settings["invite_lifetime"], "259200s");
+    assert_eq!(settings["login_with"], "LOGIN_WITH_EMAIL");
+    // Untouched settings stay.
+    assert_eq!(settings["session_lifetime"], got.json()["session_lifetime"]);
+
+    let nothing = ctl.run(&["org", "settings", "update"], "").await;
+    assert!(!nothing.success);
+    assert!(
+        nothing.stderr.starts_with("error: nothing to change"),
+        "{}",
+        nothing.stderr
+    );
+    let bad = ctl
+        .run(
+            &["org", "settings", "update", "--invite-lifetime", "soon"],
+            "",
+        )
+        .await;
+    assert!(!bad.success);
+    assert!(bad.stderr.contains("not a duration"), "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn audit_list_shows_the_actions_newest_first() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let invited = ctl
+        .run(
+            &[
+                "users",
+                "invite",
+                "--email",
+                "hana@example.com",
+                "--name",
+                "Hana",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(invited.success, "invite failed: {}", invited.stderr);
+    let user_id = invited.json()["user"]["user_id"]
+        .as_str()
+        .expect("user_id")
+        .to_owned();
+    let created = ctl
+        .run(&["teams", "create", "--name", "Billing", "--json"], "")
+        .await;
+    assert!(created.success, "create failed: {}", created.stderr);
+    let agent = app.create_user("ivo@example.com", "Ivo", &["agent"]).await;
+    let suspended = ctl
+        .run(&["users", "suspend", &agent.user_id, "--yes"], "")
+        .await;
+    assert!(suspended.success, "suspend failed: {}", suspended.stderr);
+
+    let run = ctl.run(&["audit", "list", "--json", "--all"], "").await;
+    assert!(run.success, "audit list failed: {}", run.stderr);
+    let events = run.json();
+    let actions: Vec<&str> = events
+        .as_array()
+        .expect("array of events")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    let position = |action: &str| {
+        actions
+            .iter()
+            .position(|a| *a == action)
+            .unwrap_or_else(|| panic!("no {action} in {actions:?}"))
+    };
+    // Newest first.
+    assert!(
+        position("user.suspend") < position("team.create"),
+        "{actions:?}"
+    );
+    assert!(
+        position("team.create") < position("user.invite"),
+        "{actions:?}"
+    );
+
+    // Filters: the events about the invited user only.
+    let run = ctl
+        .run(&["audit", "list", "--json", "--target", &user_id], "")
+        .await;
+    assert!(run.success, "audit list failed: {}", run.stderr);
+    let events = run.json();
+    let events = events.as_array().expect("array of events");
+    assert!(!events.is_empty());
+    assert!(
+        events
+            .iter()
+            .all(|e| e["target_user_id"] == user_id.as_str()),
+        "{events:?}"
+    );
+
+    let run = ctl
+        .run(
+            &[
+                "audit",
+                "list",
+                "--action",
+                "team.create",
+                "--since",
+                "2000-01-01T00:00:00Z",
+            ],
+            "",
+        )
+        .await;
+    assert!(run.success, "audit list failed: {}", run.stderr);
+    assert!(run.stdout.starts_with("TIME"), "{}", run.stdout);
+    assert!(run.stdout.contains("team.create"), "{}", run.stdout);
+    assert!(!run.stdout.contains("user.invite"), "{}", run.stdout);
+}
