@@ -69,7 +69,10 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let (principal, _) = caller(&req)?;
         let (org, user) = self.authenticator.who_am_i(&principal).await?;
-        let Actor::User { expires_at, .. } = principal.actor;
+        let session_expires_at = match principal.actor {
+            Actor::User { expires_at, .. } => Some(timestamp(expires_at)),
+            Actor::ApiKey { .. } => None,
+        };
         Ok(Response::new(pb::WhoAmIResponse {
             org_id: org.org_id.to_string(),
             org_slug: org.slug.as_str().to_owned(),
@@ -81,7 +84,7 @@ impl AuthService for AuthApi {
                 .map(|p| p.as_str().to_owned())
                 .collect(),
             team_ids: principal.team_ids.iter().map(ToString::to_string).collect(),
-            session_expires_at: Some(timestamp(expires_at)),
+            session_expires_at,
             password_change_required: principal.password_change_required,
         }))
     }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::{
     auth::{Actor, Principal},
-    domain::{OrgId, UserId},
+    domain::{ApiKeyId, OrgId, UserId},
     store::AuditRecord,
 };
 
@@ -27,6 +27,7 @@ pub struct Origin {
 #[derive(Debug, Clone, Copy)]
 pub enum AuditActor {
     User(UserId),
+    ApiKey(ApiKeyId),
     /// A failed sign-in by nobody we could identify.
     Anonymous,
     /// Roster itself (bootstrap).
@@ -37,6 +38,7 @@ impl From<&Principal> for AuditActor {
     fn from(principal: &Principal) -> Self {
         match principal.actor {
             Actor::User { user_id, .. } => AuditActor::User(user_id),
+            Actor::ApiKey { key_id } => AuditActor::ApiKey(key_id),
         }
     }
 }
@@ -107,6 +109,7 @@ pub fn entry(
 ) -> AuditRecord {
     let (actor_kind, actor_id) = match actor {
         AuditActor::User(id) => ("user", Some(id.to_string())),
+        AuditActor::ApiKey(id) => ("api_key", Some(id.to_string())),
         AuditActor::Anonymous => ("anonymous", None),
         AuditActor::System => ("system", None),
     };

@@ -148,7 +148,13 @@ impl Authenticator {
             user_id,
             session_id,
             ..
-        } = principal.actor;
+        } = principal.actor
+        else {
+            return Err(Error::failed_precondition(
+                Reason::NotASession,
+                "an API key has no session to end",
+            ));
+        };
         let tx = self.store.write().await?;
         let repo = tx.repo();
         repo.delete_session(session_id).await?;

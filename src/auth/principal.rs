@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use crate::domain::{OrgId, PermissionSet, SessionId, TeamId, UserId};
+use crate::domain::{ApiKeyId, OrgId, PermissionSet, SessionId, TeamId, UserId};
 
 /// Who is making a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +11,8 @@ pub enum Actor {
         session_id: SessionId,
         expires_at: DateTime<Utc>,
     },
+    /// A backend service, through an API key; its permissions are the key's scopes.
+    ApiKey { key_id: ApiKeyId },
 }
 
 /// An authenticated caller, resolved afresh on every request, so a role change
@@ -28,6 +30,7 @@ impl Principal {
     pub fn user_id(&self) -> Option<UserId> {
         match &self.actor {
             Actor::User { user_id, .. } => Some(*user_id),
+            Actor::ApiKey { .. } => None,
         }
     }
 }

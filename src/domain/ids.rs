@@ -12,11 +12,13 @@ pub enum UserKind {}
 pub enum OrgKind {}
 pub enum TeamKind {}
 pub enum SessionKind {}
+pub enum ApiKeyKind {}
 
 pub type UserId = Id<UserKind>;
 pub type OrgId = Id<OrgKind>;
 pub type TeamId = Id<TeamKind>;
 pub type SessionId = Id<SessionKind>;
+pub type ApiKeyId = Id<ApiKeyKind>;
 
 impl<T> Id<T> {
     pub fn generate() -> Self {

@@ -12,7 +12,7 @@ mod team;
 mod user;
 
 pub use avatar::Avatar;
-pub use ids::{Id, OrgId, SessionId, TeamId, UserId};
+pub use ids::{ApiKeyId, Id, OrgId, SessionId, TeamId, UserId};
 pub use org::{OrgSettings, OrgSlug, SettingsChange, duration_in, setting_in};
 pub use password::Password;
 pub use role::{CustomRole, Permission, PermissionSet, RoleName};
