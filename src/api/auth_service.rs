@@ -40,6 +40,10 @@ impl AuthService for AuthApi {
             login,
             password,
         } = req.into_inner();
+        // Refused before any hashing; no account can have such a password,
+        // so saying so reveals nothing about any account.
+        crate::domain::Password::check_max_len(&password)
+            .map_err(|e| Error::invalid(e.at("password")))?;
         let signed_in = self
             .authenticator
             .login(&org, &login, &password, &origin)

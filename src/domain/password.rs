@@ -1,3 +1,9 @@
+// The list lives in a file of its own: it is data, hundreds of lines long.
+#[path = "common_passwords.rs"]
+mod common_passwords;
+
+use common_passwords::COMMON_PASSWORDS;
+
 use crate::error::{ParseError, Reason};
 
 /// A password that follows the org's policy: at least the policy's minimum
@@ -20,12 +26,7 @@ impl Password {
                 format!("must be at least {min_len} characters"),
             ));
         }
-        if chars > Self::MAX_LEN {
-            return Err(ParseError::new(
-                Reason::WeakPassword,
-                "must be at most 256 characters",
-            ));
-        }
+        Self::check_max_len(s)?;
         if is_common(s) {
             return Err(ParseError::new(
                 Reason::WeakPassword,
@@ -33,6 +34,21 @@ impl Password {
             ));
         }
         Ok(Self(s.to_owned()))
+    }
+
+    /// Refuses a password longer than [`Self::MAX_LEN`] characters. Every
+    /// password a request carries (a sign-in's or a current one too, not only
+    /// new ones) passes here before it is hashed: no stored password can be
+    /// that long, and argon2 over megabytes would burn CPU for nothing.
+    pub fn check_max_len(s: &str) -> Result<(), ParseError> {
+        // Counting stops at the first character past the limit.
+        if s.chars().nth(Self::MAX_LEN).is_some() {
+            return Err(ParseError::new(
+                Reason::WeakPassword,
+                format!("must be at most {} characters", Self::MAX_LEN),
+            ));
+        }
+        Ok(())
     }
 
     pub fn expose(&self) -> &str {
@@ -50,62 +66,8 @@ impl std::fmt::Debug for Password {
 /// passwords long enough to pass the length rule.
 fn is_common(s: &str) -> bool {
     let lower = s.to_lowercase();
-    COMMON_PASSWORDS.contains(&lower.as_str())
+    COMMON_PASSWORDS.binary_search(&lower.as_str()).is_ok()
 }
-
-/// The commonest breached passwords of 8 characters or more.
-const COMMON_PASSWORDS: &[&str] = &[
-    "00000000",
-    "1111111111",
-    "11111111",
-    "12121212",
-    "1234567890",
-    "123456789",
-    "12345678",
-    "123123123",
-    "123456789a",
-    "12345678910",
-    "123qweasd",
-    "1q2w3e4r",
-    "1q2w3e4r5t",
-    "1qaz2wsx",
-    "87654321",
-    "88888888",
-    "987654321",
-    "99999999",
-    "aa12345678",
-    "abc12345",
-    "abcd1234",
-    "admin123",
-    "asdfghjkl",
-    "baseball",
-    "changeme",
-    "charlie1",
-    "football",
-    "iloveyou",
-    "jennifer",
-    "letmein1",
-    "liverpool",
-    "michelle",
-    "password",
-    "password1",
-    "password12",
-    "password123",
-    "princess",
-    "q1w2e3r4",
-    "q1w2e3r4t5y6",
-    "qwerty12",
-    "qwerty123",
-    "qwertyui",
-    "qwertyuiop",
-    "starwars",
-    "sunshine",
-    "superman",
-    "trustno1",
-    "welcome1",
-    "whatever",
-    "zaq12wsx",
-];
 
 #[cfg(test)]
 mod tests {
@@ -113,7 +75,14 @@ mod tests {
 
     #[test]
     fn list_holds_only_passwords_the_length_rule_lets_through() {
-        assert!(COMMON_PASSWORDS.iter().all(|p| p.len() >= 8));
+        assert!(COMMON_PASSWORDS.iter().all(|p| p.chars().count() >= 8));
+    }
+
+    #[test]
+    fn list_is_lowercase_sorted_and_unique_for_binary_search() {
+        assert!(COMMON_PASSWORDS.len() >= 300);
+        assert!(COMMON_PASSWORDS.iter().all(|p| p.to_lowercase() == *p));
+        assert!(COMMON_PASSWORDS.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -126,6 +95,10 @@ mod tests {
         assert!(Password::parse(&"x".repeat(64), 8).is_ok());
         assert!(Password::parse(&"x".repeat(257), 8).is_err());
         assert!(Password::parse("Password1", 8).is_err());
+        assert!(Password::parse("QWERTYUIOP", 8).is_err());
+        assert!(Password::parse("Summer2024", 8).is_err());
+        assert!(Password::check_max_len(&"é".repeat(256)).is_ok());
+        assert!(Password::check_max_len(&"é".repeat(257)).is_err());
         assert_eq!(
             format!("{:?}", Password::parse("secret-horse", 8).unwrap()),
             "Password(***)"
