@@ -89,6 +89,8 @@ impl Authenticator {
         let now = Utc::now();
         let tx = self.store.write().await?;
         let (session_token, session) = open_session(&tx, &org, user.id, now).await?;
+        // Not locked now, yet maybe locked before: then the lock ran out.
+        super::lockout::end_expired_lock(&tx, &org, user.id, origin).await?;
         let repo = tx.repo();
         repo.record_login_success(user.id, now).await?;
         repo.append_audit(audit::entry(
@@ -113,7 +115,8 @@ impl Authenticator {
     }
 
     /// Counts the failure against a known user (locking them at the org's
-    /// threshold) and records why in the audit log.
+    /// threshold, after ending a lock that ran out) and records why in the
+    /// audit log.
     async fn audit_failure(
         &self,
         org: &OrgSettings,
@@ -126,9 +129,8 @@ impl Authenticator {
         let repo = tx.repo();
         let mut locked_now = false;
         if let Some(user) = user.filter(|u| !u.locked) {
-            locked_now = repo
-                .record_login_failure(user.id, org.lockout_threshold, Utc::now())
-                .await?;
+            super::lockout::end_expired_lock(&tx, org, user.id, origin).await?;
+            locked_now = super::lockout::count_failure(&tx, org, user.id, origin).await?;
         }
         repo.append_audit(audit::entry(
             org.org_id,

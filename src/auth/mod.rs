@@ -2,6 +2,7 @@
 //! authenticated [`Principal`] and the pure [`authorize`] policy.
 
 mod authenticator;
+pub mod lockout;
 mod password;
 mod policy;
 mod principal;

@@ -503,6 +503,121 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(())
     }
 
+    /// Ends a lock that has run its org's lockout duration: clears it and the
+    /// failure count behind it, so the next failure counts from one again.
+    /// Returns whether there was such a lock. Never touches a lock still in
+    /// force, nor any lock when locks last until an admin unlocks.
+    pub async fn clear_expired_lock(
+        &self,
+        org: &OrgSettings,
+        user_id: UserId,
+    ) -> Result<bool, StoreError> {
+        let Some(cutoff) = lock_cutoff(org) else {
+            return Ok(false);
+        };
+        let cleared = users::Entity::update_many()
+            .col_expr(
+                users::Column::LockedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(users::Column::Id.eq(user_id.to_string()))
+            .filter(users::Column::LockedAt.lte(cutoff))
+            .exec(self.conn())
+            .await?
+            .rows_affected
+            == 1;
+        if cleared {
+            credentials::Entity::update_many()
+                .col_expr(credentials::Column::FailedLogins, Expr::value(0))
+                .filter(credentials::Column::UserId.eq(user_id.to_string()))
+                .exec(self.conn())
+                .await?;
+        }
+        Ok(cleared)
+    }
+
+    /// The user's password credential; `None` for an invited user, who has
+    /// none until they accept.
+    pub async fn credential(
+        &self,
+        user_id: UserId,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        Ok(credentials::Entity::find_by_id(user_id.to_string())
+            .one(self.conn())
+            .await?
+            .map(|c| CredentialRecord {
+                password_hash: c.password_hash,
+                password_change_required: c.password_change_required,
+                failed_logins: non_negative(c.failed_logins),
+            }))
+    }
+
+    /// Replaces the user's password hash, resets the failure count and sets
+    /// whether the password must be changed at next sign-in. Bumps the user's version, since
+    /// `password_change_required` is part of the user clients read. Returns
+    /// false when the user has no credential.
+    pub async fn set_password(
+        &self,
+        user_id: UserId,
+        password_hash: String,
+        password_change_required: bool,
+    ) -> Result<bool, StoreError> {
+        let updated = credentials::Entity::update_many()
+            .col_expr(
+                credentials::Column::PasswordHash,
+                Expr::value(password_hash),
+            )
+            .col_expr(
+                credentials::Column::PasswordChangeRequired,
+                Expr::value(password_change_required),
+            )
+            // Failures counted against the old password say nothing about the new one.
+            .col_expr(credentials::Column::FailedLogins, Expr::value(0))
+            .col_expr(credentials::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(credentials::Column::UserId.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?
+            .rows_affected
+            == 1;
+        if updated {
+            self.bump_version(user_id).await?;
+        }
+        Ok(updated)
+    }
+
+    /// Requires the user to change their password before anything else.
+    /// Bumps the user's version; returns false when the user has no credential.
+    pub async fn require_password_change(&self, user_id: UserId) -> Result<bool, StoreError> {
+        let updated = credentials::Entity::update_many()
+            .col_expr(
+                credentials::Column::PasswordChangeRequired,
+                Expr::value(true),
+            )
+            .col_expr(credentials::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(credentials::Column::UserId.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?
+            .rows_affected
+            == 1;
+        if updated {
+            self.bump_version(user_id).await?;
+        }
+        Ok(updated)
+    }
+
+    async fn bump_version(&self, user_id: UserId) -> Result<(), StoreError> {
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::Version,
+                Expr::col(users::Column::Version).add(1),
+            )
+            .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(users::Column::Id.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Active users holding the admin role.
     pub async fn count_active_admins(&self, org_id: OrgId) -> Result<u64, StoreError> {
         Ok(users::Entity::find()

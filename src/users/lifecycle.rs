@@ -317,7 +317,12 @@ impl Users {
             origin,
             Action::UserUnlock,
             user_id,
-            json!({ "before": { "locked": before.locked }, "after": { "locked": updated.locked } }),
+            // `by` tells an admin's unlock from a lock that ran out ("expiry").
+            json!({
+                "by": "admin",
+                "before": { "locked": before.locked },
+                "after": { "locked": updated.locked },
+            }),
         )
         .await?;
         tx.commit().await?;
