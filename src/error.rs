@@ -54,6 +54,10 @@ pub enum Reason {
     TeamNameTaken,
     TeamInUse,
     InvalidSetting,
+    /// ChangePassword: the current password given is not the caller's.
+    WrongPassword,
+    /// ChangePassword: failed sign-ins locked the caller's account.
+    AccountLocked,
     NotImplemented,
     Internal,
 }
@@ -104,6 +108,8 @@ impl Reason {
             Reason::TeamNameTaken => "TEAM_NAME_TAKEN",
             Reason::TeamInUse => "TEAM_IN_USE",
             Reason::InvalidSetting => "INVALID_SETTING",
+            Reason::WrongPassword => "WRONG_PASSWORD",
+            Reason::AccountLocked => "ACCOUNT_LOCKED",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }

@@ -277,6 +277,49 @@ impl UserService for UserApi {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn reset_password(
+        &self,
+        req: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let pb::ResetPasswordRequest {
+            user_id,
+            new_password,
+            skip_password_change,
+        } = req.into_inner();
+        let user_id = parse_user_id(&user_id)?;
+        let user = self
+            .users
+            .reset_password(
+                &principal,
+                &origin,
+                user_id,
+                &new_password,
+                !skip_password_change,
+            )
+            .await?;
+        Ok(Response::new(pb::ResetPasswordResponse {
+            user: Some((&user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn force_password_change(
+        &self,
+        req: Request<pb::ForcePasswordChangeRequest>,
+    ) -> Result<Response<pb::ForcePasswordChangeResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let user_id = parse_user_id(&req.get_ref().user_id)?;
+        let user = self
+            .users
+            .force_password_change(&principal, &origin, user_id)
+            .await?;
+        Ok(Response::new(pb::ForcePasswordChangeResponse {
+            user: Some((&user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
     async fn set_avatar(
         &self,
         req: Request<pb::SetAvatarRequest>,

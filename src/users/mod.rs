@@ -8,6 +8,7 @@
 mod avatars;
 mod invites;
 mod lifecycle;
+mod passwords;
 
 use chrono::Utc;
 use serde_json::json;

@@ -732,7 +732,7 @@ async fn avatars_are_checked_by_content_and_size() {
 }
 
 /// A user of another org, inserted directly: orgs are not created by RPC.
-async fn foreign_user(app: &TestApp) -> String {
+pub(crate) async fn foreign_user(app: &TestApp) -> String {
     let (org, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     app.sql(&format!(
         "INSERT INTO orgs (id, slug, name, created_at, seat_limit, default_max_chats, \

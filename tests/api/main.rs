@@ -9,6 +9,7 @@ mod helpers;
 mod invites;
 mod lifecycle;
 mod org;
+mod passwords;
 mod server;
 mod smtp;
 mod users;
