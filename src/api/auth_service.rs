@@ -2,13 +2,13 @@ use tonic::{Request, Response, Status};
 
 use super::{
     caller,
-    convert::timestamp,
+    convert::{Violations, decode_cursor, encode_cursor, fingerprint, page_size, timestamp},
     origin,
     pb::{self, auth_service_server::AuthService},
 };
 use crate::{
     auth::{Actor, Authenticator},
-    domain::DisplayName,
+    domain::{ApiKeyId, ApiKeyName, DisplayName, parse_scopes},
     error::Error,
     users::Users,
 };
@@ -73,6 +73,7 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let (principal, _) = caller(&req)?;
         let (org, user) = self.authenticator.who_am_i(&principal).await?;
+        let api_key = self.authenticator.caller_key(&principal).await?;
         let session_expires_at = match principal.actor {
             Actor::User { expires_at, .. } => Some(timestamp(expires_at)),
             Actor::ApiKey { .. } => None,
@@ -81,7 +82,7 @@ impl AuthService for AuthApi {
             org_id: org.org_id.to_string(),
             org_slug: org.slug.as_str().to_owned(),
             user: user.as_ref().map(Into::into),
-            api_key: None,
+            api_key: api_key.as_ref().map(Into::into),
             permissions: principal
                 .permissions
                 .iter()
@@ -140,6 +141,78 @@ impl AuthService for AuthApi {
             session_token: signed_in.session_token,
             expires_at: Some(timestamp(signed_in.expires_at)),
             user: Some((&signed_in.user).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %req.get_ref().request_id))]
+    async fn create_api_key(
+        &self,
+        req: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let pb::CreateApiKeyRequest {
+            api_key,
+            request_id,
+        } = req.into_inner();
+        let pb::ApiKey { name, scopes, .. } = api_key.unwrap_or_default();
+        let mut v = Violations::default();
+        let name = v.check("api_key.name", ApiKeyName::parse(&name));
+        let scopes = v.check("api_key.scopes", parse_scopes(&scopes));
+        let (name, scopes) = v.finish(|| Some((name?, scopes?)))?;
+        let request_id = Some(request_id.trim().to_owned()).filter(|r| !r.is_empty());
+        let created = self
+            .authenticator
+            .create_api_key(&principal, &origin, name, scopes, request_id)
+            .await?;
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some((&created.key).into()),
+            secret: created.secret,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_api_keys(
+        &self,
+        req: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let pb::ListApiKeysRequest {
+            page_size: raw_size,
+            page_token,
+            show_revoked,
+        } = req.into_inner();
+        let size = page_size(raw_size).map_err(|e| Error::invalid(e.at("page_size")))?;
+        let print = fingerprint(&show_revoked);
+        let after = decode_cursor(&page_token, &print)
+            .and_then(|cursor| cursor.map(|(_, id)| ApiKeyId::parse(&id)).transpose())
+            .map_err(|e| Error::invalid(e.at("page_token")))?;
+        let page = self
+            .authenticator
+            .list_api_keys(&principal, show_revoked, after, size)
+            .await?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys: page.keys.iter().map(Into::into).collect(),
+            next_page_token: page
+                .next
+                .map(|id| encode_cursor("", &id.to_string(), print))
+                .unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(api_key_id = %req.get_ref().api_key_id))]
+    async fn revoke_api_key(
+        &self,
+        req: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let id = ApiKeyId::parse(&req.get_ref().api_key_id)
+            .map_err(|e| Error::invalid(e.at("api_key_id")))?;
+        let key = self
+            .authenticator
+            .revoke_api_key(&principal, &origin, id)
+            .await?;
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            api_key: Some((&key).into()),
         }))
     }
 }

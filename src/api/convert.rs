@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use super::pb;
 use crate::{
     domain::{
-        DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User, UserId,
-        UserState,
+        ApiKey, DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User,
+        UserId, UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result, quoted},
     store::UserPageKey,
@@ -510,4 +510,19 @@ pub fn decode_cursor(raw: &str, fingerprint: &str) -> Result<Option<(String, Str
         ));
     }
     Ok(Some((token.k, token.i)))
+}
+
+impl From<&ApiKey> for pb::ApiKey {
+    fn from(key: &ApiKey) -> Self {
+        pb::ApiKey {
+            api_key_id: key.id.to_string(),
+            name: key.name.as_str().to_owned(),
+            scopes: key.scopes.iter().map(|p| p.as_str().to_owned()).collect(),
+            created_at: Some(timestamp(key.created_at)),
+            created_by: key.created_by.map(|id| id.to_string()).unwrap_or_default(),
+            last_used_at: key.last_used_at.map(timestamp),
+            revoked_at: key.revoked_at.map(timestamp),
+            secret_prefix: key.secret_prefix.clone(),
+        }
+    }
 }

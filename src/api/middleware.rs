@@ -1,6 +1,8 @@
-//! Authentication as a tower layer: every RPC but the public ones must carry
-//! `authorization: Bearer <token>`; the resolved [`Principal`] goes into the
-//! request's extensions for handlers to read. A session that must change its
+//! Authentication and the first authorization check as a tower layer: every
+//! RPC but the public ones must carry `authorization: Bearer <token>` (a
+//! session token or an API key); the resolved [`Principal`] goes into the
+//! request's extensions for handlers to read, once it passes the RPC's
+//! callers rule in [`access::RULES`]. A session that must change its
 //! password may only call `ChangePassword`, `Logout` and `WhoAmI`.
 
 use std::{
@@ -12,17 +14,16 @@ use http::{Request, Response};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
+use super::access::{self, Callers};
 use crate::{
     auth::{Authenticator, Principal},
     error::{Error, Reason},
 };
 
-/// RPCs anyone may call.
+/// RPCs anyone may call: the public ones of the table, health and reflection.
 fn is_public(path: &str) -> bool {
-    matches!(
-        path,
-        "/roster.v1.AuthService/Login" | "/roster.v1.AuthService/AcceptInvite"
-    ) || path.starts_with("/grpc.health.v1.Health/")
+    access::rule_for(path).is_some_and(|r| r.callers == Callers::Public)
+        || path.starts_with("/grpc.health.v1.Health/")
         || path.starts_with("/grpc.reflection.")
 }
 
@@ -123,6 +124,22 @@ async fn authenticate(
             Reason::PasswordChangeRequired,
             "change your password first (AuthService.ChangePassword)",
         ));
+    }
+    if let Some(rule) = access::rule_for(path) {
+        let is_person = principal.user_id().is_some();
+        if !rule.callers.admit(principal.permissions, is_person) {
+            return Err(Error::permission_denied(match rule.callers {
+                Callers::AnyOf(perms) => format!(
+                    "this requires the {} permission",
+                    perms
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+                _ => "this requires signing in as a person, not with an API key".into(),
+            }));
+        }
     }
     Ok(principal)
 }

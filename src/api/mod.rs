@@ -3,6 +3,7 @@
 //! service. Handlers authenticate (middleware), convert, call a use case and
 //! convert back; they hold no business rules and no SQL.
 
+pub mod access;
 mod audit_service;
 mod auth_service;
 mod bearer;

@@ -73,6 +73,8 @@ pub enum Action {
     RoleCreate,
     RoleUpdate,
     RoleDelete,
+    ApiKeyCreate,
+    ApiKeyRevoke,
 }
 
 impl Action {
@@ -104,6 +106,8 @@ impl Action {
             Action::RoleCreate => "role.create",
             Action::RoleUpdate => "role.update",
             Action::RoleDelete => "role.delete",
+            Action::ApiKeyCreate => "api_key.create",
+            Action::ApiKeyRevoke => "api_key.revoke",
         }
     }
 }

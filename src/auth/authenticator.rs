@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Actor, PasswordHasher, Principal, new_session_token, token_hash};
+use super::{API_KEY_PREFIX, Actor, PasswordHasher, Principal, new_session_token, token_hash};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     domain::{OrgSettings, OrgSlug, PermissionSet, SessionId, User, UserId, UserState},
@@ -25,7 +25,7 @@ pub struct SignedIn {
 
 #[derive(Clone)]
 pub struct Authenticator {
-    store: Store,
+    pub(super) store: Store,
     hasher: PasswordHasher,
 }
 
@@ -177,6 +177,9 @@ impl Authenticator {
     /// The principal behind a bearer token, with permissions computed from the
     /// user's roles as they are now.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        if token.starts_with(API_KEY_PREFIX) {
+            return self.authenticate_key(token).await;
+        }
         let invalid = || Error::Unauthenticated(Reason::InvalidCredentials);
         let read = self.store.read();
         let session = read

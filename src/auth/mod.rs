@@ -1,6 +1,7 @@
 //! Who is calling and what they may do: password hashing, opaque tokens, the
 //! authenticated [`Principal`] and the pure [`authorize`] policy.
 
+mod api_keys;
 mod authenticator;
 pub mod lockout;
 mod password;
@@ -8,10 +9,12 @@ mod policy;
 mod principal;
 mod token;
 
+pub use api_keys::{CreatedKey, KeyPage};
 pub use authenticator::{Authenticator, SignedIn, open_session};
 pub use password::{HashCost, PasswordHasher};
 pub use policy::{authorize, user_read_scope};
 pub use principal::{Actor, Principal};
 pub use token::{
-    INVITE_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, new_invite_token, new_session_token, token_hash,
+    API_KEY_PREFIX, INVITE_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, new_api_key_secret,
+    new_invite_token, new_session_token, token_hash,
 };

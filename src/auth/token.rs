@@ -12,6 +12,14 @@ pub fn new_session_token() -> String {
     random_token(SESSION_TOKEN_PREFIX)
 }
 
+/// Prefix of API key secrets; it also tells the authentication layer which
+/// kind of credential it holds.
+pub const API_KEY_PREFIX: &str = "rk_";
+
+pub fn new_api_key_secret() -> String {
+    random_token(API_KEY_PREFIX)
+}
+
 /// Prefix of invitation tokens.
 pub const INVITE_TOKEN_PREFIX: &str = "ri_";
 

@@ -2,6 +2,7 @@
 //! built only through `parse`/`TryFrom`, which is the one place input is checked.
 //! Nothing here knows the wire format, the database or the runtime.
 
+mod api_key;
 mod avatar;
 mod ids;
 mod org;
@@ -11,6 +12,7 @@ mod scope;
 mod team;
 mod user;
 
+pub use api_key::{ApiKey, ApiKeyName, parse_scopes};
 pub use avatar::Avatar;
 pub use ids::{ApiKeyId, Id, OrgId, SessionId, TeamId, UserId};
 pub use org::{OrgSettings, OrgSlug, SettingsChange, duration_in, setting_in};

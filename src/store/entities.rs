@@ -256,3 +256,25 @@ pub mod user_tombstones {
     }
     relationless!();
 }
+
+pub mod api_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub name: String,
+        /// Space-separated permission names.
+        pub scopes: String,
+        pub secret_hash: String,
+        pub secret_prefix: String,
+        pub created_by: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+    relationless!();
+}
