@@ -48,7 +48,7 @@ use tonic::Code;
 
 use crate::{
     audit::AuditCommand,
-    auth::{LoginArgs, login, logout, whoami},
+    auth::{LoginArgs, PasswdArgs, login, logout, passwd, whoami},
     error::{CliError, report},
     output::{Output, note},
     roles::RolesCommand,
@@ -107,6 +107,8 @@ enum Command {
     Logout,
     /// Show who is signed in: user, roles, teams and permissions.
     Whoami,
+    /// Change your password; every other session of yours ends.
+    Passwd(PasswdArgs),
     /// Manage users: create, invite, show, list, update, suspend, delete.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -131,6 +133,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Login(args) => login(server, args, out).await,
         Command::Logout => logout(server, out).await,
         Command::Whoami => whoami(server, out).await,
+        Command::Passwd(args) => passwd(server, args, out).await,
         Command::Users(command) => users::run(&SignedIn::open(server).await?, command, out).await,
         Command::Teams(command) => teams::run(&SignedIn::open(server).await?, command, out).await,
         Command::Roles(command) => roles::run(&SignedIn::open(server).await?, command, out).await,

@@ -970,3 +970,189 @@ async fn audit_list_shows_the_actions_newest_first() {
     assert!(run.stdout.contains("team.create"), "{}", run.stdout);
     assert!(!run.stdout.contains("user.invite"), "{}", run.stdout);
 }
+
+/// Signs `login` in through rosterctl with `stdin` (password lines).
+async fn login_as(ctl: &Ctl, login: &str, stdin: &str) -> Run {
+    ctl.run(
+        &[
+            "login",
+            "--org",
+            ORG,
+            "--login",
+            login,
+            "--password-stdin",
+            "--json",
+        ],
+        stdin,
+    )
+    .await
+}
+
+/// The token of the session rosterctl saved.
+fn saved_token(ctl: &Ctl) -> String {
+    let path = ctl.config_dir.path().join("roster").join("session.json");
+    let session: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("session file"))
+            .expect("session JSON");
+    session["token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test]
+async fn reset_password_then_login_prompts_for_a_new_one_and_whoami_works() {
+    let app = spawn_app().await;
+    let user = app
+        .create_user("flow@example.com", "Flow", &["agent"])
+        .await;
+    let admin = Ctl::new(&app);
+    admin.login_admin().await;
+    let reset = admin
+        .run(
+            &[
+                "users",
+                "reset-password",
+                &user.user_id,
+                "--password-stdin",
+                "--json",
+            ],
+            "a temporary password\n",
+        )
+        .await;
+    assert_eq!(user_id_of(&reset), user.user_id);
+    assert_eq!(reset.json()["password_change_required"], true);
+
+    let agent = Ctl::new(&app);
+    let login = login_as(
+        &agent,
+        "flow@example.com",
+        "a temporary password\nmy very own passphrase\nmy very own passphrase\n",
+    )
+    .await;
+    assert!(login.success, "login failed: {}", login.stderr);
+    assert_eq!(login.json()["password_changed"], true);
+    assert_eq!(login.json()["password_change_required"], false);
+
+    let me = agent.run(&["whoami", "--json"], "").await;
+    assert!(me.success, "whoami failed: {}", me.stderr);
+    assert_eq!(me.json()["user"]["email"], "flow@example.com");
+    assert_eq!(me.json()["password_change_required"], false);
+    // The saved session is the new one, free of the restriction.
+    let own = agent
+        .run(&["users", "get", &user.user_id, "--json"], "")
+        .await;
+    assert_eq!(user_id_of(&own), user.user_id);
+    app.login("flow@example.com", "my very own passphrase")
+        .await;
+    app.try_login("flow@example.com", "a temporary password")
+        .await
+        .expect_err("the temporary password is gone");
+}
+
+#[tokio::test]
+async fn login_without_new_password_lines_keeps_the_restricted_session() {
+    let app = spawn_app().await;
+    let user = app
+        .create_user("later@example.com", "Later", &["agent"])
+        .await;
+    app.admin_users()
+        .force_password_change(roster::api::pb::ForcePasswordChangeRequest {
+            user_id: user.user_id.clone(),
+        })
+        .await
+        .expect("forced");
+    let ctl = Ctl::new(&app);
+    let login = login_as(&ctl, "later@example.com", "a long enough password\n").await;
+    assert!(login.success, "login failed: {}", login.stderr);
+    assert_eq!(login.json()["password_change_required"], true);
+    assert_eq!(login.json()["password_changed"], false);
+    let blocked = ctl.run(&["users", "get", &user.user_id], "").await;
+    assert!(!blocked.success);
+    assert!(
+        blocked.stderr.contains("PASSWORD_CHANGE_REQUIRED"),
+        "{}",
+        blocked.stderr
+    );
+
+    let before = saved_token(&ctl);
+    let run = ctl
+        .run(
+            &["passwd", "--password-stdin"],
+            "a long enough password\nanother fine passphrase\n",
+        )
+        .await;
+    assert!(run.success, "passwd failed: {}", run.stderr);
+    assert!(run.stdout.contains("Password changed"), "{}", run.stdout);
+    assert_ne!(saved_token(&ctl), before, "the new session is saved");
+    let me = ctl.run(&["whoami", "--json"], "").await;
+    assert!(me.success, "whoami failed: {}", me.stderr);
+    assert_eq!(me.json()["password_change_required"], false);
+}
+
+#[tokio::test]
+async fn passwd_refuses_a_wrong_current_password_and_keeps_the_session() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let before = saved_token(&ctl);
+    let run = ctl
+        .run(
+            &["passwd", "--password-stdin"],
+            "not the password\nanother fine passphrase\n",
+        )
+        .await;
+    assert!(!run.success);
+    assert!(
+        run.stderr.starts_with("error: INVALID_ARGUMENT: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("WRONG_PASSWORD"), "{}", run.stderr);
+    assert!(run.stderr.contains("current_password"), "{}", run.stderr);
+    assert_eq!(saved_token(&ctl), before);
+    let me = ctl.run(&["whoami"], "").await;
+    assert!(me.success, "whoami failed: {}", me.stderr);
+}
+
+#[tokio::test]
+async fn users_force_password_change_and_reset_without_change_required() {
+    let app = spawn_app().await;
+    let user = app.create_user("fpc@example.com", "Eff", &["agent"]).await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let forced = ctl
+        .run(
+            &["users", "force-password-change", &user.user_id, "--json"],
+            "",
+        )
+        .await;
+    assert_eq!(user_id_of(&forced), user.user_id);
+    assert_eq!(forced.json()["password_change_required"], true);
+
+    let reset = ctl
+        .run(
+            &[
+                "users",
+                "reset-password",
+                &user.user_id,
+                "--password-stdin",
+                "--no-change-required",
+                "--json",
+            ],
+            "set by the admin\n",
+        )
+        .await;
+    assert_eq!(user_id_of(&reset), user.user_id);
+    assert_eq!(reset.json()["password_change_required"], false);
+    let login = app.login("fpc@example.com", "set by the admin").await;
+    assert!(!login.password_change_required);
+
+    let weak = ctl
+        .run(
+            &["users", "reset-password", &user.user_id, "--password-stdin"],
+            "password\n",
+        )
+        .await;
+    assert!(!weak.success);
+    assert!(weak.stderr.contains("WEAK_PASSWORD"), "{}", weak.stderr);
+    assert!(weak.stderr.contains("new_password"), "{}", weak.stderr);
+}

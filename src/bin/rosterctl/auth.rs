@@ -1,4 +1,4 @@
-//! `login`, `logout` and `whoami`.
+//! `login`, `logout`, `whoami` and `passwd`.
 
 use clap::Args;
 use roster::api::pb::{self, auth_service_client::AuthServiceClient};
@@ -9,10 +9,13 @@ use crate::{
     DEFAULT_SERVER,
     error::CliError,
     output::{Output, dash_if_empty, emit, key_value_table, note, render, rfc3339},
-    prompt::{password_from_stdin, prompt_password},
+    prompt::{
+        new_password_from_stdin, next_line_from_stdin, password_from_stdin, prompt_password,
+        prompt_twice,
+    },
     session::{
-        Session, SignedIn, bearer, connect, read_session, remove_session, save_session,
-        session_path,
+        Session, SignedIn, bearer, connect, current_session, read_session, remove_session,
+        save_session, session_path,
     },
     users::UserView,
 };
@@ -26,6 +29,16 @@ pub struct LoginArgs {
     #[arg(long, value_name = "EMAIL_OR_LOGIN_ID")]
     login: String,
     /// Read the password from the first line of stdin instead of prompting.
+    /// When the password must be changed, the new one is read from the
+    /// second line and, repeated, the third.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Args)]
+pub struct PasswdArgs {
+    /// Read the current password from the first line of stdin and the new
+    /// one from the second line, instead of prompting.
     #[arg(long)]
     password_stdin: bool,
 }
@@ -41,29 +54,64 @@ pub async fn login(server: Option<String>, args: LoginArgs, out: Output) -> Resu
     } else {
         prompt_password("Password: ")?
     };
-    let mut auth = AuthServiceClient::new(connect(&server).await?);
+    let channel = connect(&server).await?;
+    let mut auth = AuthServiceClient::new(channel.clone());
     let response = auth
         .login(pb::LoginRequest {
             org: args.org.clone(),
             login: args.login,
-            password,
+            password: password.clone(),
         })
         .await?
         .into_inner();
-    let expires_at = rfc3339(response.expires_at.as_ref()).unwrap_or_default();
-    save_session(&Session {
+    let mut session = Session {
         server,
         org: args.org.clone(),
         token: response.session_token,
-        expires_at: expires_at.clone(),
-    })?;
-    let user = response.user.map(UserView::from);
+        expires_at: rfc3339(response.expires_at.as_ref()).unwrap_or_default(),
+    };
+    // Saved at once, so that if the change below fails the user can still
+    // run `rosterctl passwd` (or logout) with this restricted session.
+    save_session(&session)?;
+    let mut password_changed = false;
+    if response.password_change_required {
+        let new_password = if args.password_stdin {
+            new_password_from_stdin()?
+        } else {
+            note("Your password must be changed before you continue.");
+            Some(prompt_twice("New password: ", "Repeat new password: ")?)
+        };
+        // Without new password lines on stdin, keep the restricted session
+        // and say what is needed, as for any other pending change.
+        if let Some(new_password) = new_password {
+            let mut auth = AuthServiceClient::with_interceptor(channel, bearer(&session.token)?);
+            let changed = auth
+                .change_password(pb::ChangePasswordRequest {
+                    current_password: password,
+                    new_password,
+                })
+                .await?
+                .into_inner();
+            // The change ended every session, the one just opened included.
+            session.token = changed.session_token;
+            session.expires_at = rfc3339(changed.expires_at.as_ref()).unwrap_or_default();
+            save_session(&session)?;
+            password_changed = true;
+        }
+    }
+    let expires_at = session.expires_at;
+    let password_change_required = response.password_change_required && !password_changed;
+    let user = response.user.map(|mut user| {
+        user.password_change_required = password_change_required;
+        UserView::from(user)
+    });
     if out.json {
         return out.json(&LoginView {
             org: args.org,
             user,
             expires_at,
-            password_change_required: response.password_change_required,
+            password_change_required,
+            password_changed,
         });
     }
     let who = user.map_or_else(
@@ -74,12 +122,61 @@ pub async fn login(server: Option<String>, args: LoginArgs, out: Output) -> Resu
         "Signed in to {} as {who}.\nSession expires at {expires_at}.",
         args.org
     ))?;
-    if response.password_change_required {
+    if password_changed {
+        note("Password changed.");
+    } else if password_change_required {
         note(
-            "note: your password must be changed before you can use anything but whoami and logout",
+            "note: your password must be changed before you can use anything but whoami and \
+             logout: run rosterctl passwd",
         );
     }
     Ok(())
+}
+
+/// Changes the signed-in user's password. The server ends every session of
+/// the user, this one included, and returns a new one, which replaces the
+/// saved session.
+pub async fn passwd(server: Option<String>, args: PasswdArgs, out: Output) -> Result<(), CliError> {
+    let mut session = current_session()?;
+    let (current_password, new_password) = if args.password_stdin {
+        let current = password_from_stdin()?;
+        let new = next_line_from_stdin()?
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| CliError::msg("no new password on the second line of stdin"))?;
+        (current, new)
+    } else {
+        (
+            prompt_password("Current password: ")?,
+            prompt_twice("New password: ", "Repeat new password: ")?,
+        )
+    };
+    if let Some(server) = server {
+        session.server = server;
+    }
+    let mut auth = AuthServiceClient::with_interceptor(
+        connect(&session.server).await?,
+        bearer(&session.token)?,
+    );
+    let changed = auth
+        .change_password(pb::ChangePasswordRequest {
+            current_password,
+            new_password,
+        })
+        .await?
+        .into_inner();
+    session.token = changed.session_token;
+    session.expires_at = rfc3339(changed.expires_at.as_ref()).unwrap_or_default();
+    save_session(&session)?;
+    if out.json {
+        return out.json(&serde_json::json!({
+            "password_changed": true,
+            "expires_at": session.expires_at,
+        }));
+    }
+    emit(format!(
+        "Password changed. Every other session has ended.\nSession expires at {}.",
+        session.expires_at
+    ))
 }
 
 pub async fn logout(server: Option<String>, out: Output) -> Result<(), CliError> {
@@ -198,4 +295,6 @@ pub struct LoginView {
     user: Option<UserView>,
     expires_at: String,
     password_change_required: bool,
+    /// Whether login went on to change the password because it was required.
+    password_changed: bool,
 }

@@ -79,10 +79,43 @@ pub fn prompt_password(prompt: &str) -> Result<String, CliError> {
 /// Asks twice, because a typo in a password nobody can see would lock the
 /// new user out.
 pub fn prompt_new_password() -> Result<String, CliError> {
-    let first = prompt_password("Password: ")?;
-    let second = prompt_password("Repeat password: ")?;
-    if first != second {
+    prompt_twice("Password: ", "Repeat password: ")
+}
+
+/// Asks for a password twice, with these prompts; the answers must match.
+pub fn prompt_twice(first: &str, again: &str) -> Result<String, CliError> {
+    let password = prompt_password(first)?;
+    if prompt_password(again)? != password {
         return Err(CliError::msg("the passwords do not match"));
     }
-    Ok(first)
+    Ok(password)
+}
+
+/// The next line of stdin without its line ending, or `None` at the end of
+/// input. Lines after the first carry further passwords (e.g. a new one).
+pub fn next_line_from_stdin() -> Result<Option<String>, CliError> {
+    let mut line = String::new();
+    let read = io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::msg(format!("cannot read stdin: {e}")))?;
+    if read == 0 {
+        return Ok(None);
+    }
+    Ok(Some(line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// A new password given twice on the next two lines of stdin, or `None`
+/// when stdin has ended before them.
+pub fn new_password_from_stdin() -> Result<Option<String>, CliError> {
+    let Some(password) = next_line_from_stdin()?.filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    match next_line_from_stdin()? {
+        Some(again) if again == password => Ok(Some(password)),
+        Some(_) => Err(CliError::msg("the new passwords on stdin do not match")),
+        None => Err(CliError::msg(
+            "the new password must be given twice on stdin (two lines)",
+        )),
+    }
 }

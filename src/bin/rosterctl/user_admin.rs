@@ -1,5 +1,5 @@
 //! `users …` for administrators: invitations, updates, suspension,
-//! reactivation, unlocking, deletion and avatars.
+//! reactivation, unlocking, passwords, deletion and avatars.
 
 use std::{
     fs,
@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::{
     error::CliError,
     output::{Output, emit, key_value_table, render, rfc3339},
-    prompt::{Confirmation, confirm},
+    prompt::{Confirmation, confirm, password_from_stdin, prompt_new_password},
     session::SignedIn,
     users::{UserView, print_user, user_rows, user_view},
 };
@@ -136,6 +136,18 @@ pub struct SuspendUserArgs {
     force: bool,
     #[command(flatten)]
     confirmation: Confirmation,
+}
+
+#[derive(Args)]
+pub struct ResetPasswordArgs {
+    /// Id of the user.
+    user_id: String,
+    /// Read the new password from the first line of stdin instead of prompting.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Let the user keep this password instead of changing it at next sign-in.
+    #[arg(long)]
+    no_change_required: bool,
 }
 
 /// What `users invite` and `users resend-invite` print.
@@ -367,6 +379,43 @@ pub async fn unlock_user(
     let user = signed_in
         .users()
         .unlock_user(pb::UnlockUserRequest { user_id })
+        .await?
+        .into_inner()
+        .user;
+    print_user(user, out)
+}
+
+pub async fn reset_password(
+    signed_in: &SignedIn,
+    args: ResetPasswordArgs,
+    out: Output,
+) -> Result<(), CliError> {
+    let new_password = if args.password_stdin {
+        password_from_stdin()?
+    } else {
+        prompt_new_password()?
+    };
+    let user = signed_in
+        .users()
+        .reset_password(pb::ResetPasswordRequest {
+            user_id: args.user_id,
+            new_password,
+            skip_password_change: args.no_change_required,
+        })
+        .await?
+        .into_inner()
+        .user;
+    print_user(user, out)
+}
+
+pub async fn force_password_change(
+    signed_in: &SignedIn,
+    user_id: String,
+    out: Output,
+) -> Result<(), CliError> {
+    let user = signed_in
+        .users()
+        .force_password_change(pb::ForcePasswordChangeRequest { user_id })
         .await?
         .into_inner()
         .user;

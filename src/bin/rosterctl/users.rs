@@ -16,7 +16,9 @@ use crate::{
     paging::{PageArgs, note_next_page},
     prompt::{Confirmation, password_from_stdin, prompt_new_password},
     session::SignedIn,
-    user_admin::{self as admin, InviteUserArgs, SuspendUserArgs, UpdateUserArgs},
+    user_admin::{
+        self as admin, InviteUserArgs, ResetPasswordArgs, SuspendUserArgs, UpdateUserArgs,
+    },
 };
 
 #[derive(Subcommand)]
@@ -55,6 +57,15 @@ pub enum UsersCommand {
     },
     /// Clear the lock left by too many failed sign-ins.
     Unlock {
+        /// Id of the user.
+        user_id: String,
+    },
+    /// Set a user's password; they must change it at next sign-in unless
+    /// --no-change-required. Their sessions end.
+    ResetPassword(ResetPasswordArgs),
+    /// Make a user change their password before anything else, from their
+    /// next request on.
+    ForcePasswordChange {
         /// Id of the user.
         user_id: String,
     },
@@ -99,6 +110,10 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
         C::Suspend(args) => admin::suspend_user(signed_in, args, out).await,
         C::Reactivate { user_id } => admin::reactivate_user(signed_in, user_id, out).await,
         C::Unlock { user_id } => admin::unlock_user(signed_in, user_id, out).await,
+        C::ResetPassword(args) => admin::reset_password(signed_in, args, out).await,
+        C::ForcePasswordChange { user_id } => {
+            admin::force_password_change(signed_in, user_id, out).await
+        }
         C::Delete {
             user_id,
             confirmation,
