@@ -57,7 +57,12 @@ impl Ctl {
         tokio::task::spawn_blocking(move || {
             let mut child = command.spawn().expect("rosterctl starts");
             let mut pipe = child.stdin.take().expect("stdin is piped");
-            pipe.write_all(stdin.as_bytes()).expect("write stdin");
+            // A command that reads no input may exit before we write it.
+            if let Err(e) = pipe.write_all(stdin.as_bytes())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                panic!("write stdin: {e}");
+            }
             drop(pipe);
             let output = child.wait_with_output().expect("rosterctl finishes");
             Run {
