@@ -330,10 +330,10 @@ impl UserService for UserApi {
         let user_id = v.check("user_id", UserId::parse(&user_id));
         let avatar = v.check("image", Avatar::parse(image));
         let (user_id, avatar) = v.finish(|| Some((user_id?, avatar?)))?;
-        self.users
+        let user = self
+            .users
             .set_avatar(&principal, &origin, user_id, avatar)
             .await?;
-        let user = self.users.get_user(&principal, user_id).await?;
         Ok(Response::new(pb::SetAvatarResponse {
             user: Some((&user).into()),
         }))

@@ -1,28 +1,30 @@
 use serde_json::json;
 
-use super::Users;
+use super::{Users, reload};
 use crate::{
     audit::{Action, Origin},
     auth::{Principal, authorize},
-    domain::{Avatar, Permission, UserId},
+    domain::{Avatar, Permission, User, UserId},
     error::{Error, Reason, Result},
 };
 
 impl Users {
     /// Sets a user's avatar: admins for anyone, users for themselves.
+    /// Returns the user as changed, like every other change: whoever may
+    /// change a user sees the result, even without a read permission.
     pub async fn set_avatar(
         &self,
         principal: &Principal,
         origin: &Origin,
         user_id: UserId,
         avatar: Avatar,
-    ) -> Result<()> {
+    ) -> Result<User> {
         let own = principal.user_id() == Some(user_id)
             && principal.permissions.contains(Permission::EditOwnProfile);
         if !own {
             authorize(principal, Permission::ManageUsers)?;
         }
-        let (_, before) = self.target(principal, user_id).await?;
+        let (org, before) = self.target(principal, user_id).await?;
         let mut after = before.clone();
         after.has_avatar = true;
         let content_type = avatar.content_type();
@@ -31,6 +33,7 @@ impl Users {
         let tx = self.store.write().await?;
         tx.repo().set_avatar(user_id, content_type, image).await?;
         self.save(&tx, &after, None, None).await?;
+        let updated = reload(&tx, &org, user_id).await?;
         self.audit(
             &tx,
             principal,
@@ -41,7 +44,7 @@ impl Users {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(updated)
     }
 
     /// A user's avatar image and its media type.

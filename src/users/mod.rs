@@ -21,7 +21,7 @@ use crate::{
     auth::{PasswordHasher, Principal, authorize, user_read_scope},
     domain::{
         DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password, Permission,
-        ProfileText, RoleName, TeamId, User, UserId, UserState,
+        ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
     mail::{Mailer, Welcome},
@@ -332,12 +332,17 @@ impl Users {
         after: Option<UserPageKey>,
         page_size: u64,
     ) -> Result<UserPage> {
+        let scope = user_read_scope(principal);
+        // An API key has no self and no teams: only users.read lists anyone.
+        if principal.user_id().is_none() && scope != UserScope::Org {
+            return Err(Error::permission_denied(format!(
+                "this requires the {} permission",
+                Permission::ReadUsers
+            )));
+        }
         let read = self.store.read();
         let org = read.org(principal.org_id).await?;
-        let filter = UserFilter {
-            criteria,
-            scope: user_read_scope(principal),
-        };
+        let filter = UserFilter { criteria, scope };
         let mut rows = read
             .list_users(&org, &filter, after.as_ref(), page_size + 1)
             .await?;
