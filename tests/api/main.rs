@@ -2,6 +2,7 @@
 //! per test, driven through the generated tonic clients. Set
 //! `ROSTER_TEST_DATABASE_URL=postgres://…/db` to run them on PostgreSQL.
 
+mod access;
 mod api_keys;
 mod audit;
 mod auth;
