@@ -22,6 +22,8 @@ mod audit;
 mod auth;
 #[path = "rosterctl/error.rs"]
 mod error;
+#[path = "rosterctl/keys.rs"]
+mod keys;
 #[path = "rosterctl/output.rs"]
 mod output;
 #[path = "rosterctl/paging.rs"]
@@ -50,6 +52,7 @@ use crate::{
     audit::AuditCommand,
     auth::{LoginArgs, PasswdArgs, login, logout, passwd, whoami},
     error::{CliError, report},
+    keys::KeysCommand,
     output::{Output, note},
     roles::RolesCommand,
     session::SignedIn,
@@ -124,6 +127,9 @@ enum Command {
     /// The audit log: who changed what, to whom, and when.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// API keys for backend services: create (the secret is shown once), list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -139,5 +145,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Roles(command) => roles::run(&SignedIn::open(server).await?, command, out).await,
         Command::Org(command) => settings::run(&SignedIn::open(server).await?, command, out).await,
         Command::Audit(command) => audit::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Keys(command) => keys::run(&SignedIn::open(server).await?, command, out).await,
     }
 }
