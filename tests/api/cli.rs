@@ -1161,3 +1161,198 @@ async fn users_force_password_change_and_reset_without_change_required() {
     assert!(weak.stderr.contains("WEAK_PASSWORD"), "{}", weak.stderr);
     assert!(weak.stderr.contains("new_password"), "{}", weak.stderr);
 }
+
+#[tokio::test]
+async fn keys_create_shows_the_secret_once_then_list_and_revoke() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let created = ctl
+        .run(
+            &[
+                "keys",
+                "create",
+                "--name",
+                "router",
+                "--scope",
+                "users.read",
+                "--scope",
+                "presence.read",
+            ],
+            "",
+        )
+        .await;
+    assert!(created.success, "{}", created.stderr);
+    assert!(
+        created.stderr.contains("will not be shown again"),
+        "{}",
+        created.stderr
+    );
+    let secret = created
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("SECRET"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no SECRET line: {}", created.stdout))
+        .to_owned();
+    assert!(secret.starts_with("rk_"), "{secret}");
+    assert!(
+        !created.stderr.contains(&secret),
+        "the secret goes to stdout only"
+    );
+    // The secret is a working bearer token with exactly its scopes.
+    app.users_as(&secret)
+        .list_users(roster::api::pb::ListUsersRequest::default())
+        .await
+        .expect("users.read lists users");
+
+    // --json, with a request id; a retry returns the same key, no secret.
+    let args = [
+        "keys",
+        "create",
+        "--name",
+        "exporter",
+        "--scope",
+        "users.read",
+        "--request-id",
+        "exporter-1",
+        "--json",
+    ];
+    let first = ctl.run(&args, "").await;
+    assert!(first.success, "{}", first.stderr);
+    let first = first.json();
+    assert!(first["secret"].as_str().expect("secret").starts_with("rk_"));
+    assert_eq!(
+        first["api_key"]["scopes"],
+        serde_json::json!(["users.read"])
+    );
+    let retry = ctl.run(&args, "").await;
+    assert!(retry.success, "{}", retry.stderr);
+    assert!(
+        retry.stderr.contains("cannot be shown again"),
+        "{}",
+        retry.stderr
+    );
+    let retry_json = retry.json();
+    assert_eq!(retry_json["secret"], "");
+    assert_eq!(
+        retry_json["api_key"]["api_key_id"],
+        first["api_key"]["api_key_id"]
+    );
+
+    let listed = ctl.run(&["keys", "list", "--json"], "").await;
+    assert!(listed.success, "{}", listed.stderr);
+    let keys = listed.json();
+    let keys = keys.as_array().expect("array");
+    let names: Vec<_> = keys
+        .iter()
+        .map(|k| k["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["router", "exporter"]);
+    let router = keys[0]["api_key_id"].as_str().expect("id").to_owned();
+    assert!(keys.iter().all(|k| k.get("secret").is_none()));
+    let table = ctl.run(&["keys", "list"], "").await;
+    assert!(table.success, "{}", table.stderr);
+    assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
+    assert!(table.stdout.contains("router"), "{}", table.stdout);
+    assert!(!table.stdout.contains(&secret), "{}", table.stdout);
+
+    // Revoking asks for confirmation; a piped "y" is not one.
+    let refused = ctl.run(&["keys", "revoke", &router], "y\n").await;
+    assert!(!refused.success);
+    assert!(
+        refused
+            .stderr
+            .starts_with("error: refusing to revoke API key"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    app.users_as(&secret)
+        .list_users(roster::api::pb::ListUsersRequest::default())
+        .await
+        .expect("the key still works");
+
+    let revoked = ctl.run(&["keys", "revoke", &router, "--yes"], "").await;
+    assert!(revoked.success, "{}", revoked.stderr);
+    assert!(
+        revoked.stdout.contains("Revoked API key router"),
+        "{}",
+        revoked.stdout
+    );
+    let status = app
+        .users_as(&secret)
+        .list_users(roster::api::pb::ListUsersRequest::default())
+        .await
+        .expect_err("a revoked key fails at once");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+
+    let live = ctl.run(&["keys", "list", "--json"], "").await.json();
+    assert_eq!(live.as_array().expect("array").len(), 1);
+    let all = ctl
+        .run(&["keys", "list", "--show-revoked", "--all", "--json"], "")
+        .await
+        .json();
+    let all = all.as_array().expect("array");
+    assert_eq!(all.len(), 2);
+    assert!(all[0]["revoked_at"].is_string(), "{all:?}");
+    assert!(all[1]["revoked_at"].is_null(), "{all:?}");
+    let table = ctl.run(&["keys", "list", "--show-revoked"], "").await;
+    assert!(table.stdout.contains("REVOKED"), "{}", table.stdout);
+
+    // Bad input is the server's INVALID_ARGUMENT, with the field.
+    let unknown = ctl
+        .run(
+            &[
+                "keys",
+                "create",
+                "--name",
+                "bad",
+                "--scope",
+                "users.everything",
+            ],
+            "",
+        )
+        .await;
+    assert!(!unknown.success);
+    assert!(
+        unknown.stderr.starts_with("error: INVALID_ARGUMENT: "),
+        "{}",
+        unknown.stderr
+    );
+    assert!(unknown.stdout.is_empty(), "{}", unknown.stdout);
+    let unknown_key = ctl
+        .run(
+            &["keys", "revoke", &uuid::Uuid::now_v7().to_string(), "--yes"],
+            "",
+        )
+        .await;
+    assert!(
+        unknown_key.stderr.starts_with("error: NOT_FOUND: "),
+        "{}",
+        unknown_key.stderr
+    );
+}
+
+#[tokio::test]
+async fn keys_need_the_api_keys_permission() {
+    let app = spawn_app().await;
+    app.create_user("kim@example.com", "Kim", &["manager"])
+        .await;
+    let ctl = Ctl::new(&app);
+    let login = login_as(&ctl, "kim@example.com", "a long enough password\n").await;
+    assert!(login.success, "{}", login.stderr);
+    for args in [
+        vec!["keys", "list"],
+        vec!["keys", "create", "--name", "mine", "--scope", "users.read"],
+    ] {
+        let run = ctl.run(&args, "").await;
+        assert!(!run.success, "{args:?} went ahead");
+        assert!(
+            run.stderr.starts_with("error: PERMISSION_DENIED: "),
+            "{}",
+            run.stderr
+        );
+    }
+}
