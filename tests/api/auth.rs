@@ -296,3 +296,25 @@ async fn a_pending_password_change_blocks_everything_but_whoami_and_logout() {
         .expect("logout is allowed");
     assert!(bad_fields(&status).is_empty());
 }
+
+#[tokio::test]
+async fn an_expired_session_is_refused_and_a_new_one_takes_its_place() {
+    let app = spawn_app().await;
+    let token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.session_token;
+    app.sql("UPDATE sessions SET expires_at = created_at").await;
+    let status = app
+        .auth_as(&token)
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect_err("expired");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(reason(&status), "INVALID_CREDENTIALS");
+    let fresh = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.session_token;
+    app.auth_as(&fresh)
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("a new session works");
+    // Signing in cleared the user's expired sessions.
+    let left = app.sql_strings("SELECT id FROM sessions").await;
+    assert_eq!(left.len(), 1);
+}
