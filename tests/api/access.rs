@@ -963,25 +963,7 @@ async fn create_role(admin: &Clients, name: &str) {
 /// The second org and its admin, inserted directly (orgs are not created by
 /// RPC); the admin's password is the target's, copied as its hash.
 async fn insert_other_org_admin(app: &TestApp, email: &str, password_of: &str) -> String {
-    let (org, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    app.sql(&format!(
-        "INSERT INTO orgs (id, slug, name, created_at, seat_limit, default_max_chats, \
-         password_min_length, lockout_threshold, lockout_duration_secs, login_with, \
-         invite_lifetime_secs, session_lifetime_secs, presence_lease_secs, version) \
-         SELECT '{org}', '{OTHER_ORG}', 'Elsewhere', created_at, NULL, 6, 8, 5, 0, 'both', \
-         604800, 43200, 60, 1 FROM orgs LIMIT 1"
-    ))
-    .await;
-    app.sql(&format!(
-        "INSERT INTO users (id, org_id, email, login_id, display_name, sort_key, search_text, \
-         public_name, state, locked_at, max_chats, login_with, language, landline_phone, \
-         mobile_phone, job_title, location, can_view_colleagues_chats, version, created_at, \
-         updated_at, last_login_at, last_logout_at, suspend_reason, has_avatar) \
-         SELECT '{user}', '{org}', '{email}', NULL, 'Boss', 'boss', 'boss', '', 'active', \
-         NULL, NULL, NULL, '', '', '', '', '', false, 1, created_at, created_at, NULL, NULL, \
-         NULL, false FROM orgs LIMIT 1"
-    ))
-    .await;
+    let user = app.insert_org_with_user(OTHER_ORG, email, "Boss").await;
     app.sql(&format!(
         "INSERT INTO user_roles (user_id, role_name) VALUES ('{user}', 'admin')"
     ))
@@ -992,7 +974,7 @@ async fn insert_other_org_admin(app: &TestApp, email: &str, password_of: &str) -
          FROM credentials WHERE user_id = '{password_of}'"
     ))
     .await;
-    user.to_string()
+    user
 }
 
 async fn setup() -> Fixture {

@@ -184,6 +184,32 @@ impl TestApp {
             .collect()
     }
 
+    /// A second org (slug `slug`) with one active user, inserted directly:
+    /// orgs are not created by RPC. Returns the user's id.
+    pub async fn insert_org_with_user(&self, slug: &str, email: &str, name: &str) -> String {
+        let (org, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let key = name.to_lowercase();
+        self.sql(&format!(
+            "INSERT INTO orgs (id, slug, name, created_at, seat_limit, default_max_chats, \
+             password_min_length, lockout_threshold, lockout_duration_secs, login_with, \
+             invite_lifetime_secs, session_lifetime_secs, presence_lease_secs, version) \
+             SELECT '{org}', '{slug}', '{slug}', created_at, NULL, 6, 8, 5, 0, 'both', \
+             604800, 43200, 60, 1 FROM orgs LIMIT 1"
+        ))
+        .await;
+        self.sql(&format!(
+            "INSERT INTO users (id, org_id, email, login_id, display_name, sort_key, search_text, \
+             public_name, state, locked_at, max_chats, login_with, language, landline_phone, \
+             mobile_phone, job_title, location, can_view_colleagues_chats, version, created_at, \
+             updated_at, last_login_at, last_logout_at, suspend_reason, has_avatar) \
+             SELECT '{user}', '{org}', '{email}', NULL, '{name}', '{key}', '{key}', '', 'active', \
+             NULL, NULL, NULL, '', '', '', '', '', false, 1, created_at, created_at, NULL, NULL, \
+             NULL, false FROM orgs LIMIT 1"
+        ))
+        .await;
+        user.to_string()
+    }
+
     pub async fn get_user(&self, user_id: &str) -> Result<pb::User, Status> {
         self.admin_users()
             .get_user(pb::GetUserRequest {

@@ -731,28 +731,10 @@ async fn avatars_are_checked_by_content_and_size() {
     assert_eq!(status.code(), Code::PermissionDenied);
 }
 
-/// A user of another org, inserted directly: orgs are not created by RPC.
+/// A user of another org.
 pub(crate) async fn foreign_user(app: &TestApp) -> String {
-    let (org, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    app.sql(&format!(
-        "INSERT INTO orgs (id, slug, name, created_at, seat_limit, default_max_chats, \
-         password_min_length, lockout_threshold, lockout_duration_secs, login_with, \
-         invite_lifetime_secs, session_lifetime_secs, presence_lease_secs, version) \
-         SELECT '{org}', 'elsewhere', 'Elsewhere', created_at, NULL, 6, 8, 5, 0, 'both', \
-         604800, 43200, 60, 1 FROM orgs LIMIT 1"
-    ))
-    .await;
-    app.sql(&format!(
-        "INSERT INTO users (id, org_id, email, login_id, display_name, sort_key, search_text, \
-         public_name, state, locked_at, max_chats, login_with, language, landline_phone, \
-         mobile_phone, job_title, location, can_view_colleagues_chats, version, created_at, \
-         updated_at, last_login_at, last_logout_at, suspend_reason, has_avatar) \
-         SELECT '{user}', '{org}', 'far@elsewhere.com', NULL, 'Far', 'far', 'far', '', 'active', \
-         NULL, NULL, NULL, '', '', '', '', '', false, 1, created_at, created_at, NULL, NULL, \
-         NULL, false FROM orgs LIMIT 1"
-    ))
-    .await;
-    user.to_string()
+    app.insert_org_with_user("elsewhere", "far@elsewhere.com", "Far")
+        .await
 }
 
 #[tokio::test]
