@@ -296,8 +296,19 @@ pub fn markdown() -> String {
          layer refuses a call whose caller cannot pass the **callers** column \
          (`PERMISSION_DENIED`); the RPC then acts only **on whom** the table says, and answers \
          `PERMISSION_DENIED` for anyone else. Nothing reaches another org: its users, teams and \
-         keys are `NOT_FOUND`.\n\n## Built-in roles\n\n| permission |",
+         keys are `NOT_FOUND`.\n\n",
     );
+    let administrative: Vec<String> = PermissionSet::administrative()
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect();
+    out.push_str(&format!(
+        "Granting: an administrative permission ({}) can be given — through a user's roles, a \
+         custom role or an API key's scopes — only by a caller who holds it; everyday \
+         permissions can be given by anyone allowed to make the change.\n\n\
+         ## Built-in roles\n\n| permission |",
+        administrative.join(", ")
+    ));
     for role in BUILT_IN_ROLES {
         out.push_str(&format!(" {role} |"));
     }

@@ -2,16 +2,22 @@ use tonic::{Request, Response, Status};
 
 use super::{
     caller,
-    convert::{Violations, decode_cursor, encode_cursor, fingerprint, page_size, timestamp},
+    convert::{
+        Violations, decode_cursor, encode_cursor, fingerprint, page_size, parse_request_id,
+        timestamp,
+    },
     origin,
     pb::{self, auth_service_server::AuthService},
 };
 use crate::{
     auth::{Actor, Authenticator},
     domain::{ApiKeyId, ApiKeyName, DisplayName, parse_scopes},
-    error::Error,
+    error::{Error, Reason},
     users::Users,
 };
+
+/// Longest login (email or login id) worth looking up.
+const MAX_LOGIN_LEN: usize = 320;
 
 pub struct AuthApi {
     authenticator: Authenticator,
@@ -40,6 +46,12 @@ impl AuthService for AuthApi {
             login,
             password,
         } = req.into_inner();
+        // No account has a longer login (an email is at most 254): refuse
+        // before any lookup, hashing or audit row, answering as for any
+        // unknown login.
+        if login.chars().count() > MAX_LOGIN_LEN {
+            return Err(Error::Unauthenticated(Reason::InvalidCredentials).into());
+        }
         // Refused before any hashing; no account can have such a password,
         // so saying so reveals nothing about any account.
         crate::domain::Password::check_max_len(&password)
@@ -159,7 +171,8 @@ impl AuthService for AuthApi {
         let name = v.check("api_key.name", ApiKeyName::parse(&name));
         let scopes = v.check("api_key.scopes", parse_scopes(&scopes));
         let (name, scopes) = v.finish(|| Some((name?, scopes?)))?;
-        let request_id = Some(request_id.trim().to_owned()).filter(|r| !r.is_empty());
+        let request_id =
+            parse_request_id(&request_id).map_err(|e| Error::invalid(e.at("request_id")))?;
         let created = self
             .authenticator
             .create_api_key(&principal, &origin, name, scopes, request_id)

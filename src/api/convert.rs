@@ -357,6 +357,20 @@ pub fn masked(fields: &[&str], field: &str) -> bool {
     fields.contains(&field)
 }
 
+/// Longest idempotency key accepted (AIP-155 suggests a UUID).
+const MAX_REQUEST_ID: usize = 100;
+
+pub fn parse_request_id(raw: &str) -> Result<Option<String>, ParseError> {
+    let id = raw.trim();
+    if id.chars().count() > MAX_REQUEST_ID {
+        return Err(ParseError::new(
+            Reason::InvalidArgument,
+            format!("must be at most {MAX_REQUEST_ID} characters"),
+        ));
+    }
+    Ok(Some(id.to_owned()).filter(|r| !r.is_empty()))
+}
+
 /// The paths `UpdateUser` accepts in its mask.
 const EDITABLE: &[&str] = &[
     "display_name",

@@ -9,7 +9,7 @@ use super::{
     caller,
     convert::{
         Violations, decode_cursor, encode_cursor, fingerprint, login_with, mask_fields, masked,
-        page_size, parse_login_with, timestamp,
+        page_size, parse_login_with, parse_request_id, timestamp,
     },
     pb::{self, org_service_server::OrgService},
 };
@@ -50,7 +50,6 @@ const ROLE_FIELDS: &[&str] = &["description", "permissions"];
 /// Most permissions one role may list (the catalogue is smaller).
 const MAX_PERMISSIONS: usize = 64;
 /// Longest accepted `request_id`.
-const MAX_REQUEST_ID: usize = 100;
 
 #[tonic::async_trait]
 impl OrgService for OrgApi {
@@ -353,17 +352,6 @@ fn required<T>(value: Option<T>, field: &str) -> Result<T> {
 /// An empty etag means "regardless of concurrent changes".
 fn etag_of(etag: String) -> Option<String> {
     Some(etag.trim().to_owned()).filter(|e| !e.is_empty())
-}
-
-fn parse_request_id(raw: &str) -> Result<Option<String>, ParseError> {
-    let id = raw.trim();
-    if id.chars().count() > MAX_REQUEST_ID {
-        return Err(ParseError::new(
-            Reason::InvalidArgument,
-            format!("must be at most {MAX_REQUEST_ID} characters"),
-        ));
-    }
-    Ok(Some(id.to_owned()).filter(|r| !r.is_empty()))
 }
 
 fn parse_permissions(names: &[String]) -> Result<PermissionSet, ParseError> {

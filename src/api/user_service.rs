@@ -4,7 +4,7 @@ use super::{
     caller,
     convert::{
         Violations, decode_page_token, encode_page_token, fingerprint, page_size, parse_new_user,
-        parse_user_state_filter, parse_user_update, timestamp,
+        parse_request_id, parse_user_state_filter, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
 };
@@ -41,7 +41,7 @@ impl UserService for UserApi {
             require_password_change,
         } = req.into_inner();
         let user = parse_new_user(user, "user")?;
-        let request_id = request_id_of(request_id);
+        let request_id = request_id_of(&request_id)?;
         let created = self
             .users
             .create_user(
@@ -155,7 +155,7 @@ impl UserService for UserApi {
         let user = parse_new_user(user, "user")?;
         let invited = self
             .users
-            .invite_user(&principal, &origin, user, request_id_of(request_id))
+            .invite_user(&principal, &origin, user, request_id_of(&request_id)?)
             .await?;
         Ok(Response::new(pb::InviteUserResponse {
             user: Some((&invited.user).into()),
@@ -362,6 +362,6 @@ fn parse_user_id(raw: &str) -> Result<UserId, Error> {
 }
 
 /// A request id, or none when blank.
-fn request_id_of(raw: String) -> Option<String> {
-    Some(raw.trim().to_owned()).filter(|r| !r.is_empty())
+fn request_id_of(raw: &str) -> Result<Option<String>, Error> {
+    parse_request_id(raw).map_err(|e| Error::invalid(e.at("request_id")))
 }

@@ -5,7 +5,9 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::{Actor, Authenticator, Principal, authorize, new_api_key_secret, token_hash};
+use super::{
+    Actor, Authenticator, Principal, authorize, authorize_grant, new_api_key_secret, token_hash,
+};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     domain::{ApiKey, ApiKeyId, ApiKeyName, OrgId, Permission, PermissionSet},
@@ -40,6 +42,7 @@ impl Authenticator {
         request_id: Option<String>,
     ) -> Result<CreatedKey> {
         authorize(principal, Permission::ManageApiKeys)?;
+        authorize_grant(principal, scopes)?;
         if let Some(key) = self
             .replayed_key(principal.org_id, request_id.as_deref())
             .await?

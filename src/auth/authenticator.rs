@@ -88,6 +88,12 @@ impl Authenticator {
 
         let now = Utc::now();
         let tx = self.store.write().await?;
+        if super::lockout::locked_now(&tx, &org, user.id).await? {
+            drop(tx);
+            self.audit_failure(&org, Some(&user), login, "account locked", origin)
+                .await?;
+            return Err(invalid());
+        }
         let (session_token, session) = open_session(&tx, &org, user.id, now).await?;
         // Not locked now, yet maybe locked before: then the lock ran out.
         super::lockout::end_expired_lock(&tx, &org, user.id, origin).await?;

@@ -13,6 +13,16 @@ use crate::{
     store::WriteTx,
 };
 
+/// Whether a lock is in force on the user now, read under the lock of their
+/// credential row (taken in the order failures take it), so failures that
+/// committed after the caller's first read are seen: a correct password
+/// guessed in a burst cannot slip past, or lift, a lock the burst just set.
+pub async fn locked_now(tx: &WriteTx, org: &OrgSettings, user_id: UserId) -> Result<bool> {
+    let repo = tx.repo();
+    repo.lock_credential(user_id).await?;
+    Ok(repo.user(org, user_id).await?.is_none_or(|u| u.locked))
+}
+
 /// Counts a failed attempt at the user's password within `tx`; at the org's
 /// threshold locks the account and audits `user.lock`. Returns whether this
 /// failure locked it.

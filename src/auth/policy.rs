@@ -3,9 +3,29 @@
 
 use super::Principal;
 use crate::{
-    domain::{Permission, UserScope},
+    domain::{Permission, PermissionSet, UserScope},
     error::{Error, Result},
 };
+
+/// Fails with `PERMISSION_DENIED` unless the principal holds every
+/// administrative permission it grants (to a key, a role or a user's roles):
+/// nobody makes anyone an administrator of more than they administer.
+pub fn authorize_grant(principal: &Principal, granted: PermissionSet) -> Result<()> {
+    let granted = granted.intersection(PermissionSet::administrative());
+    if granted.is_subset(principal.permissions) {
+        Ok(())
+    } else {
+        let missing: Vec<&str> = granted
+            .iter()
+            .filter(|p| !principal.permissions.contains(*p))
+            .map(Permission::as_str)
+            .collect();
+        Err(Error::permission_denied(format!(
+            "you cannot grant administrative permissions you do not hold: {}",
+            missing.join(", ")
+        )))
+    }
+}
 
 /// Fails with `PERMISSION_DENIED` unless the principal holds `permission`.
 pub fn authorize(principal: &Principal, permission: Permission) -> Result<()> {

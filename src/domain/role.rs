@@ -88,6 +88,34 @@ impl PermissionSet {
         PermissionSet(self.0 | other.0)
     }
 
+    pub fn intersection(self, other: Self) -> Self {
+        PermissionSet(self.0 & other.0)
+    }
+
+    /// The permissions that administer the org or its money: only their
+    /// holders may grant them (to a user, a role or a key). Everyday ones
+    /// (handling chats, reading, presence) may be granted by any user
+    /// manager, so a provisioning service can create agents.
+    pub fn administrative() -> Self {
+        use Permission::*;
+        Self::of(&[
+            ManageUsers,
+            ManageTeams,
+            ManageRoles,
+            ManageSettings,
+            ManageApiKeys,
+            ReadAudit,
+            BuyNumbers,
+            ConfigureChannels,
+            ManageBilling,
+        ])
+    }
+
+    /// Whether every permission of `self` is in `other`.
+    pub fn is_subset(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
     pub fn contains(self, p: Permission) -> bool {
         self.0 & (1 << p as u8) != 0
     }
@@ -221,6 +249,19 @@ mod tests {
             assert_eq!(Permission::parse(p.as_str()).unwrap(), p);
         }
         assert!(Permission::ALL.len() < 64, "PermissionSet is a u64");
+    }
+
+    #[test]
+    fn subsets_and_intersections() {
+        let a = PermissionSet::of(&[Permission::ReadUsers, Permission::ManageUsers]);
+        let b = PermissionSet::of(&[Permission::ReadUsers]);
+        assert!(b.is_subset(a));
+        assert!(!a.is_subset(b));
+        assert_eq!(
+            a.intersection(PermissionSet::administrative()),
+            PermissionSet::of(&[Permission::ManageUsers])
+        );
+        assert!(PermissionSet::EMPTY.is_subset(b));
     }
 
     #[test]

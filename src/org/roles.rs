@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{Org, check_etag, stale, teams::diff};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
-    auth::{Principal, authorize},
+    auth::{Principal, authorize, authorize_grant},
     domain::{CustomRole, OrgId, Permission, PermissionSet, ProfileText, RoleName},
     error::{Error, Reason, Result},
     store::StoreError,
@@ -93,6 +93,7 @@ impl Org {
         request_id: Option<String>,
     ) -> Result<RoleView> {
         authorize(principal, Permission::ManageRoles)?;
+        authorize_grant(principal, new.permissions)?;
         let org_id = principal.org_id;
         if let Some(role) = self.replayed_role(org_id, request_id.as_deref()).await? {
             return Ok(role);
@@ -200,6 +201,9 @@ impl Org {
         change: RoleChange,
     ) -> Result<RoleView> {
         authorize(principal, Permission::ManageRoles)?;
+        if let Some(permissions) = change.permissions {
+            authorize_grant(principal, permissions)?;
+        }
         refuse_built_in(&change.name)?;
         let org_id = principal.org_id;
         let tx = self.store.write().await?;

@@ -214,11 +214,17 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             select = select.filter(users::Column::State.eq(state.as_str()));
         }
         if let Some(locked) = criteria.locked {
-            let lock_cond = match lock_cutoff(org) {
-                None => users::Column::LockedAt.is_not_null(),
-                Some(cutoff) => users::Column::LockedAt.gt(cutoff),
+            // Spelled out both ways: NOT over a NULL `locked_at` would be
+            // NULL and drop never-locked users from `locked = false`.
+            let condition = match (lock_cutoff(org), locked) {
+                (None, true) => Condition::all().add(users::Column::LockedAt.is_not_null()),
+                (None, false) => Condition::all().add(users::Column::LockedAt.is_null()),
+                (Some(cutoff), true) => Condition::all().add(users::Column::LockedAt.gt(cutoff)),
+                (Some(cutoff), false) => Condition::any()
+                    .add(users::Column::LockedAt.is_null())
+                    .add(users::Column::LockedAt.lte(cutoff)),
             };
-            select = select.filter(if locked { lock_cond } else { lock_cond.not() });
+            select = select.filter(condition);
         }
         if let Some(after) = after {
             select = select.filter(
@@ -343,6 +349,20 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     }
 
     /// Resets the failure count and any expired lock, and stamps the sign-in.
+    /// Takes the write lock of the user's credential row until the
+    /// transaction ends (a no-op update).
+    pub async fn lock_credential(&self, user_id: UserId) -> Result<(), StoreError> {
+        credentials::Entity::update_many()
+            .col_expr(
+                credentials::Column::FailedLogins,
+                Expr::col(credentials::Column::FailedLogins),
+            )
+            .filter(credentials::Column::UserId.eq(user_id.to_string()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     pub async fn record_login_success(
         &self,
         user_id: UserId,

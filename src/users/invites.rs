@@ -44,6 +44,7 @@ impl Users {
             return Ok(Invited { user, expires_at });
         }
         let user = self.new_user(&org, input, UserState::Invited).await?;
+        self.authorize_roles(principal, &org, &user.roles).await?;
         let tx = self.store.write().await?;
         take_seat(&tx, &org).await?;
         if let Some(request_id) = &request_id
@@ -87,9 +88,11 @@ impl Users {
         user_id: UserId,
     ) -> Result<Invited> {
         authorize(principal, Permission::ManageUsers)?;
-        let (org, user) = self.target(principal, user_id).await?;
-        invited_only(&user)?;
+        let (org, _) = self.target(principal, user_id).await?;
         let tx = self.store.write().await?;
+        // Checked inside the transaction: an acceptance may have just won.
+        let user = reload(&tx, &org, user_id).await?;
+        invited_only(&user)?;
         tx.repo().revoke_invites(user_id, Utc::now()).await?;
         let (token, expires_at) = issue(&tx, &org, user_id).await?;
         self.audit(
@@ -114,9 +117,12 @@ impl Users {
         user_id: UserId,
     ) -> Result<()> {
         authorize(principal, Permission::ManageUsers)?;
-        let (org, user) = self.target(principal, user_id).await?;
-        invited_only(&user)?;
+        let (org, _) = self.target(principal, user_id).await?;
         let tx = self.store.write().await?;
+        // Checked inside the transaction: an acceptance may have just won,
+        // and an active user is never removed this way.
+        let user = reload(&tx, &org, user_id).await?;
+        invited_only(&user)?;
         tx.repo().revoke_invites(user_id, Utc::now()).await?;
         tx.repo().delete_user(org.org_id, &user, None).await?;
         self.audit(
@@ -176,6 +182,12 @@ impl Users {
         let password = Password::parse(password, org.password_min_length)
             .map_err(|e| Error::invalid(e.at("password")))?;
         let password_hash = self.hasher.hash(&password).await?;
+        if before.state != UserState::Invited {
+            return Err(Error::failed_precondition(
+                Reason::InviteUsed,
+                "this invitation was already used",
+            ));
+        }
         let mut after = before.clone();
         after.state = UserState::Active;
         if let Some(name) = display_name {

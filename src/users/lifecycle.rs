@@ -152,6 +152,7 @@ impl Users {
             after.can_view_colleagues_chats = v;
         }
         if let Some(roles) = &roles {
+            self.authorize_roles(principal, &org, roles).await?;
             after.roles = roles.clone();
         }
         if let Some(teams) = &team_ids {
@@ -339,9 +340,12 @@ impl Users {
     ) -> Result<()> {
         authorize(principal, Permission::ManageUsers)?;
         not_self(principal, user_id, "delete")?;
-        let (org, user) = self.target(principal, user_id).await?;
+        let (org, _) = self.target(principal, user_id).await?;
         let tx = self.store.write().await?;
         tx.repo().lock_org(org.org_id).await?;
+        // Read again under the org lock: the admin rule and the tombstone
+        // must see the user as they are now.
+        let user = reload(&tx, &org, user_id).await?;
         keep_an_admin(&tx, &org, &user, None).await?;
         tx.repo().revoke_invites(user_id, Utc::now()).await?;
         tx.repo()

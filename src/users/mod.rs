@@ -18,10 +18,10 @@ pub use lifecycle::UserPatch;
 
 use crate::{
     audit::{self, Action, AuditActor, Origin},
-    auth::{PasswordHasher, Principal, authorize, user_read_scope},
+    auth::{PasswordHasher, Principal, authorize, authorize_grant, user_read_scope},
     domain::{
         DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password, Permission,
-        ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
+        PermissionSet, ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
     mail::{Mailer, Welcome},
@@ -132,6 +132,7 @@ impl Users {
         let password = Password::parse(&req.password, org.password_min_length)
             .map_err(|e| Error::invalid(e.at("password")))?;
         let user = self.new_user(&org, req.user, UserState::Active).await?;
+        self.authorize_roles(principal, &org, &user.roles).await?;
         let hash = self.hasher.hash(&password).await?;
 
         let tx = self.store.write().await?;
@@ -238,6 +239,26 @@ impl Users {
             suspend_reason: ProfileText::default(),
             has_avatar: false,
         })
+    }
+
+    /// Refuses roles carrying a permission the principal does not hold:
+    /// whoever may assign roles still cannot make anyone mightier than
+    /// themselves.
+    async fn authorize_roles(
+        &self,
+        principal: &Principal,
+        org: &OrgSettings,
+        roles: &[RoleName],
+    ) -> Result<()> {
+        let custom = self.store.read().custom_roles(org.org_id, roles).await?;
+        let granted = roles.iter().fold(PermissionSet::EMPTY, |set, role| {
+            let perms = role
+                .built_in_permissions()
+                .or_else(|| custom.get(role).copied())
+                .unwrap_or_default();
+            set.union(perms)
+        });
+        authorize_grant(principal, granted)
     }
 
     /// Sorted, deduplicated roles and teams, all known to the org; else one

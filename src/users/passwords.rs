@@ -39,11 +39,7 @@ impl Users {
         let (org, user) = self.target(principal, user_id).await?;
         let new_password = policy(&org, new_password)?;
         if user.locked {
-            return Err(Error::failed_precondition(
-                Reason::AccountLocked,
-                "failed sign-ins locked this account: an administrator must unlock it \
-                 (or wait for the lock to expire)",
-            ));
+            return Err(locked());
         }
         let credential = self
             .store
@@ -78,6 +74,9 @@ impl Users {
 
         let now = Utc::now();
         let tx = self.store.write().await?;
+        if lockout::locked_now(&tx, &org, user_id).await? {
+            return Err(locked());
+        }
         let repo = tx.repo();
         // The password checked above must still be the stored one: a reset
         // by an admin in the meantime wins over this change.
@@ -126,6 +125,9 @@ impl Users {
     ) -> Result<User> {
         authorize(principal, Permission::ManageUsers)?;
         let (org, before) = self.target(principal, user_id).await?;
+        // Setting someone's password is acting as them: only over people
+        // with no more permissions than the caller.
+        self.authorize_roles(principal, &org, &before.roles).await?;
         has_password(&before)?;
         let password = policy(&org, new_password)?;
         let hash = self.hasher.hash(&password).await?;
@@ -199,5 +201,13 @@ fn no_password() -> Error {
     Error::failed_precondition(
         Reason::NotActive,
         "an invited user has no password yet: they set one when accepting the invitation",
+    )
+}
+
+fn locked() -> Error {
+    Error::failed_precondition(
+        Reason::AccountLocked,
+        "failed sign-ins locked this account: an administrator must unlock it \
+         (or wait for the lock to expire)",
     )
 }
