@@ -12,11 +12,11 @@ use tower::ServiceBuilder;
 
 use crate::{
     api::{
-        self, AuditApi, AuthApi, AuthLayer, OrgApi, PresenceApi, ReportApi, UserApi,
+        self, AuditApi, AuthApi, AuthLayer, OrgApi, PresenceServer, ReportApi, UserApi,
         pb::{
             audit_service_server::AuditServiceServer, auth_service_server::AuthServiceServer,
-            org_service_server::OrgServiceServer, presence_service_server::PresenceServiceServer,
-            report_service_server::ReportServiceServer, user_service_server::UserServiceServer,
+            org_service_server::OrgServiceServer, report_service_server::ReportServiceServer,
+            user_service_server::UserServiceServer,
         },
     },
     audit::AuditLog,
@@ -26,6 +26,7 @@ use crate::{
     error::Error,
     mail::{MailError, Mailer},
     org::Org,
+    presence::{Hub, HubConfig, Presences},
     store::{Store, StoreError},
     telemetry,
     users::{Bootstrap, Users},
@@ -63,6 +64,7 @@ pub struct App {
     users: Users,
     org: Org,
     audit_log: AuditLog,
+    presences: Presences,
     config: Config,
 }
 
@@ -88,8 +90,17 @@ impl App {
                     addr: config.listen,
                     source,
                 })?;
+        let hub = Hub::new(
+            store.clone(),
+            HubConfig {
+                tail: config.presence_tail,
+                watch_buffer: config.presence_watch_buffer,
+            },
+        );
+        let presences = Presences::new(store.clone(), hub, config.presence_retention());
         Ok(Self {
             listener,
+            presences,
             org: Org::new(store.clone()),
             audit_log: AuditLog::new(store.clone()),
             store,
@@ -145,12 +156,20 @@ impl App {
                 self.users.clone(),
             )))
             .add_service(UserServiceServer::new(UserApi::new(self.users.clone())))
-            .add_service(PresenceServiceServer::new(PresenceApi))
+            .add_service(PresenceServer::new(
+                self.presences.clone(),
+                self.authenticator.clone(),
+            ))
             .add_service(OrgServiceServer::new(OrgApi::new(self.org.clone())))
             .add_service(AuditServiceServer::new(AuditApi::new(
                 self.audit_log.clone(),
             )))
             .add_service(ReportServiceServer::new(ReportApi));
+
+        let hub = self.presences.hub().clone();
+        tokio::spawn(hub.clone().run());
+        tokio::spawn(hub.clone().listen());
+        tokio::spawn(self.presences.clone().run_sweeper());
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let incoming = TcpListenerStream::new(self.listener);
@@ -164,6 +183,9 @@ impl App {
         }
         tracing::info!("shutting down: draining in-flight requests");
         set_health(&health, ServingStatus::NotServing).await;
+        // Watches would hold the server open forever: end them with
+        // UNAVAILABLE so their clients resume on another replica.
+        hub.stop();
         drain_tx.send(()).ok();
         match tokio::time::timeout(self.config.shutdown_grace(), &mut serve).await {
             Ok(result) => result?,

@@ -99,6 +99,21 @@ pub struct Config {
     )]
     pub public_url: String,
 
+    /// How long the presence event log is kept, in seconds: a watcher that
+    /// resumes from an older sequence gets a fresh snapshot instead.
+    #[arg(long, env = "ROSTER_PRESENCE_RETENTION_SECS", default_value_t = 86_400)]
+    pub presence_retention_secs: u64,
+
+    /// Recent presence events each replica keeps in memory per org, so most
+    /// resumes need no database read.
+    #[arg(long, env = "ROSTER_PRESENCE_TAIL", default_value_t = 4096)]
+    pub presence_tail: usize,
+
+    /// Events a watcher may fall behind before it is resynchronised with a
+    /// fresh snapshot.
+    #[arg(long, env = "ROSTER_PRESENCE_WATCH_BUFFER", default_value_t = 1024)]
+    pub presence_watch_buffer: usize,
+
     /// Password hashing cost.
     #[arg(long, env = "ROSTER_PASSWORD_HASHING", value_enum, default_value_t = PasswordHashing::Owasp, hide = true)]
     pub password_hashing: PasswordHashing,
@@ -124,6 +139,9 @@ impl Config {
             smtp_from: "Roster <roster@localhost>".into(),
             public_url: "http://localhost:8080".into(),
             password_hashing: PasswordHashing::InsecureFast,
+            presence_retention_secs: 86_400,
+            presence_tail: 4096,
+            presence_watch_buffer: 1024,
         }
     }
 
@@ -133,6 +151,10 @@ impl Config {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn presence_retention(&self) -> Duration {
+        Duration::from_secs(self.presence_retention_secs)
     }
 
     pub fn hash_cost(&self) -> HashCost {

@@ -61,6 +61,20 @@ pub enum Reason {
     WrongPassword,
     /// ChangePassword: failed sign-ins locked the caller's account.
     AccountLocked,
+    /// A presence status the call does not accept (e.g. OFFLINE in SetAvailability).
+    InvalidStatus,
+    /// ReportChatLoad: a count beyond the accepted range.
+    InvalidChatLoad,
+    /// SuspendUser without `force` on an agent with open chats.
+    ActiveChats,
+    /// The user is OFFLINE, and the change needs them signed in.
+    UserOffline,
+    /// WatchPresence: `resume_after` is beyond the org's latest sequence.
+    SequenceOutOfRange,
+    /// SetAvailability AVAILABLE for a user whose roles do not handle chats.
+    CannotHandleChats,
+    /// A stream ended because the server is stopping.
+    ShuttingDown,
     NotImplemented,
     Internal,
 }
@@ -116,6 +130,13 @@ impl Reason {
             Reason::InvalidSetting => "INVALID_SETTING",
             Reason::WrongPassword => "WRONG_PASSWORD",
             Reason::AccountLocked => "ACCOUNT_LOCKED",
+            Reason::InvalidStatus => "INVALID_STATUS",
+            Reason::InvalidChatLoad => "INVALID_CHAT_LOAD",
+            Reason::ActiveChats => "ACTIVE_CHATS",
+            Reason::UserOffline => "USER_OFFLINE",
+            Reason::SequenceOutOfRange => "SEQUENCE_OUT_OF_RANGE",
+            Reason::CannotHandleChats => "CANNOT_HANDLE_CHATS",
+            Reason::ShuttingDown => "SHUTTING_DOWN",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }
@@ -210,6 +231,12 @@ pub enum Error {
         /// E.g. `limit` and `used`, sent as ErrorInfo metadata.
         metadata: Vec<(&'static str, String)>,
     },
+    /// `OUT_OF_RANGE`: a position past the end (e.g. a sequence not reached yet).
+    #[error("{message}")]
+    OutOfRange { reason: Reason, message: String },
+    /// `UNAVAILABLE`: retry, on this or another replica.
+    #[error("{message}")]
+    Unavailable { reason: Reason, message: String },
     /// `UNIMPLEMENTED`: part of the contract this server does not do yet.
     #[error("{0} is not implemented yet")]
     Unimplemented(&'static str),

@@ -1,8 +1,8 @@
 //! Roster: the agent directory and presence service of a customer-support
 //! chat platform, served over gRPC (`roster.v1`).
 //!
-//! Dependencies point one way: `api` → use cases (`users`, `auth`, `audit`)
-//! → `domain`; only `store` touches the database.
+//! Dependencies point one way: `api` → use cases (`users`, `auth`,
+//! `presence`, `audit`) → `domain`; only `store` touches the database.
 
 pub mod api;
 pub mod app;
@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod mail;
 pub mod org;
+pub mod presence;
 pub mod store;
 pub mod telemetry;
 pub mod users;

@@ -105,19 +105,24 @@ where
     }
 }
 
-async fn authenticate(
-    authenticator: &Authenticator,
-    path: &str,
-    authorization: Option<&str>,
-) -> Result<Principal, Error> {
-    let token = authorization
+/// The token of an `authorization: Bearer <token>` header value.
+pub(super) fn bearer_token(authorization: Option<&str>) -> Option<&str> {
+    authorization
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
+}
+
+async fn authenticate(
+    authenticator: &Authenticator,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<Principal, Error> {
+    let token =
+        bearer_token(authorization).ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
     let principal = authenticator.authenticate(token).await?;
     if principal.password_change_required && !allowed_before_password_change(path) {
         return Err(Error::failed_precondition(

@@ -10,6 +10,7 @@ mod bearer;
 mod convert;
 mod middleware;
 mod org_service;
+mod presence_service;
 mod status;
 mod stubs;
 mod user_service;
@@ -21,8 +22,9 @@ pub use auth_service::AuthApi;
 pub use bearer::Bearer;
 pub use middleware::AuthLayer;
 pub use org_service::OrgApi;
+pub use presence_service::PresenceServer;
 pub use status::ERROR_DOMAIN;
-pub use stubs::{PresenceApi, ReportApi};
+pub use stubs::ReportApi;
 pub use user_service::UserApi;
 
 use crate::{

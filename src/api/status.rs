@@ -62,6 +62,8 @@ impl From<Error> for Status {
                 metadata.extend(facts.iter().map(|(k, v)| (k.to_string(), v.clone())));
                 (Code::ResourceExhausted, reason)
             }
+            Error::OutOfRange { reason, .. } => (Code::OutOfRange, reason),
+            Error::Unavailable { reason, .. } => (Code::Unavailable, reason),
             Error::Aborted { .. } => (Code::Aborted, Reason::StaleEtag),
             Error::Unimplemented(_) => (Code::Unimplemented, Reason::NotImplemented),
             Error::Internal(cause) => {

@@ -216,12 +216,10 @@ impl UserService for UserApi {
         req: Request<pb::SuspendUserRequest>,
     ) -> Result<Response<pb::SuspendUserResponse>, Status> {
         let (principal, origin) = caller(&req)?;
-        // `force` matters once presence tracks open chats; until then no
-        // agent has open chats to refuse on.
         let pb::SuspendUserRequest {
             user_id,
             reason,
-            force: _,
+            force,
         } = req.into_inner();
         let mut v = Violations::default();
         let user_id = v.check("user_id", UserId::parse(&user_id));
@@ -229,7 +227,7 @@ impl UserService for UserApi {
         let (user_id, reason) = v.finish(|| Some((user_id?, reason?)))?;
         let user = self
             .users
-            .suspend_user(&principal, &origin, user_id, reason)
+            .suspend_user(&principal, &origin, user_id, reason, force)
             .await?;
         Ok(Response::new(pb::SuspendUserResponse {
             user: Some((&user).into()),

@@ -75,6 +75,8 @@ pub enum Action {
     RoleDelete,
     ApiKeyCreate,
     ApiKeyRevoke,
+    /// A supervisor, admin or service set another user's availability.
+    PresenceSet,
 }
 
 impl Action {
@@ -108,6 +110,7 @@ impl Action {
             Action::RoleDelete => "role.delete",
             Action::ApiKeyCreate => "api_key.create",
             Action::ApiKeyRevoke => "api_key.revoke",
+            Action::PresenceSet => "presence.set",
         }
     }
 }

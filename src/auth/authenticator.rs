@@ -10,8 +10,9 @@ use serde_json::json;
 use super::{API_KEY_PREFIX, Actor, PasswordHasher, Principal, new_session_token, token_hash};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
-    domain::{OrgSettings, OrgSlug, PermissionSet, SessionId, User, UserId, UserState},
+    domain::{OrgSettings, OrgSlug, SessionId, User, UserId, UserState, permissions_of},
     error::{Error, Reason, Result},
+    presence,
     store::{SessionRecord, Store, WriteTx},
 };
 
@@ -165,8 +166,10 @@ impl Authenticator {
         };
         let tx = self.store.write().await?;
         let repo = tx.repo();
+        let org = repo.org(principal.org_id).await?;
         repo.delete_session(session_id).await?;
         repo.record_logout(user_id, Utc::now()).await?;
+        presence::sign_out(&tx, &org, user_id, Utc::now()).await?;
         repo.append_audit(audit::entry(
             principal.org_id,
             AuditActor::from(principal),
@@ -199,13 +202,7 @@ impl Authenticator {
             .filter(|u| u.state == UserState::Active)
             .ok_or_else(invalid)?;
         let custom = read.custom_roles(org.org_id, &user.roles).await?;
-        let permissions = user.roles.iter().fold(PermissionSet::EMPTY, |set, role| {
-            let perms = role
-                .built_in_permissions()
-                .or_else(|| custom.get(role).copied())
-                .unwrap_or_default();
-            set.union(perms)
-        });
+        let permissions = permissions_of(&user.roles, &custom);
         Ok(Principal {
             org_id: org.org_id,
             actor: Actor::User {
@@ -254,6 +251,7 @@ pub async fn open_session(
     let repo = tx.repo();
     repo.delete_expired_sessions(user_id, now).await?;
     repo.insert_session(&session, token_hash(&token)).await?;
+    presence::sign_in(tx, org, user_id, now).await?;
     Ok((token, session))
 }
 

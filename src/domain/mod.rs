@@ -7,6 +7,7 @@ mod avatar;
 mod ids;
 mod org;
 mod password;
+mod presence;
 mod role;
 mod scope;
 mod team;
@@ -17,7 +18,10 @@ pub use avatar::Avatar;
 pub use ids::{ApiKeyId, Id, OrgId, SessionId, TeamId, UserId};
 pub use org::{OrgSettings, OrgSlug, SettingsChange, duration_in, setting_in};
 pub use password::Password;
-pub use role::{CustomRole, Permission, PermissionSet, RoleName};
+pub use presence::{
+    ChangeReason, Presence, PresenceEvent, PresenceFilter, PresenceStatus, ScopeFacts,
+};
+pub use role::{CustomRole, Permission, PermissionSet, RoleName, permissions_of};
 pub use scope::UserScope;
 pub use team::{Team, TeamName};
 pub use user::{DisplayName, Email, LoginId, LoginWith, ProfileText, User, UserState};

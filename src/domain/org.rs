@@ -89,7 +89,7 @@ impl OrgSettings {
     pub const SESSION_LIFETIME: RangeInclusive<Duration> =
         Duration::from_secs(5 * MINUTE)..=Duration::from_secs(30 * DAY);
     pub const PRESENCE_LEASE: RangeInclusive<Duration> =
-        Duration::from_secs(15)..=Duration::from_secs(HOUR);
+        Duration::from_secs(5)..=Duration::from_secs(HOUR);
 }
 
 /// A number setting inside its range.
@@ -157,7 +157,7 @@ mod tests {
         assert!(setting_in(0, OrgSettings::LOCKOUT_THRESHOLD).is_err());
         assert!(duration_in(Duration::ZERO, OrgSettings::LOCKOUT_DURATION).is_ok());
         assert!(duration_in(Duration::from_millis(1500), OrgSettings::PRESENCE_LEASE).is_err());
-        assert!(duration_in(Duration::from_secs(14), OrgSettings::PRESENCE_LEASE).is_err());
+        assert!(duration_in(Duration::from_secs(4), OrgSettings::PRESENCE_LEASE).is_err());
         let defaults = OrgSettings::new(OrgSlug::parse("acme").unwrap(), "Acme".into());
         assert!(OrgSettings::INVITE_LIFETIME.contains(&defaults.invite_lifetime));
         assert!(OrgSettings::SESSION_LIFETIME.contains(&defaults.session_lifetime));

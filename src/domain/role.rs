@@ -1,4 +1,4 @@
-use std::fmt;
+use std::{collections::HashMap, fmt};
 
 use crate::error::{ParseError, Reason};
 
@@ -132,6 +132,21 @@ impl PermissionSet {
 /// digits, `_` and `-`, 1 to 50 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoleName(String);
+
+/// The permissions of a user holding `roles`: the union of the built-in
+/// roles' and, from `custom`, the org's custom roles' permissions.
+pub fn permissions_of(
+    roles: &[RoleName],
+    custom: &HashMap<RoleName, PermissionSet>,
+) -> PermissionSet {
+    roles.iter().fold(PermissionSet::EMPTY, |set, role| {
+        let perms = role
+            .built_in_permissions()
+            .or_else(|| custom.get(role).copied())
+            .unwrap_or_default();
+        set.union(perms)
+    })
+}
 
 impl RoleName {
     pub const MAX_LEN: usize = 50;

@@ -10,6 +10,8 @@ mod teams;
 
 use std::time::Duration;
 
+use chrono::Utc;
+
 use serde_json::{Map, Value, json};
 
 pub use roles::{NewRole, RoleChange, RolePage, RoleView};
@@ -18,7 +20,7 @@ pub use teams::{NewTeam, TeamChange, TeamPage, TeamPageKey};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
-    domain::{OrgId, OrgSettings, Permission, SettingsChange},
+    domain::{ChangeReason, OrgId, OrgSettings, Permission, SettingsChange},
     error::{Error, Result},
     store::Store,
 };
@@ -86,6 +88,15 @@ impl Org {
             settings: repo.org(principal.org_id).await?,
             seats_used,
         };
+        if view.settings.default_max_chats != current.default_max_chats {
+            repo.refresh_presence(
+                &view.settings,
+                None,
+                ChangeReason::MaxChatsChanged,
+                Utc::now(),
+            )
+            .await?;
+        }
         let mut details = json!({ "before": before, "after": after });
         if view.over_seat_limit() {
             tracing::warn!(

@@ -2,13 +2,14 @@
 //! (rows). Permissions are resolved on every request, so a change reaches
 //! holders on their next request.
 
+use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::{Org, check_etag, stale, teams::diff};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize, authorize_grant},
-    domain::{CustomRole, OrgId, Permission, PermissionSet, ProfileText, RoleName},
+    domain::{ChangeReason, CustomRole, OrgId, Permission, PermissionSet, ProfileText, RoleName},
     error::{Error, Reason, Result},
     store::StoreError,
 };
@@ -240,6 +241,11 @@ impl Org {
             .custom_role(org_id, &current.name)
             .await?
             .ok_or_else(role_not_found)?;
+        if updated.permissions != current.permissions {
+            let org = repo.org(org_id).await?;
+            repo.refresh_presence(&org, None, ChangeReason::RolesChanged, Utc::now())
+                .await?;
+        }
         tx.commit().await?;
         Ok(updated.into())
     }

@@ -278,3 +278,67 @@ pub mod api_keys {
     }
     relationless!();
 }
+
+pub mod presence {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "presence")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub org_id: String,
+        pub status: String,
+        pub status_changed_at: DateTimeUtc,
+        pub active_chats: i32,
+        pub lease_expires_at: Option<DateTimeUtc>,
+        pub effective_max_chats: i32,
+        pub max_chats_overridden: bool,
+        /// Comma-separated team ids.
+        pub team_ids: String,
+        pub can_handle_chats: bool,
+        pub watched: bool,
+    }
+    relationless!();
+}
+
+pub mod presence_sequences {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "presence_sequences")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: String,
+        pub last_sequence: i64,
+    }
+    relationless!();
+}
+
+pub mod presence_events {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "presence_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sequence: i64,
+        pub user_id: String,
+        pub reason: String,
+        pub occurred_at: DateTimeUtc,
+        pub status: String,
+        pub status_changed_at: DateTimeUtc,
+        pub active_chats: i32,
+        pub effective_max_chats: i32,
+        pub max_chats_overridden: bool,
+        pub team_ids: String,
+        pub can_handle_chats: bool,
+        pub watched: bool,
+        pub prev_status: String,
+        pub prev_team_ids: String,
+        pub prev_watched: bool,
+    }
+    relationless!();
+}

@@ -12,12 +12,17 @@ mod entities;
 mod idempotency;
 mod invites;
 mod orgs;
+mod presence;
 mod roles;
 mod sessions;
 mod teams;
 mod users;
 
-use std::time::Duration;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use migrations::MigratorTrait;
 use sea_orm::{
@@ -28,10 +33,11 @@ use sea_orm::{
 
 pub use audit::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, AuditRecord};
 pub use invites::InviteRecord;
+pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
 pub use sessions::SessionRecord;
 pub use users::{CredentialRecord, UserCriteria, UserFilter, UserPageKey};
 
-use crate::error::Error;
+use crate::{domain::OrgId, error::Error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,6 +71,38 @@ impl From<StoreError> for Error {
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    signal: Arc<PresenceSignal>,
+}
+
+/// Which orgs have committed presence events that this process has not
+/// read yet: set after a local commit and, on PostgreSQL, by other
+/// replicas' notifications (see [`Store::listen_presence`]).
+#[derive(Default)]
+pub struct PresenceSignal {
+    pending: Mutex<HashSet<OrgId>>,
+    notify: tokio::sync::Notify,
+}
+
+impl PresenceSignal {
+    pub fn raise(&self, org_id: OrgId) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(org_id);
+        self.notify.notify_one();
+    }
+
+    /// Waits until an org is raised, then returns every raised org.
+    pub async fn wait(&self) -> HashSet<OrgId> {
+        loop {
+            let raised =
+                std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+            if !raised.is_empty() {
+                return raised;
+            }
+            self.notify.notified().await;
+        }
+    }
 }
 
 impl Store {
@@ -86,7 +124,10 @@ impl Store {
             opts.max_connections(32);
         }
         let db = Database::connect(opts).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            signal: Arc::default(),
+        })
     }
 
     /// Applies every pending migration.
@@ -96,7 +137,61 @@ impl Store {
     }
 
     pub fn read(&self) -> Repo<'_, DatabaseConnection> {
-        Repo(&self.db)
+        Repo {
+            conn: &self.db,
+            touched: None,
+        }
+    }
+
+    pub fn presence_signal(&self) -> Arc<PresenceSignal> {
+        self.signal.clone()
+    }
+
+    /// On PostgreSQL, raises the signal for every org another replica
+    /// announces; returns at once on SQLite (one process writes). Reconnects
+    /// after a lost connection and then raises `on_reconnect`'s orgs, since
+    /// announcements made meanwhile were missed.
+    pub async fn listen_presence(
+        &self,
+        on_reconnect: impl Fn() -> Vec<OrgId>,
+    ) -> Result<(), StoreError> {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        let pool = self.db.get_postgres_connection_pool();
+        loop {
+            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+                Ok(listener) => listener,
+                Err(err) => {
+                    tracing::warn!(%err, "presence listener cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(err) = listener.listen(presence::PRESENCE_CHANNEL).await {
+                tracing::warn!(%err, "presence listener cannot listen; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            for org_id in on_reconnect() {
+                self.signal.raise(org_id);
+            }
+            loop {
+                match listener.recv().await {
+                    Ok(note) => match OrgId::parse(note.payload()) {
+                        Ok(org_id) => self.signal.raise(org_id),
+                        Err(_) => tracing::warn!(
+                            payload = note.payload(),
+                            "unknown presence notification"
+                        ),
+                    },
+                    Err(err) => {
+                        tracing::warn!(%err, "presence listener lost its connection; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     pub async fn write(&self) -> Result<WriteTx, StoreError> {
@@ -107,7 +202,11 @@ impl Store {
                 ..Default::default()
             })
             .await?;
-        Ok(WriteTx(tx))
+        Ok(WriteTx {
+            tx,
+            touched: Mutex::default(),
+            signal: self.signal.clone(),
+        })
     }
 
     pub async fn close(self) -> Result<(), StoreError> {
@@ -117,21 +216,41 @@ impl Store {
 }
 
 /// A write transaction; dropped without [`WriteTx::commit`], it rolls back.
-pub struct WriteTx(DatabaseTransaction);
+pub struct WriteTx {
+    tx: DatabaseTransaction,
+    /// Orgs whose presence log this transaction appended to.
+    touched: Mutex<HashSet<OrgId>>,
+    signal: Arc<PresenceSignal>,
+}
 
 impl WriteTx {
     pub fn repo(&self) -> Repo<'_, DatabaseTransaction> {
-        Repo(&self.0)
+        Repo {
+            conn: &self.tx,
+            touched: Some(&self.touched),
+        }
     }
 
+    /// Commits, then wakes this process's presence readers for the orgs
+    /// whose log grew.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.0.commit().await?;
+        self.tx.commit().await?;
+        let touched = self
+            .touched
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        for org_id in touched {
+            self.signal.raise(org_id);
+        }
         Ok(())
     }
 }
 
 /// Repository methods over a connection or a transaction.
-pub struct Repo<'a, C>(&'a C);
+pub struct Repo<'a, C> {
+    conn: &'a C,
+    touched: Option<&'a Mutex<HashSet<OrgId>>>,
+}
 
 impl<C> Clone for Repo<'_, C> {
     fn clone(&self) -> Self {
@@ -142,7 +261,17 @@ impl<C> Copy for Repo<'_, C> {}
 
 impl<C: ConnectionTrait> Repo<'_, C> {
     fn conn(&self) -> &C {
-        self.0
+        self.conn
+    }
+
+    /// Notes that the transaction appended presence events for the org.
+    fn touched(&self, org_id: OrgId) {
+        if let Some(touched) = self.touched {
+            touched
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(org_id);
+        }
     }
 }
 

@@ -684,7 +684,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
 
     /// Turns rows into users, loading roles, teams and credential flags in
     /// one query each for the whole batch. Keeps the rows' order.
-    async fn hydrate(
+    pub(super) async fn hydrate(
         &self,
         org: &OrgSettings,
         rows: Vec<users::Model>,

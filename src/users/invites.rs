@@ -11,7 +11,9 @@ use super::{
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, SignedIn, authorize, new_invite_token, open_session, token_hash},
-    domain::{DisplayName, OrgSettings, Password, Permission, User, UserId, UserState},
+    domain::{
+        ChangeReason, DisplayName, OrgSettings, Password, Permission, User, UserId, UserState,
+    },
     error::{Error, Reason, Result},
     mail::Invitation,
     store::WriteTx,
@@ -62,6 +64,14 @@ impl Users {
             .insert_user(org.org_id, &user)
             .await
             .map_err(identity_conflict)?;
+        tx.repo()
+            .refresh_presence(
+                &org,
+                Some(&[user.id]),
+                ChangeReason::UserActivated,
+                Utc::now(),
+            )
+            .await?;
         let (token, expires_at) = issue(&tx, &org, user.id).await?;
         self.audit(
             &tx,
@@ -203,6 +213,9 @@ impl Users {
         self.save(&tx, &after, None, None).await?;
         tx.repo()
             .insert_credentials(after.id, password_hash, false)
+            .await?;
+        tx.repo()
+            .refresh_presence(&org, Some(&[after.id]), ChangeReason::UserActivated, now)
             .await?;
         let (session_token, session) = open_session(&tx, &org, after.id, now).await?;
         tx.repo().record_login_success(after.id, now).await?;

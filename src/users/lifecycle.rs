@@ -10,8 +10,8 @@ use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
     domain::{
-        DisplayName, LoginId, LoginWith, OrgSettings, Permission, ProfileText, RoleName, TeamId,
-        User, UserId, UserState,
+        ChangeReason, DisplayName, LoginId, LoginWith, OrgSettings, Permission, ProfileText,
+        RoleName, TeamId, User, UserId, UserState,
     },
     error::{Error, ParseError, Reason, Result},
     store::WriteTx,
@@ -164,6 +164,20 @@ impl Users {
         keep_an_admin(&tx, &org, &before, Some(&after)).await?;
         self.save(&tx, &after, roles.as_deref(), team_ids.as_deref())
             .await?;
+        let routing_change = if roles.is_some() {
+            Some(ChangeReason::RolesChanged)
+        } else if team_ids.is_some() {
+            Some(ChangeReason::TeamsChanged)
+        } else if patch.max_chats.is_some() {
+            Some(ChangeReason::MaxChatsChanged)
+        } else {
+            None
+        };
+        if let Some(reason) = routing_change {
+            tx.repo()
+                .refresh_presence(&org, Some(&[user_id]), reason, Utc::now())
+                .await?;
+        }
         let updated = reload(&tx, &org, user_id).await?;
         self.audit(
             &tx,
@@ -217,13 +231,16 @@ impl Users {
     }
 
     /// Suspends an active user: they cannot sign in and their sessions end
-    /// at once; their data stays and their seat is freed.
+    /// at once; their data stays and their seat is freed. An agent with open
+    /// chats is suspended only with `force` (they go OFFLINE, and routers
+    /// see it on the presence stream and requeue the chats).
     pub async fn suspend_user(
         &self,
         principal: &Principal,
         origin: &Origin,
         user_id: UserId,
         reason: ProfileText,
+        force: bool,
     ) -> Result<User> {
         authorize(principal, Permission::ManageUsers)?;
         not_self(principal, user_id, "suspend")?;
@@ -249,8 +266,34 @@ impl Users {
         let tx = self.store.write().await?;
         tx.repo().lock_org(org.org_id).await?;
         keep_an_admin(&tx, &org, &before, Some(&after)).await?;
+        // Under the presence lock, so no chat load lands between the check
+        // and the suspension.
+        tx.repo().lock_presence(org.org_id).await?;
+        let open_chats = tx
+            .repo()
+            .presence_of(&org, &[user_id], Utc::now())
+            .await?
+            .first()
+            .map_or(0, |p| p.active_chats);
+        if open_chats > 0 && !force {
+            return Err(Error::FailedPrecondition {
+                reason: Reason::ActiveChats,
+                message: format!(
+                    "the user has {open_chats} open chats: requeue them, or suspend with force"
+                ),
+                metadata: vec![("active_chats", open_chats.to_string())],
+            });
+        }
         self.save(&tx, &after, None, None).await?;
         tx.repo().delete_user_sessions(user_id).await?;
+        tx.repo()
+            .refresh_presence(
+                &org,
+                Some(&[user_id]),
+                ChangeReason::UserSuspended,
+                Utc::now(),
+            )
+            .await?;
         let updated = reload(&tx, &org, user_id).await?;
         self.audit(
             &tx,
@@ -286,6 +329,14 @@ impl Users {
         let tx = self.store.write().await?;
         take_seat(&tx, &org).await?;
         self.save(&tx, &after, None, None).await?;
+        tx.repo()
+            .refresh_presence(
+                &org,
+                Some(&[user_id]),
+                ChangeReason::UserReactivated,
+                Utc::now(),
+            )
+            .await?;
         let updated = reload(&tx, &org, user_id).await?;
         self.audit(
             &tx,
@@ -348,6 +399,9 @@ impl Users {
         let user = reload(&tx, &org, user_id).await?;
         keep_an_admin(&tx, &org, &user, None).await?;
         tx.repo().revoke_invites(user_id, Utc::now()).await?;
+        tx.repo()
+            .remove_presence(org.org_id, user_id, Utc::now())
+            .await?;
         tx.repo()
             .delete_user(org.org_id, &user, Some(principal.user_id()))
             .await?;

@@ -20,8 +20,9 @@ use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{PasswordHasher, Principal, authorize, authorize_grant, user_read_scope},
     domain::{
-        DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password, Permission,
-        PermissionSet, ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
+        ChangeReason, DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password,
+        Permission, PermissionSet, ProfileText, RoleName, TeamId, User, UserId, UserScope,
+        UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
     mail::{Mailer, Welcome},
@@ -152,6 +153,13 @@ impl Users {
             .map_err(identity_conflict)?;
         repo.insert_credentials(user.id, hash, req.require_password_change)
             .await?;
+        repo.refresh_presence(
+            &org,
+            Some(&[user.id]),
+            ChangeReason::UserActivated,
+            Utc::now(),
+        )
+        .await?;
         repo.append_audit(audit::entry(
             org.org_id,
             AuditActor::from(principal),
@@ -404,6 +412,13 @@ impl Users {
             .await
             .map_err(identity_conflict)?;
         repo.insert_credentials(admin.id, hash, false).await?;
+        repo.refresh_presence(
+            &org,
+            Some(&[admin.id]),
+            ChangeReason::UserActivated,
+            Utc::now(),
+        )
+        .await?;
         repo.append_audit(audit::entry(
             org.org_id,
             AuditActor::System,

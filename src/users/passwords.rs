@@ -17,6 +17,7 @@ use crate::{
     auth::{Principal, SignedIn, authorize, lockout, open_session},
     domain::{OrgSettings, Password, Permission, User, UserId, UserState},
     error::{Error, ParseError, Reason, Result},
+    presence,
 };
 
 impl Users {
@@ -137,6 +138,7 @@ impl Users {
             return Err(no_password());
         }
         repo.delete_user_sessions(user_id).await?;
+        presence::sign_out(&tx, &org, user_id, Utc::now()).await?;
         self.audit(
             &tx,
             principal,

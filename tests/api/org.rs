@@ -298,7 +298,7 @@ async fn every_bad_setting_is_refused_by_field_and_nothing_changes() {
         ("session_lifetime", |s| {
             s.session_lifetime = secs(31 * 86400)
         }),
-        ("presence_lease", |s| s.presence_lease = secs(14)),
+        ("presence_lease", |s| s.presence_lease = secs(4)),
         ("presence_lease", |s| s.presence_lease = secs(3601)),
     ];
     for (field, edit) in cases {

@@ -1,0 +1,516 @@
+//! The hub: each replica's in-memory view of the presence log, and the
+//! fan-out of its events to watchers.
+//!
+//! Contract:
+//! - Per org, the hub holds the current presence of every watched user, the
+//!   sequence it reflects (`applied`) and a bounded tail of recent events.
+//!   It learns of new events from [`PresenceSignal`] (local commits and,
+//!   on PostgreSQL, other replicas' notifications) and from a slow poll,
+//!   and reads them from the database in sequence order, so every replica
+//!   sees every event exactly once, in order, whichever replica wrote it.
+//! - Each event is wrapped once in an [`Arc<HubEvent>`] and shared by every
+//!   watcher through a bounded broadcast channel; its wire encodings are
+//!   cached on it, so it is encoded once, not once per watcher.
+//! - A watcher that falls more than the channel's capacity behind is not
+//!   allowed to lose events: it is resynchronised with a RESET and a fresh
+//!   snapshot. Memory per watcher stays bounded by the channel, not by how
+//!   far behind it is.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, watch};
+
+use crate::{
+    domain::{OrgId, Presence, PresenceEvent, PresenceFilter, UserId},
+    error::{Error, Reason, Result},
+    store::Store,
+};
+
+/// Events read from the database per query while catching up.
+const CATCH_UP_BATCH: u64 = 1000;
+/// How often every loaded org is checked even without a signal, in case a
+/// notification was lost.
+const SAFETY_POLL: Duration = Duration::from_secs(5);
+/// The most events a resume replays from the database; further behind, the
+/// watcher gets a fresh snapshot, which is then smaller.
+const MAX_DB_REPLAY: u64 = 10_000;
+
+/// One committed event, shared by every watcher, with its encodings cached.
+pub struct HubEvent {
+    pub event: PresenceEvent,
+    /// Encoded as a change and as a removal, by whoever first needs each.
+    pub encoded_change: OnceLock<Bytes>,
+    pub encoded_removal: OnceLock<Bytes>,
+}
+
+impl HubEvent {
+    fn new(event: PresenceEvent) -> Arc<Self> {
+        Arc::new(Self {
+            event,
+            encoded_change: OnceLock::new(),
+            encoded_removal: OnceLock::new(),
+        })
+    }
+}
+
+/// What a watcher receives, in order.
+pub enum WatchItem {
+    /// Discard everything known; a snapshot follows.
+    Reset {
+        sequence: u64,
+    },
+    /// One user of a snapshot taken at `sequence`.
+    Snapshot {
+        sequence: u64,
+        presence: Presence,
+        taken_at: DateTime<Utc>,
+    },
+    SnapshotEnd {
+        sequence: u64,
+    },
+    /// A change of a user who matches the filter after it (`removed` false)
+    /// or only before it (`removed` true).
+    Change {
+        event: Arc<HubEvent>,
+        removed: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    pub tail: usize,
+    pub watch_buffer: usize,
+}
+
+/// Cheap to clone; every clone is the same hub.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: HubConfig,
+    feeds: Mutex<HashMap<OrgId, Arc<Feed>>>,
+    stopping: watch::Sender<bool>,
+}
+
+/// One org's view. `loading` serialises database reads for the org, so
+/// events are applied once and in order.
+struct Feed {
+    state: Mutex<FeedState>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+struct FeedState {
+    applied: u64,
+    users: BTreeMap<UserId, Presence>,
+    tail: VecDeque<Arc<HubEvent>>,
+    sender: broadcast::Sender<Arc<HubEvent>>,
+}
+
+impl Hub {
+    pub fn new(store: Store, config: HubConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                config: HubConfig {
+                    tail: config.tail.max(1),
+                    watch_buffer: config.watch_buffer.max(1),
+                },
+                feeds: Mutex::default(),
+                stopping: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// Ends every watch with UNAVAILABLE (reconnect elsewhere and resume)
+    /// and stops the hub's tasks.
+    pub fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Turns true when the hub stops.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
+    }
+
+    fn loaded_orgs(&self) -> Vec<OrgId> {
+        self.inner
+            .feeds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Reads new events of signalled orgs until stopped. Runs once per
+    /// replica, beside [`Hub::listen`].
+    pub async fn run(self) {
+        let signal = self.inner.store.presence_signal();
+        let mut stopping = self.inner.stopping.subscribe();
+        loop {
+            let orgs: Vec<OrgId> = tokio::select! {
+                raised = signal.wait() => raised.into_iter().collect(),
+                () = tokio::time::sleep(SAFETY_POLL) => self.loaded_orgs(),
+                _ = stopping.wait_for(|s| *s) => return,
+            };
+            for org_id in orgs {
+                let feed = self
+                    .inner
+                    .feeds
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&org_id)
+                    .cloned();
+                if let Some(feed) = feed
+                    && let Err(err) = self.catch_up(org_id, &feed).await
+                {
+                    tracing::warn!(%err, org_id = %org_id, "cannot read presence events");
+                }
+            }
+        }
+    }
+
+    /// Relays other replicas' notifications (PostgreSQL only) until stopped.
+    pub async fn listen(self) {
+        let hub = self.clone();
+        let store = self.inner.store.clone();
+        let mut stopping = self.inner.stopping.subscribe();
+        tokio::select! {
+            result = store.listen_presence(move || hub.loaded_orgs()) => {
+                if let Err(err) = result {
+                    tracing::error!(%err, "presence listener stopped");
+                }
+            }
+            _ = stopping.wait_for(|s| *s) => {}
+        }
+    }
+
+    /// The org's feed, loaded from the database on first use.
+    async fn feed(&self, org_id: OrgId) -> Result<Arc<Feed>> {
+        let existing = self
+            .inner
+            .feeds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&org_id)
+            .cloned();
+        if let Some(feed) = existing {
+            return Ok(feed);
+        }
+        let read = self.inner.store.read();
+        // The sequence first, then the rows: rows newer than the sequence
+        // are fine, since replaying events after it sets each user's state
+        // to what the events say, ending exactly at the latest.
+        let applied = read.presence_log_bounds(org_id).await?.last;
+        let users = read
+            .presence_rows(org_id, None)
+            .await?
+            .into_iter()
+            .map(|r| r.presence)
+            .filter(|p| p.watched)
+            .map(|p| (p.user_id, p))
+            .collect();
+        let feed = Arc::new(Feed {
+            state: Mutex::new(FeedState {
+                applied,
+                users,
+                tail: VecDeque::new(),
+                sender: broadcast::channel(self.inner.config.watch_buffer).0,
+            }),
+            loading: tokio::sync::Mutex::new(()),
+        });
+        let feed = self
+            .inner
+            .feeds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(org_id)
+            .or_insert(feed)
+            .clone();
+        self.catch_up(org_id, &feed).await?;
+        Ok(feed)
+    }
+
+    /// Applies the org's events committed after what the feed reflects.
+    async fn catch_up(&self, org_id: OrgId, feed: &Feed) -> Result<()> {
+        let _reading = feed.loading.lock().await;
+        loop {
+            let applied = feed.lock().applied;
+            let events = self
+                .inner
+                .store
+                .read()
+                .presence_events_after(org_id, applied, CATCH_UP_BATCH)
+                .await?;
+            let done = (events.len() as u64) < CATCH_UP_BATCH;
+            let mut state = feed.lock();
+            for event in events {
+                if event.sequence != state.applied + 1 {
+                    // Pruned while this replica was behind: start the org
+                    // over; closing the channel resynchronises its watchers.
+                    tracing::warn!(org_id = %org_id, "presence log gap; reloading the org");
+                    state.sender = broadcast::channel(1).0;
+                    drop(state);
+                    self.inner
+                        .feeds
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&org_id);
+                    return Ok(());
+                }
+                state.apply(HubEvent::new(event), self.inner.config.tail);
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The org's latest sequence, as far as the database knows.
+    pub async fn latest(&self, org_id: OrgId) -> Result<u64> {
+        Ok(self
+            .inner
+            .store
+            .read()
+            .presence_log_bounds(org_id)
+            .await?
+            .last)
+    }
+
+    /// Starts a watch: a snapshot, or with `resume_after` the events after
+    /// it (or a RESET and a snapshot when they are no longer retained).
+    pub async fn watch(
+        &self,
+        org_id: OrgId,
+        filter: PresenceFilter,
+        resume_after: Option<u64>,
+    ) -> Result<Watcher> {
+        let feed = self.feed(org_id).await?;
+        // Read what committed up to now, so a watch opened after a change
+        // (by this client or through another replica) reflects it.
+        self.catch_up(org_id, &feed).await?;
+        let mut watcher = Watcher {
+            hub: self.clone(),
+            org_id,
+            filter,
+            feed: feed.clone(),
+            receiver: None,
+            pending: VecDeque::new(),
+            last: 0,
+            stopping: self.inner.stopping.subscribe(),
+        };
+        let Some(after) = resume_after else {
+            watcher.resync(false);
+            return Ok(watcher);
+        };
+        if after > feed.lock().applied {
+            let latest = self.latest(org_id).await?;
+            if after > latest {
+                return Err(Error::OutOfRange {
+                    reason: Reason::SequenceOutOfRange,
+                    message: format!(
+                        "resume_after {after} is beyond the org's latest sequence {latest}"
+                    ),
+                });
+            }
+            if after > feed.lock().applied {
+                self.catch_up(org_id, &feed).await?;
+            }
+        }
+        // Subscribe first, then take what came before from the tail.
+        let (receiver, applied, from_tail) = {
+            let state = feed.lock();
+            let receiver = state.sender.subscribe();
+            let tail_start = state
+                .tail
+                .front()
+                .map_or(state.applied + 1, |e| e.event.sequence);
+            let from_tail = (after + 1 >= tail_start).then(|| {
+                state
+                    .tail
+                    .iter()
+                    .filter(|e| e.event.sequence > after)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+            (receiver, state.applied, from_tail)
+        };
+        watcher.receiver = Some(receiver);
+        watcher.last = after;
+        let missed = match from_tail {
+            Some(events) => Some(events),
+            None => self.replay_from_store(org_id, after, applied).await?,
+        };
+        match missed {
+            Some(events) => {
+                for event in events {
+                    watcher.offer(event);
+                }
+                watcher.last = applied.max(after);
+            }
+            None => watcher.resync(true),
+        }
+        Ok(watcher)
+    }
+
+    /// The events in `(after, upto]` from the database, or `None` when some
+    /// are no longer retained (or too many to replay).
+    async fn replay_from_store(
+        &self,
+        org_id: OrgId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Option<Vec<Arc<HubEvent>>>> {
+        let read = self.inner.store.read();
+        if upto <= after {
+            return Ok(Some(Vec::new()));
+        }
+        if read.presence_log_bounds(org_id).await?.retained_after > after
+            || upto - after > MAX_DB_REPLAY
+        {
+            return Ok(None);
+        }
+        let events = read
+            .presence_events_after(org_id, after, upto - after)
+            .await?;
+        if events.len() as u64 != upto - after {
+            return Ok(None);
+        }
+        Ok(Some(events.into_iter().map(HubEvent::new).collect()))
+    }
+}
+
+impl Feed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl FeedState {
+    fn apply(&mut self, event: Arc<HubEvent>, tail: usize) {
+        let presence = &event.event.presence;
+        if presence.watched {
+            self.users.insert(presence.user_id, presence.clone());
+        } else {
+            self.users.remove(&presence.user_id);
+        }
+        self.applied = event.event.sequence;
+        if self.tail.len() == tail {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(event.clone());
+        // No receivers is fine: nobody watches this org right now.
+        let _ = self.sender.send(event);
+    }
+}
+
+/// One watch's position in its org's feed. Dropping it unsubscribes.
+pub struct Watcher {
+    hub: Hub,
+    org_id: OrgId,
+    filter: PresenceFilter,
+    feed: Arc<Feed>,
+    receiver: Option<broadcast::Receiver<Arc<HubEvent>>>,
+    /// Items decided but not yet taken: a snapshot or a replay.
+    pending: VecDeque<WatchItem>,
+    /// The sequence of the last event this watch has passed (sent or
+    /// filtered out).
+    last: u64,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Watcher {
+    /// The next item; `Err` ends the watch (UNAVAILABLE when the server
+    /// stops, so the client resumes elsewhere).
+    pub async fn next(&mut self) -> Result<WatchItem> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Ok(item);
+            }
+            if *self.stopping.borrow() {
+                return Err(shutting_down());
+            }
+            let Some(receiver) = self.receiver.as_mut() else {
+                self.resync(true);
+                continue;
+            };
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                _ = self.stopping.changed() => continue,
+            };
+            match received {
+                Ok(event) => self.offer(event),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, org_id = %self.org_id, "watcher fell behind; resynchronising");
+                    self.resync(true);
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The feed was reloaded: follow the new one.
+                    self.feed = self.hub.feed(self.org_id).await?;
+                    self.resync(true);
+                }
+            }
+        }
+    }
+
+    /// Queues the event if it is the next one and concerns the filter.
+    fn offer(&mut self, event: Arc<HubEvent>) {
+        let e = &event.event;
+        if e.sequence <= self.last {
+            return;
+        }
+        self.last = e.sequence;
+        let user_id = e.presence.user_id;
+        let after = self.filter.matches(user_id, &e.presence.scope_facts());
+        let before = self.filter.matches(user_id, &e.before);
+        if after || before {
+            self.pending.push_back(WatchItem::Change {
+                event,
+                removed: !after,
+            });
+        }
+    }
+
+    /// Replaces whatever is pending with a snapshot of the feed as it is
+    /// now, subscribed at the same instant so nothing falls between.
+    fn resync(&mut self, reset: bool) {
+        let taken_at = Utc::now();
+        let state = self.feed.lock();
+        self.receiver = Some(state.sender.subscribe());
+        let sequence = state.applied;
+        self.last = sequence;
+        self.pending.clear();
+        if reset {
+            self.pending.push_back(WatchItem::Reset { sequence });
+        }
+        for presence in state.users.values() {
+            if self
+                .filter
+                .matches(presence.user_id, &presence.scope_facts())
+            {
+                self.pending.push_back(WatchItem::Snapshot {
+                    sequence,
+                    presence: presence.clone(),
+                    taken_at,
+                });
+            }
+        }
+        self.pending.push_back(WatchItem::SnapshotEnd { sequence });
+    }
+}
+
+fn shutting_down() -> Error {
+    Error::Unavailable {
+        reason: Reason::ShuttingDown,
+        message: "the server is shutting down: reconnect and resume".into(),
+    }
+}
