@@ -13,6 +13,7 @@ mod invites;
 mod lifecycle;
 mod org;
 mod passwords;
+mod presence;
 mod server;
 mod smtp;
 mod users;
