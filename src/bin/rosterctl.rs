@@ -10,9 +10,11 @@
 //!
 //! Output contract: results go to stdout, as tables for people or, with
 //! `--json`, as one JSON document (timestamps in RFC 3339, enums by their
-//! proto names) for scripts. Everything else (notes, the next page token,
-//! errors) goes to stderr. A failure prints `error: <CODE>: <message>` with
-//! the server's reason code and field violations and exits with status 1.
+//! proto names) for scripts; `presence watch --json`, which never ends,
+//! prints one JSON object per line instead. Everything else (notes, the next
+//! page token, errors) goes to stderr. A failure prints
+//! `error: <CODE>: <message>` with the server's reason code and field
+//! violations and exits with status 1.
 
 // The crate root stays at src/bin/rosterctl.rs (where Cargo.toml points);
 // its modules live in src/bin/rosterctl/.
@@ -28,6 +30,8 @@ mod keys;
 mod output;
 #[path = "rosterctl/paging.rs"]
 mod paging;
+#[path = "rosterctl/presence.rs"]
+mod presence;
 #[path = "rosterctl/prompt.rs"]
 mod prompt;
 #[path = "rosterctl/roles.rs"]
@@ -54,6 +58,7 @@ use crate::{
     error::{CliError, report},
     keys::KeysCommand,
     output::{Output, note},
+    presence::PresenceCommand,
     roles::RolesCommand,
     session::SignedIn,
     settings::OrgCommand,
@@ -115,6 +120,9 @@ enum Command {
     /// Manage users: create, invite, show, list, update, suspend, delete.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Presence: set availability, see who can take chats, watch changes live.
+    #[command(subcommand)]
+    Presence(PresenceCommand),
     /// List, create, update and delete teams.
     #[command(subcommand)]
     Teams(TeamsCommand),
@@ -141,6 +149,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Whoami => whoami(server, out).await,
         Command::Passwd(args) => passwd(server, args, out).await,
         Command::Users(command) => users::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Presence(command) => {
+            presence::run(&SignedIn::open(server).await?, command, out).await
+        }
         Command::Teams(command) => teams::run(&SignedIn::open(server).await?, command, out).await,
         Command::Roles(command) => roles::run(&SignedIn::open(server).await?, command, out).await,
         Command::Org(command) => settings::run(&SignedIn::open(server).await?, command, out).await,

@@ -7,6 +7,7 @@ use tonic_types::StatusExt;
 
 use crate::output::note;
 
+#[derive(Debug)]
 pub enum CliError {
     /// The server refused the call.
     Status(Status),

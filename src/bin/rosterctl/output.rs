@@ -27,12 +27,17 @@ impl Output {
 /// Writes a result to stdout. A closed pipe (`rosterctl … | head`) is not an
 /// error: the reader has all it wanted.
 pub fn emit(text: impl Display) -> Result<(), CliError> {
+    write_out(text).map(|_| ())
+}
+
+/// Like [`emit`], for commands that keep writing until stopped: `Ok(false)`
+/// when the reader has gone (a closed pipe), so they know to stop.
+pub fn write_out(text: impl Display) -> Result<bool, CliError> {
     let mut stdout = io::stdout().lock();
     match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(CliError::msg(format!("cannot write to stdout: {e}")))
-        }
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(CliError::msg(format!("cannot write to stdout: {e}"))),
     }
 }
 
@@ -98,8 +103,12 @@ pub fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str) -> S
 }
 
 pub fn rfc3339(timestamp: Option<&prost_types::Timestamp>) -> Option<String> {
+    datetime(timestamp).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// The time a timestamp names, if it is set and in chrono's range.
+pub fn datetime(timestamp: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     let timestamp = timestamp?;
     let nanos = u32::try_from(timestamp.nanos).ok()?;
     DateTime::<Utc>::from_timestamp(timestamp.seconds, nanos)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }

@@ -12,7 +12,8 @@ use roster::api::{
     Bearer,
     pb::{
         audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
-        org_service_client::OrgServiceClient, user_service_client::UserServiceClient,
+        org_service_client::OrgServiceClient, presence_service_client::PresenceServiceClient,
+        user_service_client::UserServiceClient,
     },
 };
 use serde::{Deserialize, Serialize};
@@ -175,6 +176,10 @@ impl SignedIn {
     pub fn audit(&self) -> AuditServiceClient<InterceptedService<Channel, Bearer>> {
         AuditServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
+
+    pub fn presence(&self) -> PresenceServiceClient<InterceptedService<Channel, Bearer>> {
+        PresenceServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
 }
 
 pub fn bearer(token: &str) -> Result<Bearer, CliError> {
@@ -187,7 +192,12 @@ pub async fn connect(server: &str) -> Result<Channel, CliError> {
     let endpoint = Endpoint::from_shared(server.to_owned())
         .map_err(|e| CliError::msg(format!("invalid server URL {server:?}: {}", chain(&e))))?
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60));
+        // Until the response headers arrive: a stream may then run for hours.
+        .timeout(Duration::from_secs(60))
+        // Pings while a call is open, so `presence watch` notices a dead
+        // connection (no FIN, e.g. a vanished host) and reconnects.
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
     endpoint
         .connect()
         .await
