@@ -3,8 +3,9 @@
 //! the developer's machine.
 
 use std::{
-    io::Write,
-    process::{Command, Stdio},
+    io::{BufRead, BufReader, Read, Write},
+    process::{Child, Command, Stdio},
+    time::Duration,
 };
 
 use serde_json::Value;
@@ -75,6 +76,33 @@ impl Ctl {
         .expect("rosterctl thread")
     }
 
+    /// Starts `rosterctl --server … ARGS` and leaves it running; its stdout
+    /// lines arrive on a channel, read by a thread of their own.
+    fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rosterctl"))
+            .arg("--server")
+            .arg(&self.server)
+            .args(args)
+            .env("ROSTER_CONFIG_DIR", self.config_dir.path())
+            .env_remove("ROSTER_SERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rosterctl starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
     /// Signs the bootstrap admin in and checks that it worked.
     async fn login_admin(&self) {
         let run = self
@@ -92,6 +120,60 @@ impl Ctl {
             .await;
         assert!(run.success, "login failed: {}", run.stderr);
         assert!(run.stdout.contains(ADMIN_EMAIL), "{}", run.stdout);
+    }
+}
+
+/// A `rosterctl` that runs until stopped, such as `presence watch`. It is
+/// killed when dropped, so a failed test leaves no process behind.
+struct Running {
+    child: Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Running {
+    /// Reads stdout lines, each a JSON document, up to and including the
+    /// first one `wanted` accepts, and returns them. Fails with the
+    /// command's stderr if it ends first or nothing fits within 30 s.
+    async fn json_lines_until(&mut self, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), self.lines.recv()).await;
+            let Ok(Some(line)) = line else {
+                let stderr = self.stop();
+                panic!(
+                    "no wanted line ({}) after {seen:?}; stderr: {stderr}",
+                    if line.is_err() {
+                        "timed out"
+                    } else {
+                        "stdout ended"
+                    }
+                );
+            };
+            let value: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+            let done = wanted(&value);
+            seen.push(value);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Kills the command and returns what it wrote to stderr.
+    fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        stderr
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -1355,4 +1437,191 @@ async fn keys_need_the_api_keys_permission() {
             run.stderr
         );
     }
+}
+
+/// The user id of whoever the saved session belongs to.
+async fn my_user_id(ctl: &Ctl) -> String {
+    let run = ctl.run(&["whoami", "--json"], "").await;
+    assert!(run.success, "whoami failed: {}", run.stderr);
+    run.json()["user"]["user_id"]
+        .as_str()
+        .expect("user_id")
+        .to_owned()
+}
+
+/// The `user_id` of each presence in a `--json` array.
+fn presence_user_ids(run: &Run) -> Vec<String> {
+    assert!(run.success, "command failed: {}", run.stderr);
+    run.json()
+        .as_array()
+        .expect("array of presences")
+        .iter()
+        .map(|p| p["user_id"].as_str().expect("user_id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn presence_set_prints_the_new_presence() {
+    let app = spawn_app().await;
+    let carol = app
+        .create_user("carol@example.com", "Carol", &["agent"])
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let admin_id = my_user_id(&ctl).await;
+
+    // Signing in made the admin UNAVAILABLE; admin holds chats.handle.
+    let set = ctl
+        .run(&["presence", "set", "available", "--json"], "")
+        .await;
+    assert!(set.success, "set failed: {}", set.stderr);
+    let presence = set.json();
+    assert_eq!(presence["user_id"], admin_id.as_str());
+    assert_eq!(presence["status"], "PRESENCE_STATUS_AVAILABLE");
+    assert_eq!(presence["can_handle_chats"], true);
+    assert_eq!(presence["has_capacity"], true);
+    assert!(
+        presence["status_changed_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{presence}"
+    );
+    assert!(
+        presence["max_chats_source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("MAX_CHATS_SOURCE_")),
+        "{presence}"
+    );
+
+    let table = ctl.run(&["presence", "set", "unavailable"], "").await;
+    assert!(table.success, "set failed: {}", table.stderr);
+    assert!(table.stdout.starts_with("USER"), "{}", table.stdout);
+    for column in ["STATUS", "CHATS", "CAPACITY", "SINCE", "TEAMS"] {
+        assert!(table.stdout.contains(column), "{}", table.stdout);
+    }
+    assert!(table.stdout.contains(&admin_id), "{}", table.stdout);
+    assert!(table.stdout.contains("UNAVAILABLE"), "{}", table.stdout);
+
+    // Carol never signed in: she is OFFLINE, and only signing in changes that.
+    let offline = ctl
+        .run(
+            &["presence", "set", "available", "--user", &carol.user_id],
+            "",
+        )
+        .await;
+    assert!(!offline.success, "{}", offline.stdout);
+    assert!(
+        offline.stderr.starts_with("error: FAILED_PRECONDITION: "),
+        "{}",
+        offline.stderr
+    );
+}
+
+#[tokio::test]
+async fn presence_get_and_list() {
+    let app = spawn_app().await;
+    let carol = app
+        .create_user("carol@example.com", "Carol", &["agent"])
+        .await;
+    let dave = app
+        .create_user("dave@example.com", "Dave", &["agent"])
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let admin_id = my_user_id(&ctl).await;
+
+    let got = ctl
+        .run(
+            &["presence", "get", &carol.user_id, &admin_id, "--json"],
+            "",
+        )
+        .await;
+    // In the order asked for.
+    assert_eq!(
+        presence_user_ids(&got),
+        [carol.user_id.clone(), admin_id.clone()]
+    );
+    let presences = got.json();
+    assert_eq!(presences[0]["status"], "PRESENCE_STATUS_OFFLINE");
+    assert_eq!(presences[1]["status"], "PRESENCE_STATUS_UNAVAILABLE");
+
+    let table = ctl.run(&["presence", "get", &admin_id], "").await;
+    assert!(table.success, "get failed: {}", table.stderr);
+    assert!(table.stdout.starts_with("USER"), "{}", table.stdout);
+    assert!(table.stdout.contains("UNAVAILABLE"), "{}", table.stdout);
+
+    let no_ids = ctl.run(&["presence", "get"], "").await;
+    assert!(!no_ids.success, "get without ids went ahead");
+
+    let listed = ctl.run(&["presence", "list", "--json", "--all"], "").await;
+    let ids = presence_user_ids(&listed);
+    for id in [&admin_id, &carol.user_id, &dave.user_id] {
+        assert!(ids.contains(id), "{id} missing from {ids:?}");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "not ordered by user id");
+
+    let offline = ctl
+        .run(
+            &["presence", "list", "--status", "offline", "--json", "--all"],
+            "",
+        )
+        .await;
+    let ids = presence_user_ids(&offline);
+    assert!(ids.contains(&carol.user_id), "{ids:?}");
+    assert!(ids.contains(&dave.user_id), "{ids:?}");
+    assert!(!ids.contains(&admin_id), "{ids:?}");
+
+    let page = ctl
+        .run(&["presence", "list", "--json", "--page-size", "1"], "")
+        .await;
+    assert_eq!(presence_user_ids(&page).len(), 1);
+    assert!(page.stderr.contains("next page token"), "{}", page.stderr);
+}
+
+#[tokio::test]
+async fn presence_watch_json_prints_the_snapshot_then_each_change() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let admin_id = my_user_id(&ctl).await;
+
+    let mut watch = ctl.spawn(&["presence", "watch", "--json"]);
+    let snapshot = watch
+        .json_lines_until(|event| event["kind"] == "PRESENCE_EVENT_KIND_SNAPSHOT_END")
+        .await;
+    let (end, items) = snapshot.split_last().expect("at least the end marker");
+    assert!(end["sequence"].is_u64(), "{end}");
+    assert!(
+        items
+            .iter()
+            .all(|e| e["kind"] == "PRESENCE_EVENT_KIND_SNAPSHOT"),
+        "{items:?}"
+    );
+    let mine = items
+        .iter()
+        .find(|e| e["presence"]["user_id"] == admin_id.as_str())
+        .unwrap_or_else(|| panic!("the admin is not in the snapshot: {items:?}"));
+    assert_eq!(mine["presence"]["status"], "PRESENCE_STATUS_UNAVAILABLE");
+
+    // A change made elsewhere arrives on the open stream, after the snapshot.
+    let set = ctl.run(&["presence", "set", "available"], "").await;
+    assert!(set.success, "set failed: {}", set.stderr);
+    let changes = watch
+        .json_lines_until(|event| {
+            event["kind"] == "PRESENCE_EVENT_KIND_CHANGE"
+                && event["presence"]["user_id"] == admin_id.as_str()
+        })
+        .await;
+    let change = changes.last().expect("the change");
+    assert_eq!(change["presence"]["status"], "PRESENCE_STATUS_AVAILABLE");
+    assert_eq!(change["reason"], "PRESENCE_CHANGE_REASON_AVAILABILITY_SET");
+    assert!(
+        change["sequence"].as_u64() > end["sequence"].as_u64(),
+        "{change} after {end}"
+    );
+
+    let stderr = watch.stop();
+    assert!(!stderr.contains("error:"), "{stderr}");
 }
