@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use super::pb;
 use crate::{
     domain::{
-        ApiKey, DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User,
-        UserId, UserState,
+        ApiKey, DisplayName, Email, LoginId, LoginWith, PresenceStatus, ProfileText, RoleName,
+        TeamId, User, UserId, UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result, quoted},
     store::UserPageKey,
@@ -49,6 +49,26 @@ pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn parse_status(raw: i32) -> Result<PresenceStatus, ParseError> {
+    match pb::PresenceStatus::try_from(raw) {
+        Ok(pb::PresenceStatus::Offline) => Ok(PresenceStatus::Offline),
+        Ok(pb::PresenceStatus::Unavailable) => Ok(PresenceStatus::Unavailable),
+        Ok(pb::PresenceStatus::Available) => Ok(PresenceStatus::Available),
+        _ => Err(ParseError::new(
+            Reason::InvalidStatus,
+            format!("{raw} is not a presence status"),
+        )),
+    }
+}
+
+pub fn presence_status(status: PresenceStatus) -> pb::PresenceStatus {
+    match status {
+        PresenceStatus::Offline => pb::PresenceStatus::Offline,
+        PresenceStatus::Unavailable => pb::PresenceStatus::Unavailable,
+        PresenceStatus::Available => pb::PresenceStatus::Available,
     }
 }
 

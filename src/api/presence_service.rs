@@ -24,7 +24,10 @@ use tonic_prost::ProstDecoder;
 
 use super::{
     caller,
-    convert::{Violations, decode_cursor, encode_cursor, fingerprint, page_size, timestamp},
+    convert::{
+        Violations, decode_cursor, encode_cursor, fingerprint, page_size, parse_status,
+        presence_status, timestamp,
+    },
     middleware::bearer_token,
     pb::{self, presence_service_server::PresenceService},
 };
@@ -221,26 +224,6 @@ fn parse_query(v: &mut Violations, team_ids: &[String], statuses: &[i32]) -> Opt
     query.statuses.sort_by_key(|s| s.as_str());
     query.statuses.dedup();
     Some(query)
-}
-
-fn parse_status(raw: i32) -> Result<PresenceStatus, ParseError> {
-    match pb::PresenceStatus::try_from(raw) {
-        Ok(pb::PresenceStatus::Offline) => Ok(PresenceStatus::Offline),
-        Ok(pb::PresenceStatus::Unavailable) => Ok(PresenceStatus::Unavailable),
-        Ok(pb::PresenceStatus::Available) => Ok(PresenceStatus::Available),
-        _ => Err(ParseError::new(
-            Reason::InvalidStatus,
-            format!("{raw} is not a presence status"),
-        )),
-    }
-}
-
-pub fn presence_status(status: PresenceStatus) -> pb::PresenceStatus {
-    match status {
-        PresenceStatus::Offline => pb::PresenceStatus::Offline,
-        PresenceStatus::Unavailable => pb::PresenceStatus::Unavailable,
-        PresenceStatus::Available => pb::PresenceStatus::Available,
-    }
 }
 
 fn change_reason(reason: ChangeReason) -> pb::PresenceChangeReason {

@@ -4,7 +4,7 @@ use super::{
     caller,
     convert::{
         Violations, decode_page_token, encode_page_token, fingerprint, page_size, parse_new_user,
-        parse_request_id, parse_user_state_filter, parse_user_update, timestamp,
+        parse_request_id, parse_status, parse_user_state_filter, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
 };
@@ -91,9 +91,6 @@ impl UserService for UserApi {
             locked,
             presence_status,
         } = req.into_inner();
-        if presence_status != pb::PresenceStatus::Unspecified as i32 {
-            return Err(Error::Unimplemented("filtering users by presence_status").into());
-        }
         let mut v = Violations::default();
         let size = v.check("page_size", page_size(raw_page_size));
         let query = Some(query.trim().to_owned()).filter(|q| !q.is_empty());
@@ -120,6 +117,12 @@ impl UserService for UserApi {
                 .transpose(),
         );
         let state = v.check("state", parse_user_state_filter(state));
+        let presence = v.check(
+            "presence_status",
+            (presence_status != pb::PresenceStatus::Unspecified as i32)
+                .then(|| parse_status(presence_status))
+                .transpose(),
+        );
         let criteria = v.finish(|| {
             Some(UserCriteria {
                 query: query?,
@@ -127,6 +130,7 @@ impl UserService for UserApi {
                 team: team?,
                 state: state?,
                 locked,
+                presence: presence?,
             })
         })?;
         let filter_print = fingerprint(&criteria);

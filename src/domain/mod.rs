@@ -20,6 +20,7 @@ pub use org::{OrgSettings, OrgSlug, SettingsChange, duration_in, setting_in};
 pub use password::Password;
 pub use presence::{
     ChangeReason, Presence, PresenceEvent, PresenceFilter, PresenceStatus, ScopeFacts,
+    presence_time,
 };
 pub use role::{CustomRole, Permission, PermissionSet, RoleName, permissions_of};
 pub use scope::UserScope;

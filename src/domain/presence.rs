@@ -4,10 +4,16 @@
 
 use std::{collections::HashSet, str::FromStr};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{TeamId, UserId};
 use crate::error::{ParseError, Reason};
+
+/// `t` as the database keeps it (whole microseconds), so a presence read
+/// back equals the one returned when it was written.
+pub fn presence_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PresenceStatus {

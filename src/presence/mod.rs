@@ -30,7 +30,7 @@ use crate::{
     auth::{Principal, authorize},
     domain::{
         ChangeReason, OrgSettings, Permission, Presence, PresenceFilter, PresenceStatus, TeamId,
-        UserId,
+        UserId, presence_time,
     },
     error::{Error, Reason, Result},
     store::{Store, WriteTx},
@@ -100,7 +100,7 @@ impl Presences {
         })?;
         let own = me == Some(user_id);
         let org = self.store.read().org(principal.org_id).await?;
-        let now = Utc::now();
+        let now = presence_time(Utc::now());
         let tx = self.store.write().await?;
         let mut guard = tx.repo().lock_presence(org.org_id).await?;
         let before = self.current(&tx, &org, user_id, now).await?;
@@ -173,7 +173,7 @@ impl Presences {
             .user_id()
             .ok_or(Error::Unauthenticated(Reason::NotASession))?;
         let org = self.store.read().org(principal.org_id).await?;
-        let now = Utc::now();
+        let now = presence_time(Utc::now());
         let interval = org.presence_lease / 3;
         let half = chrono::Duration::from_std(org.presence_lease / 2).map_err(Error::internal)?;
         let known = self
@@ -218,7 +218,7 @@ impl Presences {
     ) -> Result<Presence> {
         authorize(principal, Permission::ReportChatLoad)?;
         let org = self.store.read().org(principal.org_id).await?;
-        let now = Utc::now();
+        let now = presence_time(Utc::now());
         let tx = self.store.write().await?;
         let mut guard = tx.repo().lock_presence(org.org_id).await?;
         let before = self.current(&tx, &org, user_id, now).await?;
@@ -351,7 +351,7 @@ impl Presences {
     }
 
     async fn expire_leases(&self) -> Result<()> {
-        let now = Utc::now();
+        let now = presence_time(Utc::now());
         for org_id in self.store.read().orgs_with_expired_leases(now).await? {
             let tx = self.store.write().await?;
             let mut guard = tx.repo().lock_presence(org_id).await?;
@@ -436,6 +436,7 @@ pub async fn sign_in(
     user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<(Presence, DateTime<Utc>)> {
+    let now = presence_time(now);
     let mut guard = tx.repo().lock_presence(org.org_id).await?;
     let before = tx
         .repo()
@@ -474,6 +475,7 @@ pub async fn sign_out(
     user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let now = presence_time(now);
     let mut guard = tx.repo().lock_presence(org.org_id).await?;
     let Some(before) = tx
         .repo()

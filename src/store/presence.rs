@@ -28,7 +28,7 @@ use super::{
 };
 use crate::domain::{
     ChangeReason, OrgId, OrgSettings, Permission, Presence, PresenceEvent, PresenceStatus,
-    ScopeFacts, TeamId, User, UserId, UserState, permissions_of,
+    ScopeFacts, TeamId, User, UserId, UserState, permissions_of, presence_time,
 };
 
 /// The PostgreSQL channel on which committed presence events are announced;
@@ -108,6 +108,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         user_ids: &[UserId],
         now: DateTime<Utc>,
     ) -> Result<Vec<Presence>, StoreError> {
+        let now = presence_time(now);
         let mut found: Vec<Presence> = self
             .presence_rows(org.org_id, Some(user_ids))
             .await?
@@ -132,6 +133,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         user_ids: &[UserId],
         now: DateTime<Utc>,
     ) -> Result<Vec<PresenceRecord>, StoreError> {
+        let now = presence_time(now);
         let mut found: HashMap<UserId, PresenceRecord> = self
             .presence_rows(org.org_id, Some(user_ids))
             .await?
@@ -167,6 +169,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         now: DateTime<Utc>,
         changes: &[(Presence, Presence)],
     ) -> Result<Vec<PresenceEvent>, StoreError> {
+        let now = presence_time(now);
         let mut events = Vec::new();
         for (before, after) in changes {
             if before == after {
@@ -240,6 +243,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         reason: ChangeReason,
         now: DateTime<Utc>,
     ) -> Result<Vec<PresenceEvent>, StoreError> {
+        let now = presence_time(now);
         let mut guard = self.lock_presence(org.org_id).await?;
         let current: HashMap<UserId, Presence> = self
             .presence_rows(org.org_id, users)
@@ -296,6 +300,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<PresenceEvent>, StoreError> {
+        let now = presence_time(now);
         let mut guard = self.lock_presence(org_id).await?;
         let Some(before) = self.presence_rows(org_id, Some(&[user_id])).await?.pop() else {
             return Ok(Vec::new());

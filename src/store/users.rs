@@ -10,12 +10,14 @@ use sea_orm::{
 
 use super::{
     Repo, StoreError, corrupt,
-    entities::{credentials, roles, team_members, teams, user_roles, user_tombstones, users},
+    entities::{
+        credentials, presence, roles, team_members, teams, user_roles, user_tombstones, users,
+    },
     non_negative,
 };
 use crate::domain::{
-    DisplayName, Email, LoginId, OrgId, OrgSettings, Permission, PermissionSet, ProfileText,
-    RoleName, TeamId, User, UserId, UserScope, UserState,
+    DisplayName, Email, LoginId, OrgId, OrgSettings, Permission, PermissionSet, PresenceStatus,
+    ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
 };
 
 /// What a caller asks a listing for; every part is optional.
@@ -27,6 +29,7 @@ pub struct UserCriteria {
     pub team: Option<TeamId>,
     pub state: Option<UserState>,
     pub locked: Option<bool>,
+    pub presence: Option<PresenceStatus>,
 }
 
 /// Which users a listing returns: the criteria, within what the caller may see.
@@ -225,6 +228,23 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                     .add(users::Column::LockedAt.lte(cutoff)),
             };
             select = select.filter(condition);
+        }
+        if let Some(status) = criteria.presence {
+            // Users without a presence row are OFFLINE.
+            let signed_in = |condition| {
+                Query::select()
+                    .column(presence::Column::UserId)
+                    .from(presence::Entity)
+                    .and_where(condition)
+                    .to_owned()
+            };
+            select = select.filter(match status {
+                PresenceStatus::Offline => users::Column::Id.not_in_subquery(signed_in(
+                    presence::Column::Status.ne(PresenceStatus::Offline.as_str()),
+                )),
+                other => users::Column::Id
+                    .in_subquery(signed_in(presence::Column::Status.eq(other.as_str()))),
+            });
         }
         if let Some(after) = after {
             select = select.filter(

@@ -1056,3 +1056,35 @@ async fn stopping_the_server_ends_watches_with_unavailable() {
         .expect("task")
         .expect("clean stop");
 }
+
+#[tokio::test]
+async fn users_are_listed_by_presence_status() {
+    let app = spawn_app().await;
+    let (agent, _) = signed_in_agent(&app, "ann@example.com").await;
+    let offline = app.create_user("off@example.com", "Off", &["agent"]).await;
+    let list = |status: i32| {
+        let mut users = app.admin_users();
+        async move {
+            users
+                .list_users(pb::ListUsersRequest {
+                    presence_status: status,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| {
+                    r.into_inner()
+                        .users
+                        .into_iter()
+                        .map(|u| u.user_id)
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+    let unavailable = list(St::Unavailable.into()).await.expect("list");
+    assert!(unavailable.contains(&agent) && !unavailable.contains(&offline.user_id));
+    let off = list(St::Offline.into()).await.expect("list");
+    assert!(off.contains(&offline.user_id) && !off.contains(&agent));
+    assert!(list(St::Available.into()).await.expect("list").is_empty());
+    let bad = list(9).await.unwrap_err();
+    assert_eq!(crate::helpers::bad_fields(&bad), vec!["presence_status"]);
+}
