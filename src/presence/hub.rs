@@ -163,14 +163,7 @@ impl Hub {
                 _ = stopping.wait_for(|s| *s) => return,
             };
             for org_id in orgs {
-                let feed = self
-                    .inner
-                    .feeds
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&org_id)
-                    .cloned();
-                if let Some(feed) = feed
+                if let Some(feed) = self.loaded(org_id)
                     && let Err(err) = self.catch_up(org_id, &feed).await
                 {
                     tracing::warn!(%err, org_id = %org_id, "cannot read presence events");
@@ -194,16 +187,18 @@ impl Hub {
         }
     }
 
-    /// The org's feed, loaded from the database on first use.
-    async fn feed(&self, org_id: OrgId) -> Result<Arc<Feed>> {
-        let existing = self
-            .inner
+    fn loaded(&self, org_id: OrgId) -> Option<Arc<Feed>> {
+        self.inner
             .feeds
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&org_id)
-            .cloned();
-        if let Some(feed) = existing {
+            .cloned()
+    }
+
+    /// The org's feed, loaded from the database on first use.
+    async fn feed(&self, org_id: OrgId) -> Result<Arc<Feed>> {
+        if let Some(feed) = self.loaded(org_id) {
             return Ok(feed);
         }
         let read = self.inner.store.read();

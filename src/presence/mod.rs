@@ -103,7 +103,7 @@ impl Presences {
         let now = presence_time(Utc::now());
         let tx = self.store.write().await?;
         let mut guard = tx.repo().lock_presence(org.org_id).await?;
-        let before = self.current(&tx, &org, user_id, now).await?;
+        let before = current(&tx, &org, user_id, now).await?;
         if own {
             if status == PresenceStatus::Available {
                 authorize(principal, Permission::HandleChats)?;
@@ -221,7 +221,7 @@ impl Presences {
         let now = presence_time(Utc::now());
         let tx = self.store.write().await?;
         let mut guard = tx.repo().lock_presence(org.org_id).await?;
-        let before = self.current(&tx, &org, user_id, now).await?;
+        let before = current(&tx, &org, user_id, now).await?;
         if !before.watched {
             return Err(not_active());
         }
@@ -392,22 +392,6 @@ impl Presences {
         Ok(())
     }
 
-    async fn current(
-        &self,
-        tx: &WriteTx,
-        org: &OrgSettings,
-        user_id: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Presence> {
-        tx.repo()
-            .presence_for_update(org, &[user_id], now)
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| r.presence)
-            .ok_or_else(Error::user_not_found)
-    }
-
     async fn extend_lease(
         &self,
         tx: &WriteTx,
@@ -438,14 +422,7 @@ pub async fn sign_in(
 ) -> Result<(Presence, DateTime<Utc>)> {
     let now = presence_time(now);
     let mut guard = tx.repo().lock_presence(org.org_id).await?;
-    let before = tx
-        .repo()
-        .presence_for_update(org, &[user_id], now)
-        .await?
-        .into_iter()
-        .next()
-        .map(|r| r.presence)
-        .ok_or_else(Error::user_not_found)?;
+    let before = current(tx, org, user_id, now).await?;
     let mut after = before.clone();
     if before.status == PresenceStatus::Offline && before.watched {
         after.status = PresenceStatus::Unavailable;
@@ -477,16 +454,7 @@ pub async fn sign_out(
 ) -> Result<()> {
     let now = presence_time(now);
     let mut guard = tx.repo().lock_presence(org.org_id).await?;
-    let Some(before) = tx
-        .repo()
-        .presence_for_update(org, &[user_id], now)
-        .await?
-        .into_iter()
-        .next()
-        .map(|r| r.presence)
-    else {
-        return Ok(());
-    };
+    let before = current(tx, org, user_id, now).await?;
     let mut after = before.clone();
     if before.status != PresenceStatus::Offline {
         after.status = PresenceStatus::Offline;
@@ -497,6 +465,22 @@ pub async fn sign_out(
         .record_presence(&mut guard, ChangeReason::SignedOut, now, &[(before, after)])
         .await?;
     Ok(())
+}
+
+/// The user's presence for a change; call with the sequence locked.
+async fn current(
+    tx: &WriteTx,
+    org: &OrgSettings,
+    user_id: UserId,
+    now: DateTime<Utc>,
+) -> Result<Presence> {
+    tx.repo()
+        .presence_for_update(org, &[user_id], now)
+        .await?
+        .into_iter()
+        .next()
+        .map(|r| r.presence)
+        .ok_or_else(Error::user_not_found)
 }
 
 /// Who a reader may see, narrowed by the query. For a watch, team filters

@@ -610,39 +610,39 @@ fn split_teams(text: &str) -> Result<Vec<TeamId>, StoreError> {
         .collect()
 }
 
+/// The presence held in a row of `presence` or `presence_events`, whose
+/// routing columns have the same names.
+macro_rules! presence_in {
+    ($row:expr) => {
+        Presence {
+            user_id: UserId::parse(&$row.user_id).map_err(corrupt)?,
+            status: $row.status.parse().map_err(corrupt)?,
+            status_changed_at: $row.status_changed_at,
+            active_chats: non_negative($row.active_chats),
+            effective_max_chats: non_negative($row.effective_max_chats),
+            max_chats_overridden: $row.max_chats_overridden,
+            team_ids: split_teams(&$row.team_ids)?,
+            can_handle_chats: $row.can_handle_chats,
+            watched: $row.watched,
+        }
+    };
+}
+
 fn record_of_row(row: presence::Model) -> Result<PresenceRecord, StoreError> {
+    let presence = presence_in!(row);
     Ok(PresenceRecord {
-        presence: Presence {
-            user_id: UserId::parse(&row.user_id).map_err(corrupt)?,
-            status: row.status.parse().map_err(corrupt)?,
-            status_changed_at: row.status_changed_at,
-            active_chats: non_negative(row.active_chats),
-            effective_max_chats: non_negative(row.effective_max_chats),
-            max_chats_overridden: row.max_chats_overridden,
-            team_ids: split_teams(&row.team_ids)?,
-            can_handle_chats: row.can_handle_chats,
-            watched: row.watched,
-        },
+        presence,
         lease_expires_at: row.lease_expires_at,
     })
 }
 
 fn event_of_row(row: presence_events::Model) -> Result<PresenceEvent, StoreError> {
+    let presence = presence_in!(row);
     Ok(PresenceEvent {
         sequence: row.sequence.max(0) as u64,
         reason: row.reason.parse().map_err(corrupt)?,
         occurred_at: row.occurred_at,
-        presence: Presence {
-            user_id: UserId::parse(&row.user_id).map_err(corrupt)?,
-            status: row.status.parse().map_err(corrupt)?,
-            status_changed_at: row.status_changed_at,
-            active_chats: non_negative(row.active_chats),
-            effective_max_chats: non_negative(row.effective_max_chats),
-            max_chats_overridden: row.max_chats_overridden,
-            team_ids: split_teams(&row.team_ids)?,
-            can_handle_chats: row.can_handle_chats,
-            watched: row.watched,
-        },
+        presence,
         before: ScopeFacts {
             status: row.prev_status.parse().map_err(corrupt)?,
             team_ids: split_teams(&row.prev_team_ids)?,

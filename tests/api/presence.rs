@@ -46,6 +46,15 @@ async fn signed_in_agent(app: &TestApp, email: &str) -> (String, String) {
     (user.user_id, token)
 }
 
+/// `n` signed-in agents.
+async fn signed_in_agents(app: &TestApp, n: usize) -> Vec<(String, String)> {
+    let mut agents = Vec::new();
+    for i in 0..n {
+        agents.push(signed_in_agent(app, &format!("agent{i}@example.com")).await);
+    }
+    agents
+}
+
 async fn get(app: &TestApp, user_id: &str) -> pb::Presence {
     admin(app)
         .get_presence(pb::GetPresenceRequest {
@@ -205,6 +214,71 @@ impl Watch {
             self.next().await.expect("event");
         }
     }
+}
+
+/// Another server on the database at `url` (a replica, or the same
+/// service after a restart), and a presence client of it.
+async fn second_server(url: &str, bearer: Bearer) -> (Client, tokio::task::JoinHandle<()>) {
+    let mut config = Config::for_tests(url);
+    config.bootstrap_org = ORG.into();
+    let (addr, server) = start(config).await;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    (
+        PresenceServiceClient::with_interceptor(channel, bearer),
+        server,
+    )
+}
+
+/// The status a watch that must not open is refused with.
+async fn refusal(client: &mut Client, request: pb::WatchPresenceRequest) -> Status {
+    match Watch::open(client, request).await {
+        Err(status) => status,
+        Ok(_) => panic!("the watch opened"),
+    }
+}
+
+/// Creates a team as the admin; returns its id.
+async fn create_team(app: &TestApp, name: &str) -> String {
+    OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
+        .create_team(pb::CreateTeamRequest {
+            team: Some(pb::Team {
+                name: name.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("team")
+        .into_inner()
+        .team
+        .expect("team")
+        .team_id
+}
+
+/// Changes one org setting as the admin.
+async fn update_settings(app: &TestApp, path: &str, settings: pb::OrgSettings) {
+    OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
+        .update_org_settings(pb::UpdateOrgSettingsRequest {
+            settings: Some(settings),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec![path.into()],
+            }),
+        })
+        .await
+        .expect("settings updated");
+}
+
+/// The org's latest sequence, as a new watch's snapshot states it.
+async fn latest(app: &TestApp) -> u64 {
+    Watch::open(&mut admin(app), watch_all())
+        .await
+        .expect("watch")
+        .snapshot()
+        .await
 }
 
 fn watch_all() -> pb::WatchPresenceRequest {
@@ -422,21 +496,18 @@ async fn suspending_an_agent_with_chats_needs_force_and_tells_routers() {
 #[tokio::test]
 async fn a_lapsed_lease_goes_offline_and_a_heartbeat_brings_it_back() {
     let app = spawn_app().await;
-    OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
-        .update_org_settings(pb::UpdateOrgSettingsRequest {
-            settings: Some(pb::OrgSettings {
-                presence_lease: Some(prost_types::Duration {
-                    seconds: 5,
-                    nanos: 0,
-                }),
-                ..Default::default()
+    update_settings(
+        &app,
+        "presence_lease",
+        pb::OrgSettings {
+            presence_lease: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
             }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["presence_lease".into()],
-            }),
-        })
-        .await
-        .expect("short lease");
+            ..Default::default()
+        },
+    )
+    .await;
     let mut watch = Watch::open(&mut admin(&app), watch_all())
         .await
         .expect("watch");
@@ -521,25 +592,13 @@ async fn a_watch_sends_a_snapshot_then_changes_with_lifecycle_reasons() {
     assert_eq!(roles.reason(), Why::RolesChanged);
     assert!(!roles.presence.expect("presence").can_handle_chats);
 
-    let team = OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
-        .create_team(pb::CreateTeamRequest {
-            team: Some(pb::Team {
-                name: "Sales".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("team")
-        .into_inner()
-        .team
-        .expect("team");
+    let team = create_team(&app, "Sales").await;
     app.admin_users()
         .update_user(update(
             &["team_ids"],
             pb::User {
                 user_id: agent.clone(),
-                team_ids: vec![team.team_id.clone()],
+                team_ids: vec![team.clone()],
                 ..Default::default()
             },
         ))
@@ -549,21 +608,18 @@ async fn a_watch_sends_a_snapshot_then_changes_with_lifecycle_reasons() {
     assert_eq!(teams.reason(), Why::TeamsChanged);
     assert_eq!(
         teams.presence.expect("presence").team_ids,
-        vec![team.team_id.clone()]
+        vec![team.clone()]
     );
 
-    OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
-        .update_org_settings(pb::UpdateOrgSettingsRequest {
-            settings: Some(pb::OrgSettings {
-                default_max_chats: 3,
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["default_max_chats".into()],
-            }),
-        })
-        .await
-        .expect("default max chats");
+    update_settings(
+        &app,
+        "default_max_chats",
+        pb::OrgSettings {
+            default_max_chats: 3,
+            ..Default::default()
+        },
+    )
+    .await;
     let capacity = watch.change_of(&agent).await;
     assert_eq!(capacity.reason(), Why::MaxChatsChanged);
     assert_eq!(capacity.presence.expect("presence").effective_max_chats, 3);
@@ -578,11 +634,7 @@ async fn a_watch_sends_a_snapshot_then_changes_with_lifecycle_reasons() {
     assert_eq!(deleted.kind(), Kind::Removed);
 
     // The stream ends up where the list is.
-    let latest = Watch::open(&mut admin(&app), watch_all())
-        .await
-        .expect("watch")
-        .snapshot()
-        .await;
+    let latest = latest(&app).await;
     watch.until(latest).await;
     assert_eq!(watch.state, list_all(&app).await);
 }
@@ -590,26 +642,10 @@ async fn a_watch_sends_a_snapshot_then_changes_with_lifecycle_reasons() {
 #[tokio::test]
 async fn filters_and_scopes_narrow_a_watch() {
     let app = spawn_app().await;
-    let org = OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer());
-    let team = |name: &'static str| {
-        let mut org = org.clone();
-        async move {
-            org.create_team(pb::CreateTeamRequest {
-                team: Some(pb::Team {
-                    name: name.into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .await
-            .expect("team")
-            .into_inner()
-            .team
-            .expect("team")
-            .team_id
-        }
-    };
-    let (alpha, beta) = (team("Alpha").await, team("Beta").await);
+    let (alpha, beta) = (
+        create_team(&app, "Alpha").await,
+        create_team(&app, "Beta").await,
+    );
     let member = |email: &'static str, roles: &'static [&'static str], team: String| {
         let users = app.admin_users();
         async move {
@@ -647,7 +683,7 @@ async fn filters_and_scopes_narrow_a_watch() {
     scoped.snapshot().await;
     assert!(scoped.state.contains_key(&in_alpha.user_id));
     assert!(!scoped.state.contains_key(&in_beta.user_id));
-    let refused = Watch::open(
+    let other_team = refusal(
         &mut sup,
         pb::WatchPresenceRequest {
             team_ids: vec![beta.clone()],
@@ -655,11 +691,7 @@ async fn filters_and_scopes_narrow_a_watch() {
         },
     )
     .await;
-    let refused = match refused {
-        Err(status) => status,
-        Ok(_) => panic!("a supervisor watched another team"),
-    };
-    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(other_team.code(), Code::PermissionDenied);
 
     // An AVAILABLE-only watch: users enter as CHANGE and leave as REMOVED.
     let mut available = Watch::open(
@@ -702,7 +734,7 @@ async fn filters_and_scopes_narrow_a_watch() {
         vec![&in_alpha.user_id]
     );
     // Bad filters are named.
-    let bad = Watch::open(
+    let bad = refusal(
         &mut admin(&app),
         pb::WatchPresenceRequest {
             statuses: vec![42],
@@ -711,10 +743,6 @@ async fn filters_and_scopes_narrow_a_watch() {
         },
     )
     .await;
-    let bad = match bad {
-        Err(status) => status,
-        Ok(_) => panic!("bad filters accepted"),
-    };
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert_eq!(
         crate::helpers::bad_fields(&bad),
@@ -757,7 +785,7 @@ async fn resuming_replays_exactly_the_missed_events_even_after_a_restart() {
         (seen + 2, Why::ChatLoadReported)
     );
 
-    let beyond = Watch::open(
+    let beyond = refusal(
         &mut admin(&app),
         pb::WatchPresenceRequest {
             resume_after: Some(seen + 100),
@@ -765,25 +793,13 @@ async fn resuming_replays_exactly_the_missed_events_even_after_a_restart() {
         },
     )
     .await;
-    let beyond = match beyond {
-        Err(status) => status,
-        Ok(_) => panic!("resumed beyond the latest sequence"),
-    };
     assert_eq!(
         (beyond.code(), reason(&beyond).as_str()),
         (Code::OutOfRange, "SEQUENCE_OUT_OF_RANGE")
     );
 
     // A second server on the same database (a restart) resumes the same way.
-    let mut config = Config::for_tests(url);
-    config.bootstrap_org = ORG.into();
-    let (addr, _server) = start(config).await;
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut other = PresenceServiceClient::with_interceptor(channel, app.bearer());
+    let (mut other, _server) = second_server(&url, app.bearer()).await;
     let mut after_restart = Watch::open(
         &mut other,
         pb::WatchPresenceRequest {
@@ -803,15 +819,8 @@ async fn resuming_replays_exactly_the_missed_events_even_after_a_restart() {
 #[tokio::test]
 async fn concurrent_changes_reach_resuming_watchers_in_order_without_gaps() {
     let app = spawn_app().await;
-    let mut agents = Vec::new();
-    for i in 0..6 {
-        agents.push(signed_in_agent(&app, &format!("agent{i}@example.com")).await);
-    }
-    let mut start = Watch::open(&mut admin(&app), watch_all())
-        .await
-        .expect("watch");
-    let from = start.snapshot().await;
-    drop(start);
+    let agents = signed_in_agents(&app, 6).await;
+    let from = latest(&app).await;
 
     // Four writers: agents toggling availability, a router reporting loads.
     let mut writers = Vec::new();
@@ -894,11 +903,7 @@ async fn concurrent_changes_reach_resuming_watchers_in_order_without_gaps() {
         writer.await.expect("writer");
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let latest = Watch::open(&mut admin(&app), watch_all())
-        .await
-        .expect("watch")
-        .snapshot()
-        .await;
+    let latest = latest(&app).await;
     // Setting a status one already has is no change and gets no number.
     assert!(latest > from && latest <= from + 100, "{from}..{latest}");
     for watcher in watchers {
@@ -912,10 +917,7 @@ async fn concurrent_changes_reach_resuming_watchers_in_order_without_gaps() {
 #[tokio::test]
 async fn a_watch_ends_up_equal_to_the_list() {
     let app = spawn_app().await;
-    let mut agents = Vec::new();
-    for i in 0..4 {
-        agents.push(signed_in_agent(&app, &format!("agent{i}@example.com")).await);
-    }
+    let agents = signed_in_agents(&app, 4).await;
     let mut watch = Watch::open(&mut admin(&app), watch_all())
         .await
         .expect("watch");
@@ -926,11 +928,7 @@ async fn a_watch_ends_up_equal_to_the_list() {
             .expect("set");
         load(&mut admin(&app), id, i as u32).await.expect("load");
     }
-    let latest = Watch::open(&mut admin(&app), watch_all())
-        .await
-        .expect("watch")
-        .snapshot()
-        .await;
+    let latest = latest(&app).await;
     watch.until(latest).await;
     assert_eq!(watch.state, list_all(&app).await);
 }
@@ -968,11 +966,7 @@ async fn a_watcher_that_stops_reading_is_resynchronised() {
     for writer in writers {
         writer.await.expect("writer");
     }
-    let latest = Watch::open(&mut admin(&app), watch_all())
-        .await
-        .expect("watch")
-        .snapshot()
-        .await;
+    let latest = latest(&app).await;
 
     // Reading again: a RESET and a fresh snapshot, never a silent gap.
     slow.until(latest).await;
@@ -985,15 +979,7 @@ async fn a_change_through_one_replica_reaches_a_watcher_on_another() {
     let database = TestDatabase::create().await;
     let url = database.url.clone();
     let a = spawn_app_on(database).await;
-    let mut config = Config::for_tests(url);
-    config.bootstrap_org = ORG.into();
-    let (addr, _server) = start(config).await;
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut on_b = PresenceServiceClient::with_interceptor(channel, a.bearer());
+    let (mut on_b, _server) = second_server(&url, a.bearer()).await;
     let mut watch = Watch::open(&mut on_b, watch_all())
         .await
         .expect("watch on B");
