@@ -111,6 +111,10 @@ struct Feed {
 struct FeedState {
     applied: u64,
     users: BTreeMap<UserId, Presence>,
+    /// `users` as of `applied`, built on demand and shared by every watch
+    /// that starts from it, so a burst of (re)connecting watchers costs one
+    /// copy of the org, not one each.
+    shared_snapshot: Option<Arc<[Presence]>>,
     tail: VecDeque<Arc<HubEvent>>,
     sender: broadcast::Sender<Arc<HubEvent>>,
 }
@@ -218,6 +222,7 @@ impl Hub {
             state: Mutex::new(FeedState {
                 applied,
                 users,
+                shared_snapshot: None,
                 tail: VecDeque::new(),
                 sender: broadcast::channel(self.inner.config.watch_buffer).0,
             }),
@@ -300,6 +305,7 @@ impl Hub {
             feed: feed.clone(),
             receiver: None,
             pending: VecDeque::new(),
+            snapshot: None,
             last: 0,
             stopping: self.inner.stopping.subscribe(),
         };
@@ -391,7 +397,14 @@ impl Feed {
 }
 
 impl FeedState {
+    fn snapshot(&mut self) -> Arc<[Presence]> {
+        self.shared_snapshot
+            .get_or_insert_with(|| self.users.values().cloned().collect())
+            .clone()
+    }
+
     fn apply(&mut self, event: Arc<HubEvent>, tail: usize) {
+        self.shared_snapshot = None;
         let presence = &event.event.presence;
         if presence.watched {
             self.users.insert(presence.user_id, presence.clone());
@@ -415,8 +428,10 @@ pub struct Watcher {
     filter: PresenceFilter,
     feed: Arc<Feed>,
     receiver: Option<broadcast::Receiver<Arc<HubEvent>>>,
-    /// Items decided but not yet taken: a snapshot or a replay.
+    /// Items decided but not yet taken: a RESET, or a replay.
     pending: VecDeque<WatchItem>,
+    /// A snapshot being sent, after `pending`.
+    snapshot: Option<SnapshotCursor>,
     /// The sequence of the last event this watch has passed (sent or
     /// filtered out).
     last: u64,
@@ -430,6 +445,16 @@ impl Watcher {
         loop {
             if let Some(item) = self.pending.pop_front() {
                 return Ok(item);
+            }
+            if let Some(cursor) = &mut self.snapshot {
+                return Ok(match cursor.next(&self.filter) {
+                    Some(item) => item,
+                    None => {
+                        let sequence = cursor.sequence;
+                        self.snapshot = None;
+                        WatchItem::SnapshotEnd { sequence }
+                    }
+                });
             }
             if *self.stopping.borrow() {
                 return Err(shutting_down());
@@ -478,8 +503,7 @@ impl Watcher {
     /// Replaces whatever is pending with a snapshot of the feed as it is
     /// now, subscribed at the same instant so nothing falls between.
     fn resync(&mut self, reset: bool) {
-        let taken_at = Utc::now();
-        let state = self.feed.lock();
+        let mut state = self.feed.lock();
         self.receiver = Some(state.sender.subscribe());
         let sequence = state.applied;
         self.last = sequence;
@@ -487,19 +511,37 @@ impl Watcher {
         if reset {
             self.pending.push_back(WatchItem::Reset { sequence });
         }
-        for presence in state.users.values() {
-            if self
-                .filter
-                .matches(presence.user_id, &presence.scope_facts())
-            {
-                self.pending.push_back(WatchItem::Snapshot {
-                    sequence,
+        self.snapshot = Some(SnapshotCursor {
+            users: state.snapshot(),
+            next: 0,
+            sequence,
+            taken_at: Utc::now(),
+        });
+    }
+}
+
+/// A watch's place in a shared snapshot.
+struct SnapshotCursor {
+    users: Arc<[Presence]>,
+    next: usize,
+    sequence: u64,
+    taken_at: DateTime<Utc>,
+}
+
+impl SnapshotCursor {
+    /// The next user of the snapshot that the filter lets through.
+    fn next(&mut self, filter: &PresenceFilter) -> Option<WatchItem> {
+        while let Some(presence) = self.users.get(self.next) {
+            self.next += 1;
+            if filter.matches(presence.user_id, &presence.scope_facts()) {
+                return Some(WatchItem::Snapshot {
+                    sequence: self.sequence,
                     presence: presence.clone(),
-                    taken_at,
+                    taken_at: self.taken_at,
                 });
             }
         }
-        self.pending.push_back(WatchItem::SnapshotEnd { sequence });
+        None
     }
 }
 

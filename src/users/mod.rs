@@ -21,8 +21,8 @@ use crate::{
     auth::{PasswordHasher, Principal, authorize, authorize_grant, user_read_scope},
     domain::{
         ChangeReason, DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password,
-        Permission, PermissionSet, ProfileText, RoleName, TeamId, User, UserId, UserScope,
-        UserState,
+        Permission, ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
+        permissions_of,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
     mail::{Mailer, Welcome},
@@ -259,14 +259,7 @@ impl Users {
         roles: &[RoleName],
     ) -> Result<()> {
         let custom = self.store.read().custom_roles(org.org_id, roles).await?;
-        let granted = roles.iter().fold(PermissionSet::EMPTY, |set, role| {
-            let perms = role
-                .built_in_permissions()
-                .or_else(|| custom.get(role).copied())
-                .unwrap_or_default();
-            set.union(perms)
-        });
-        authorize_grant(principal, granted)
+        authorize_grant(principal, permissions_of(roles, &custom))
     }
 
     /// Sorted, deduplicated roles and teams, all known to the org; else one
