@@ -82,6 +82,10 @@ impl App {
         )?;
         let users = Users::new(store.clone(), hasher.clone(), mailer);
         bootstrap(&config, &users).await?;
+        let failed = users.recover_imports().await?;
+        if failed > 0 {
+            tracing::warn!(failed, "imports cut off by the last stop are marked FAILED");
+        }
         let authenticator = Authenticator::new(store.clone(), hasher);
         let listener =
             TcpListener::bind(config.listen)
@@ -155,7 +159,10 @@ impl App {
                 self.authenticator.clone(),
                 self.users.clone(),
             )))
-            .add_service(UserServiceServer::new(UserApi::new(self.users.clone())))
+            .add_service(UserServiceServer::new(UserApi::new(
+                self.users.clone(),
+                self.config.import_max_bytes,
+            )))
             .add_service(PresenceServer::new(
                 self.presences.clone(),
                 self.authenticator.clone(),

@@ -114,6 +114,10 @@ pub struct Config {
     #[arg(long, env = "ROSTER_PRESENCE_WATCH_BUFFER", default_value_t = 1024)]
     pub presence_watch_buffer: usize,
 
+    /// Largest CSV file ImportUsers accepts, in bytes.
+    #[arg(long, env = "ROSTER_IMPORT_MAX_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub import_max_bytes: u64,
+
     /// Password hashing cost.
     #[arg(long, env = "ROSTER_PASSWORD_HASHING", value_enum, default_value_t = PasswordHashing::Owasp, hide = true)]
     pub password_hashing: PasswordHashing,
@@ -142,6 +146,7 @@ impl Config {
             presence_retention_secs: 86_400,
             presence_tail: 4096,
             presence_watch_buffer: 1024,
+            import_max_bytes: 50 * 1024 * 1024,
         }
     }
 

@@ -75,6 +75,9 @@ pub enum Reason {
     CannotHandleChats,
     /// A stream ended because the server is stopping.
     ShuttingDown,
+    ImportJobNotFound,
+    /// An upload over the server's size limit.
+    FileTooLarge,
     NotImplemented,
     Internal,
 }
@@ -137,6 +140,8 @@ impl Reason {
             Reason::SequenceOutOfRange => "SEQUENCE_OUT_OF_RANGE",
             Reason::CannotHandleChats => "CANNOT_HANDLE_CHATS",
             Reason::ShuttingDown => "SHUTTING_DOWN",
+            Reason::ImportJobNotFound => "IMPORT_JOB_NOT_FOUND",
+            Reason::FileTooLarge => "FILE_TOO_LARGE",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }

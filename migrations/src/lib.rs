@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_user_lifecycle;
 mod m20261123_000003_presence;
+mod m20261123_000004_imports;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_user_lifecycle::Migration),
             Box::new(m20261123_000003_presence::Migration),
+            Box::new(m20261123_000004_imports::Migration),
         ]
     }
 }

@@ -1,27 +1,34 @@
-use tonic::{Request, Response, Status};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::{
     caller,
     convert::{
-        Violations, decode_page_token, encode_page_token, fingerprint, page_size, parse_new_user,
-        parse_request_id, parse_status, parse_user_state_filter, parse_user_update, timestamp,
+        Violations, decode_cursor, decode_page_token, encode_cursor, encode_page_token,
+        fingerprint, page_size, parse_new_user, parse_request_id, parse_status,
+        parse_user_state_filter, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
 };
 use crate::{
-    domain::{Avatar, ProfileText, RoleName, TeamId, UserId},
+    domain::{Avatar, ImportJob, ImportJobId, ImportStatus, ProfileText, RoleName, TeamId, UserId},
     error::{Error, ParseError, Reason},
-    store::UserCriteria,
-    users::{CreateUser, Users},
+    store::{ImportCriteria, ImportOrder, UserCriteria},
+    users::{CreateUser, ImportOptions, Users},
 };
 
 pub struct UserApi {
     users: Users,
+    /// Largest CSV upload accepted, in bytes.
+    import_max_bytes: u64,
 }
 
 impl UserApi {
-    pub fn new(users: Users) -> Self {
-        Self { users }
+    pub fn new(users: Users, import_max_bytes: u64) -> Self {
+        Self {
+            users,
+            import_max_bytes,
+        }
     }
 }
 
@@ -341,6 +348,160 @@ impl UserService for UserApi {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn import_users(
+        &self,
+        req: Request<Streaming<pb::ImportUsersRequest>>,
+    ) -> Result<Response<pb::ImportUsersResponse>, Status> {
+        let (principal, origin) = caller(&req)?;
+        let mut upload = req.into_inner();
+        let first = upload.message().await?.ok_or_else(|| {
+            Error::invalid(
+                ParseError::new(Reason::InvalidArgument, "the upload has no message")
+                    .at("file_name"),
+            )
+        })?;
+        let options = parse_import_options(&first)?;
+        let (job, fresh) = self
+            .users
+            .start_import(&principal, &origin, &options)
+            .await?;
+        if !fresh {
+            return Ok(import_response(&job));
+        }
+        // Spooled to a temporary file first, so a file over the limit
+        // imports nothing, and memory stays bounded whatever the size.
+        let spool = tempfile::tempfile().map_err(Error::internal)?;
+        let mut spool = tokio::fs::File::from_std(spool);
+        let mut size = first.chunk.len() as u64;
+        spool
+            .write_all(&first.chunk)
+            .await
+            .map_err(Error::internal)?;
+        while let Some(message) = upload.message().await? {
+            size += message.chunk.len() as u64;
+            if size > self.import_max_bytes {
+                let limit = self.import_max_bytes;
+                self.users
+                    .fail_import(
+                        &principal,
+                        job,
+                        &format!("the file is over the limit of {limit} bytes"),
+                    )
+                    .await?;
+                return Err(Error::ResourceExhausted {
+                    reason: Reason::FileTooLarge,
+                    message: format!(
+                        "the file is over the limit of {limit} bytes: nothing was imported"
+                    ),
+                    metadata: vec![("limit_bytes", limit.to_string())],
+                }
+                .into());
+            }
+            spool
+                .write_all(&message.chunk)
+                .await
+                .map_err(Error::internal)?;
+        }
+        spool.flush().await.map_err(Error::internal)?;
+        spool.rewind().await.map_err(Error::internal)?;
+        let file = spool.into_std().await;
+        let job = self
+            .users
+            .run_import(&principal, &origin, &options, job, file)
+            .await?;
+        Ok(import_response(&job))
+    }
+
+    #[tracing::instrument(skip_all, fields(import_job_id = %req.get_ref().import_job_id))]
+    async fn get_import_job(
+        &self,
+        req: Request<pb::GetImportJobRequest>,
+    ) -> Result<Response<pb::GetImportJobResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let id = parse_job_id(&req.get_ref().import_job_id)?;
+        let job = self.users.import_job(&principal, id).await?;
+        Ok(Response::new(pb::GetImportJobResponse {
+            import_job: Some(import_job_pb(&job)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_import_jobs(
+        &self,
+        req: Request<pb::ListImportJobsRequest>,
+    ) -> Result<Response<pb::ListImportJobsResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let pb::ListImportJobsRequest {
+            page_size: raw_page_size,
+            page_token,
+            uploaded_after,
+            uploaded_before,
+            order_by,
+            descending,
+        } = req.into_inner();
+        let mut v = Violations::default();
+        let size = v.check("page_size", page_size(raw_page_size));
+        let after = v.check("uploaded_after", uploaded_after.map(parse_time).transpose());
+        let before = v.check(
+            "uploaded_before",
+            uploaded_before.map(parse_time).transpose(),
+        );
+        let order = v.check(
+            "order_by",
+            match pb::ImportJobOrder::try_from(order_by) {
+                Ok(pb::ImportJobOrder::Unspecified | pb::ImportJobOrder::UploadedAt) => {
+                    Ok(ImportOrder::UploadedAt)
+                }
+                Ok(pb::ImportJobOrder::FileName) => Ok(ImportOrder::FileName),
+                Ok(pb::ImportJobOrder::UploadedBy) => Ok(ImportOrder::UploadedBy),
+                Ok(pb::ImportJobOrder::Status) => Ok(ImportOrder::Status),
+                Err(_) => Err(ParseError::new(
+                    Reason::InvalidArgument,
+                    format!("{order_by} is not a sort order"),
+                )),
+            },
+        );
+        let (size, criteria) = v.finish(|| {
+            Some((
+                size?,
+                ImportCriteria {
+                    uploaded_after: after?,
+                    uploaded_before: before?,
+                    order: order?,
+                    descending,
+                },
+            ))
+        })?;
+        let print = fingerprint(&criteria);
+        let after = decode_cursor(&page_token, &print)
+            .and_then(|c| c.map(|(_, id)| ImportJobId::parse(&id)).transpose())
+            .map_err(|e| Error::invalid(e.at("page_token")))?;
+        let (jobs, more) = self
+            .users
+            .list_import_jobs(&principal, &criteria, after, size)
+            .await?;
+        let next_page_token = match jobs.last() {
+            Some(last) if more => encode_cursor("", &last.id.to_string(), print),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListImportJobsResponse {
+            import_jobs: jobs.iter().map(import_job_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(import_job_id = %req.get_ref().import_job_id))]
+    async fn get_import_report(
+        &self,
+        req: Request<pb::GetImportReportRequest>,
+    ) -> Result<Response<pb::GetImportReportResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let id = parse_job_id(&req.get_ref().import_job_id)?;
+        let report = self.users.import_report(&principal, id).await?;
+        Ok(Response::new(pb::GetImportReportResponse { report }))
+    }
+
     #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
     async fn get_avatar(
         &self,
@@ -354,6 +515,84 @@ impl UserService for UserApi {
             content_type,
         }))
     }
+}
+
+/// The options of an upload's first message.
+fn parse_import_options(first: &pb::ImportUsersRequest) -> Result<ImportOptions, Error> {
+    let mut v = Violations::default();
+    let name = first.file_name.trim();
+    let file_name = v.check(
+        "file_name",
+        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            Err(ParseError::new(
+                Reason::InvalidArgument,
+                "must be 1 to 255 characters, without control characters",
+            ))
+        } else {
+            Ok(name.to_owned())
+        },
+    );
+    let request_id = v.check("request_id", parse_request_id(&first.request_id));
+    let roles: Vec<Option<RoleName>> = first
+        .default_roles
+        .iter()
+        .map(|r| v.check("default_roles", RoleName::parse(r)))
+        .collect();
+    let teams: Vec<Option<TeamId>> = first
+        .default_team_ids
+        .iter()
+        .map(|t| v.check("default_team_ids", TeamId::parse(t)))
+        .collect();
+    v.finish(|| {
+        Some(ImportOptions {
+            file_name: file_name?,
+            dry_run: first.dry_run,
+            send_invites: first.send_invites,
+            default_roles: roles.into_iter().collect::<Option<_>>()?,
+            default_team_ids: teams.into_iter().collect::<Option<_>>()?,
+            request_id: request_id?,
+        })
+    })
+}
+
+fn parse_job_id(raw: &str) -> Result<ImportJobId, Error> {
+    ImportJobId::parse(raw).map_err(|e| Error::invalid(e.at("import_job_id")))
+}
+
+fn parse_time(t: prost_types::Timestamp) -> Result<chrono::DateTime<chrono::Utc>, ParseError> {
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos.try_into().unwrap_or(u32::MAX))
+        .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "not a valid time"))
+}
+
+fn import_response(job: &ImportJob) -> Response<pb::ImportUsersResponse> {
+    Response::new(pb::ImportUsersResponse {
+        import_job: Some(import_job_pb(job)),
+    })
+}
+
+fn import_job_pb(job: &ImportJob) -> pb::ImportJob {
+    pb::ImportJob {
+        import_job_id: job.id.to_string(),
+        file_name: job.file_name.clone(),
+        uploaded_at: Some(timestamp(job.uploaded_at)),
+        uploaded_by: job.uploaded_by.clone(),
+        status: match job.status {
+            ImportStatus::Uploading => pb::ImportJobStatus::Uploading,
+            ImportStatus::Completed => pb::ImportJobStatus::Completed,
+            ImportStatus::CompletedWithErrors => pb::ImportJobStatus::CompletedWithErrors,
+            ImportStatus::Failed => pb::ImportJobStatus::Failed,
+        }
+        .into(),
+        total_rows: clamp(job.total_rows),
+        imported_rows: clamp(job.imported_rows),
+        failed_rows: clamp(job.failed_rows),
+        finished_at: job.finished_at.map(timestamp),
+        dry_run: job.dry_run,
+    }
+}
+
+fn clamp(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Longest suspension reason, in characters.

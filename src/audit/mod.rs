@@ -77,6 +77,9 @@ pub enum Action {
     ApiKeyRevoke,
     /// A supervisor, admin or service set another user's availability.
     PresenceSet,
+    /// A CSV import of users began; each user it creates has its own
+    /// `user.invite` entry naming the job.
+    ImportStart,
 }
 
 impl Action {
@@ -111,6 +114,7 @@ impl Action {
             Action::ApiKeyCreate => "api_key.create",
             Action::ApiKeyRevoke => "api_key.revoke",
             Action::PresenceSet => "presence.set",
+            Action::ImportStart => "import.start",
         }
     }
 }

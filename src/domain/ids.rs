@@ -13,12 +13,14 @@ pub enum OrgKind {}
 pub enum TeamKind {}
 pub enum SessionKind {}
 pub enum ApiKeyKind {}
+pub enum ImportJobKind {}
 
 pub type UserId = Id<UserKind>;
 pub type OrgId = Id<OrgKind>;
 pub type TeamId = Id<TeamKind>;
 pub type SessionId = Id<SessionKind>;
 pub type ApiKeyId = Id<ApiKeyKind>;
+pub type ImportJobId = Id<ImportJobKind>;
 
 impl<T> Id<T> {
     pub fn generate() -> Self {

@@ -5,6 +5,7 @@
 mod api_key;
 mod avatar;
 mod ids;
+mod import;
 mod org;
 mod password;
 mod presence;
@@ -15,7 +16,8 @@ mod user;
 
 pub use api_key::{ApiKey, ApiKeyName, parse_scopes};
 pub use avatar::Avatar;
-pub use ids::{ApiKeyId, Id, OrgId, SessionId, TeamId, UserId};
+pub use ids::{ApiKeyId, Id, ImportJobId, OrgId, SessionId, TeamId, UserId};
+pub use import::{ImportJob, ImportStatus, ReportLine};
 pub use org::{OrgSettings, OrgSlug, SettingsChange, duration_in, setting_in};
 pub use password::Password;
 pub use presence::{

@@ -342,3 +342,41 @@ pub mod presence_events {
     }
     relationless!();
 }
+
+pub mod import_jobs {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "import_jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub file_name: String,
+        pub uploaded_at: DateTimeUtc,
+        pub uploaded_by: String,
+        pub status: String,
+        pub total_rows: i64,
+        pub imported_rows: i64,
+        pub failed_rows: i64,
+        pub finished_at: Option<DateTimeUtc>,
+        pub dry_run: bool,
+    }
+    relationless!();
+}
+
+pub mod import_report_lines {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "import_report_lines")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub job_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub position: i64,
+        pub line_no: i64,
+        pub text: String,
+    }
+    relationless!();
+}

@@ -10,6 +10,7 @@ mod audit;
 mod avatars;
 mod entities;
 mod idempotency;
+mod imports;
 mod invites;
 mod orgs;
 mod presence;
@@ -32,6 +33,7 @@ use sea_orm::{
 };
 
 pub use audit::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, AuditRecord};
+pub use imports::{ImportCriteria, ImportOrder};
 pub use invites::InviteRecord;
 pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
 pub use sessions::SessionRecord;

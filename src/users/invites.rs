@@ -240,7 +240,13 @@ impl Users {
 
     /// Sends the invitation email. The invitation is already committed, so a
     /// delivery failure is logged, not returned: ResendInvite sends it again.
-    async fn mail(&self, org: &OrgSettings, user: &User, token: &str, expires_at: DateTime<Utc>) {
+    pub(super) async fn mail(
+        &self,
+        org: &OrgSettings,
+        user: &User,
+        token: &str,
+        expires_at: DateTime<Utc>,
+    ) {
         let invitation = Invitation {
             to: &user.email,
             name: &user.display_name,
@@ -254,12 +260,12 @@ impl Users {
     }
 }
 
-fn lifetime(org: &OrgSettings) -> Result<chrono::Duration> {
+pub(super) fn lifetime(org: &OrgSettings) -> Result<chrono::Duration> {
     chrono::Duration::from_std(org.invite_lifetime).map_err(Error::internal)
 }
 
 /// A new link for the user; returns the token and its expiry.
-async fn issue(
+pub(super) async fn issue(
     tx: &WriteTx,
     org: &OrgSettings,
     user_id: UserId,

@@ -6,13 +6,17 @@
 //! inside its transaction, so two of them never both take the last seat.
 
 mod avatars;
+mod import;
 mod invites;
 mod lifecycle;
 mod passwords;
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::Utc;
 use serde_json::json;
 
+pub use import::{ImportOptions, ImportRow};
 pub use invites::Invited;
 pub use lifecycle::UserPatch;
 
@@ -21,8 +25,8 @@ use crate::{
     auth::{PasswordHasher, Principal, authorize, authorize_grant, user_read_scope},
     domain::{
         ChangeReason, DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password,
-        Permission, ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
-        permissions_of,
+        Permission, PermissionSet, ProfileText, RoleName, TeamId, User, UserId, UserScope,
+        UserState, permissions_of,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
     mail::{Mailer, Welcome},
@@ -212,41 +216,8 @@ impl Users {
 
     /// Checks roles and teams against the org and builds the user to insert.
     async fn new_user(&self, org: &OrgSettings, input: NewUser, state: UserState) -> Result<User> {
-        let roles = if input.roles.is_empty() {
-            vec![RoleName::parse(RoleName::AGENT).map_err(Error::internal)?]
-        } else {
-            input.roles.clone()
-        };
-        let (roles, team_ids) = self
-            .check_roles_and_teams(org, roles, input.team_ids.clone(), "user")
-            .await?;
-        Ok(User {
-            id: UserId::generate(),
-            email: input.email,
-            login_id: input.login_id,
-            display_name: input.display_name,
-            public_name: input.public_name,
-            state,
-            locked: false,
-            roles,
-            team_ids,
-            max_chats: input.max_chats,
-            effective_max_chats: input.max_chats.unwrap_or(org.default_max_chats),
-            login_with: input.login_with,
-            language: input.language,
-            landline_phone: input.landline_phone,
-            mobile_phone: input.mobile_phone,
-            job_title: input.job_title,
-            location: input.location,
-            can_view_colleagues_chats: input.can_view_colleagues_chats,
-            password_change_required: false,
-            version: 1,
-            created_at: Utc::now(),
-            last_login_at: None,
-            last_logout_at: None,
-            suspend_reason: ProfileText::default(),
-            has_avatar: false,
-        })
+        let catalogue = Catalogue::load(&self.store, org, &input.roles, &input.team_ids).await?;
+        build_user(org, &catalogue, input, state)
     }
 
     /// Refuses roles carrying a permission the principal does not hold:
@@ -267,53 +238,13 @@ impl Users {
     async fn check_roles_and_teams(
         &self,
         org: &OrgSettings,
-        mut roles: Vec<RoleName>,
-        mut team_ids: Vec<TeamId>,
+        roles: Vec<RoleName>,
+        team_ids: Vec<TeamId>,
         prefix: &str,
     ) -> Result<(Vec<RoleName>, Vec<TeamId>)> {
-        let read = self.store.read();
-        roles.sort();
-        roles.dedup();
-        team_ids.sort();
-        team_ids.dedup();
-        let custom_names: Vec<RoleName> = roles
-            .iter()
-            .filter(|r| r.built_in_permissions().is_none())
-            .cloned()
-            .collect();
-        let custom = read.custom_roles(org.org_id, &custom_names).await?;
-        let unknown_roles: Vec<String> = custom_names
-            .iter()
-            .filter(|r| !custom.contains_key(*r))
-            .map(ToString::to_string)
-            .collect();
-        let existing = read.existing_teams(org.org_id, &team_ids).await?;
-        let unknown_teams: Vec<String> = team_ids
-            .iter()
-            .filter(|t| !existing.contains(t))
-            .map(ToString::to_string)
-            .collect();
-        let mut violations = Vec::new();
-        if !unknown_roles.is_empty() {
-            violations.push(unknown(
-                &format!("{prefix}.roles"),
-                Reason::UnknownRole,
-                "roles",
-                &unknown_roles,
-            ));
-        }
-        if !unknown_teams.is_empty() {
-            violations.push(unknown(
-                &format!("{prefix}.team_ids"),
-                Reason::UnknownTeam,
-                "teams",
-                &unknown_teams,
-            ));
-        }
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations));
-        }
-        Ok((roles, team_ids))
+        Catalogue::load(&self.store, org, &roles, &team_ids)
+            .await?
+            .check(roles, team_ids, prefix)
     }
 
     pub async fn get_user(&self, principal: &Principal, user_id: UserId) -> Result<User> {
@@ -424,6 +355,125 @@ impl Users {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// The org's custom roles and teams that checks look names up in: loaded
+/// for the names of one request, or whole for an import.
+struct Catalogue {
+    custom_roles: HashMap<RoleName, PermissionSet>,
+    teams: HashSet<TeamId>,
+}
+
+impl Catalogue {
+    async fn load(
+        store: &Store,
+        org: &OrgSettings,
+        roles: &[RoleName],
+        team_ids: &[TeamId],
+    ) -> Result<Self> {
+        let read = store.read();
+        let custom: Vec<RoleName> = roles
+            .iter()
+            .filter(|r| r.built_in_permissions().is_none())
+            .cloned()
+            .collect();
+        Ok(Self {
+            custom_roles: read.custom_roles(org.org_id, &custom).await?,
+            teams: read
+                .existing_teams(org.org_id, team_ids)
+                .await?
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    /// Sorted, deduplicated roles and teams, all known to the org; else one
+    /// violation per field (under `prefix`) naming what does not exist.
+    fn check(
+        &self,
+        mut roles: Vec<RoleName>,
+        mut team_ids: Vec<TeamId>,
+        prefix: &str,
+    ) -> Result<(Vec<RoleName>, Vec<TeamId>)> {
+        roles.sort();
+        roles.dedup();
+        team_ids.sort();
+        team_ids.dedup();
+        let unknown_roles: Vec<String> = roles
+            .iter()
+            .filter(|r| r.built_in_permissions().is_none() && !self.custom_roles.contains_key(*r))
+            .map(ToString::to_string)
+            .collect();
+        let unknown_teams: Vec<String> = team_ids
+            .iter()
+            .filter(|t| !self.teams.contains(t))
+            .map(ToString::to_string)
+            .collect();
+        let mut violations = Vec::new();
+        if !unknown_roles.is_empty() {
+            violations.push(unknown(
+                &format!("{prefix}.roles"),
+                Reason::UnknownRole,
+                "roles",
+                &unknown_roles,
+            ));
+        }
+        if !unknown_teams.is_empty() {
+            violations.push(unknown(
+                &format!("{prefix}.team_ids"),
+                Reason::UnknownTeam,
+                "teams",
+                &unknown_teams,
+            ));
+        }
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations));
+        }
+        Ok((roles, team_ids))
+    }
+}
+
+/// The user to insert for `input`, its roles (agent when none) and teams
+/// checked against the catalogue: the one path every new user takes.
+fn build_user(
+    org: &OrgSettings,
+    catalogue: &Catalogue,
+    input: NewUser,
+    state: UserState,
+) -> Result<User> {
+    let roles = if input.roles.is_empty() {
+        vec![RoleName::parse(RoleName::AGENT).map_err(Error::internal)?]
+    } else {
+        input.roles
+    };
+    let (roles, team_ids) = catalogue.check(roles, input.team_ids, "user")?;
+    Ok(User {
+        id: UserId::generate(),
+        email: input.email,
+        login_id: input.login_id,
+        display_name: input.display_name,
+        public_name: input.public_name,
+        state,
+        locked: false,
+        roles,
+        team_ids,
+        max_chats: input.max_chats,
+        effective_max_chats: input.max_chats.unwrap_or(org.default_max_chats),
+        login_with: input.login_with,
+        language: input.language,
+        landline_phone: input.landline_phone,
+        mobile_phone: input.mobile_phone,
+        job_title: input.job_title,
+        location: input.location,
+        can_view_colleagues_chats: input.can_view_colleagues_chats,
+        password_change_required: false,
+        version: 1,
+        created_at: Utc::now(),
+        last_login_at: None,
+        last_logout_at: None,
+        suspend_reason: ProfileText::default(),
+        has_avatar: false,
+    })
 }
 
 /// Locks the org row for the rest of `tx` and fails unless a seat is free.

@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod hardening;
 mod helpers;
+mod import;
 mod invites;
 mod lifecycle;
 mod org;

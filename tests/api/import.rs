@@ -1,0 +1,377 @@
+//! ImportUsers and its jobs and reports, through the real server.
+
+use roster::api::pb::{self, ImportJobStatus as Status_};
+use tonic::Code;
+
+use crate::helpers::{TestApp, TestDatabase, reason, spawn_app, spawn_app_on, spawn_app_with};
+
+const HEADER: &str = "first_name,last_name,login_id,email,roles,teams\n";
+
+fn first(file_name: &str) -> pb::ImportUsersRequest {
+    pb::ImportUsersRequest {
+        file_name: file_name.into(),
+        ..Default::default()
+    }
+}
+
+/// Uploads `csv` in chunks of `chunk` bytes after `first`.
+async fn upload(
+    app: &TestApp,
+    first: pb::ImportUsersRequest,
+    csv: &[u8],
+    chunk: usize,
+) -> Result<pb::ImportJob, tonic::Status> {
+    let mut messages = vec![first];
+    messages.extend(csv.chunks(chunk.max(1)).map(|c| pb::ImportUsersRequest {
+        chunk: c.to_vec(),
+        ..Default::default()
+    }));
+    app.admin_users()
+        .import_users(tokio_stream::iter(messages))
+        .await
+        .map(|r| r.into_inner().import_job.expect("job"))
+}
+
+async fn import(app: &TestApp, csv: &str) -> pb::ImportJob {
+    upload(app, first("people.csv"), csv.as_bytes(), 7)
+        .await
+        .expect("import")
+}
+
+async fn report(app: &TestApp, job: &pb::ImportJob) -> String {
+    app.admin_users()
+        .get_import_report(pb::GetImportReportRequest {
+            import_job_id: job.import_job_id.clone(),
+        })
+        .await
+        .expect("report")
+        .into_inner()
+        .report
+}
+
+async fn emails(app: &TestApp) -> Vec<String> {
+    app.sql_strings("SELECT email FROM users ORDER BY email")
+        .await
+}
+
+#[tokio::test]
+async fn valid_rows_are_invited_and_the_rest_reported_by_line() {
+    let app = spawn_app().await;
+    let csv = format!(
+        "{HEADER}Ana,Lima,ana.lima,ana@example.com,agent;supervisor,\n\
+         Bob,Stone,,not-an-email,,\n\
+         Cat,Ray,,CAT@example.com,,\n\
+         Dup,Licate,,cat@example.com,,\n\
+         Eve,Admin,,admin@localhost,,\n\
+         Fay,Role,,fay@example.com,wizard,\n\
+         Gus,Team,,gus@example.com,,Nowhere\n"
+    );
+    let job = import(&app, &csv).await;
+    assert_eq!(job.status(), Status_::CompletedWithErrors);
+    assert_eq!(
+        (job.total_rows, job.imported_rows, job.failed_rows),
+        (7, 2, 5)
+    );
+    assert!(job.finished_at.is_some());
+    let text = report(&app, &job).await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[0].starts_with("line 3: email: INVALID_EMAIL"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("line 5: email: EMAIL_TAKEN") && lines[1].contains("line 4"),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("line 6: email: EMAIL_TAKEN"), "{text}");
+    assert!(
+        lines[3].starts_with("line 7: roles: UNKNOWN_ROLE"),
+        "{text}"
+    );
+    assert!(
+        lines[4].starts_with("line 8: teams: UNKNOWN_TEAM"),
+        "{text}"
+    );
+
+    let ana = app
+        .admin_users()
+        .list_users(pb::ListUsersRequest {
+            query: "ana@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .users
+        .remove(0);
+    assert_eq!(ana.state(), pb::UserState::Invited);
+    assert_eq!(ana.display_name, "Ana Lima");
+    assert_eq!(ana.login_id, "ana.lima");
+    assert_eq!(ana.roles, vec!["agent", "supervisor"]);
+    // One audit entry for the job, one per user naming the job.
+    let per_user = app
+        .sql_strings(&format!(
+            "SELECT target_user_id FROM audit_events WHERE action = 'user.invite' AND details LIKE '%{}%'",
+            job.import_job_id
+        ))
+        .await;
+    assert_eq!(per_user.len(), 2);
+    let started = app
+        .sql_strings("SELECT action FROM audit_events WHERE action = 'import.start'")
+        .await;
+    assert_eq!(started.len(), 1);
+}
+
+#[tokio::test]
+async fn a_bom_crlf_quotes_and_extra_columns_are_understood() {
+    let app = spawn_app().await;
+    let csv = "\u{feff}first_name,last_name,login_id,email,shoe_size\r\n\
+               \"Smith, Jr.\",\"O\"\"Neil\",,jr@example.com,42\r\n\
+               \"Multi\nLine\",Name,,multi@example.com,1\r\n\
+               Zoe,Ng,,zoe@example.com,7\r\n";
+    let job = import(&app, csv).await;
+    assert_eq!(
+        (job.total_rows, job.imported_rows),
+        (3, 2),
+        "{}",
+        report(&app, &job).await
+    );
+    let text = report(&app, &job).await;
+    assert!(
+        text.contains("line 1: columns ignored (not part of the format): shoe_size"),
+        "{text}"
+    );
+    // A line break inside a name is a control character: refused, at the
+    // line the row starts on.
+    assert!(text.contains("line 3: first_name: INVALID_NAME"), "{text}");
+    assert!(emails(&app).await.contains(&"jr@example.com".to_owned()));
+    let names = app
+        .sql_strings("SELECT display_name FROM users WHERE email = 'jr@example.com'")
+        .await;
+    assert_eq!(names, vec!["Smith, Jr. O\"Neil"]);
+}
+
+#[tokio::test]
+async fn files_that_cannot_be_read_fail_and_import_nothing() {
+    let app = spawn_app().await;
+    let before = emails(&app).await;
+    for (csv, expected) in [
+        ("", "the file is empty"),
+        (
+            "name,email\nAna,ana@example.com\n",
+            "lacks the columns first_name, last_name, login_id",
+        ),
+        ("first_name,last_name,login_id\n", "lacks the columns email"),
+    ] {
+        let job = import(&app, csv).await;
+        assert_eq!(job.status(), Status_::Failed, "{csv:?}");
+        let text = report(&app, &job).await;
+        assert!(
+            text.starts_with("file: ") && text.contains(expected),
+            "{text}"
+        );
+    }
+    // A row that is not UTF-8 is one bad row, not a bad file.
+    let mut bytes = HEADER.as_bytes().to_vec();
+    bytes.extend_from_slice(b"Ana,\xff\xfe,,ana@example.com,,\nBea,Ok,,bea@example.com,,\n");
+    let job = upload(&app, first("latin1.csv"), &bytes, 5)
+        .await
+        .expect("import");
+    assert_eq!((job.imported_rows, job.failed_rows), (1, 1));
+    assert!(report(&app, &job).await.starts_with("line 2: INVALID_TEXT"));
+    let after = emails(&app).await;
+    assert_eq!(after.len(), before.len() + 1);
+}
+
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused_and_imports_nothing() {
+    let app = spawn_app_with(|c| c.import_max_bytes = 1000).await;
+    let mut csv = HEADER.to_owned();
+    for i in 0..100 {
+        csv.push_str(&format!("User,{i},,user{i}@example.com,,\n"));
+    }
+    let err = upload(&app, first("big.csv"), csv.as_bytes(), 100)
+        .await
+        .expect_err("too large");
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::ResourceExhausted, "FILE_TOO_LARGE")
+    );
+    assert_eq!(emails(&app).await.len(), 1);
+    let jobs = list(&app, pb::ListImportJobsRequest::default()).await;
+    assert_eq!(jobs[0].status(), Status_::Failed);
+}
+
+#[tokio::test]
+async fn the_seat_limit_stops_rows_past_it() {
+    let app = spawn_app().await;
+    app.sql("UPDATE orgs SET seat_limit = 3").await;
+    let mut csv = HEADER.to_owned();
+    for i in 0..5 {
+        csv.push_str(&format!("User,{i},,user{i}@example.com,,\n"));
+    }
+    let job = import(&app, &csv).await;
+    assert_eq!((job.imported_rows, job.failed_rows), (2, 3));
+    let text = report(&app, &job).await;
+    assert_eq!(text.matches("SEAT_LIMIT_REACHED").count(), 3, "{text}");
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_and_creates_nothing() {
+    let app = spawn_app().await;
+    let csv = format!("{HEADER}Ana,Lima,,ana@example.com,,\nBob,X,,bad,,\n");
+    let job = upload(
+        &app,
+        pb::ImportUsersRequest {
+            dry_run: true,
+            ..first("dry.csv")
+        },
+        csv.as_bytes(),
+        64,
+    )
+    .await
+    .expect("dry run");
+    assert!(job.dry_run);
+    assert_eq!((job.imported_rows, job.failed_rows), (1, 1));
+    assert_eq!(emails(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_upload_returns_the_first_job() {
+    let app = spawn_app().await;
+    let csv = format!("{HEADER}Ana,Lima,,ana@example.com,,\n");
+    let with_id = || pb::ImportUsersRequest {
+        request_id: "upload-1".into(),
+        ..first("once.csv")
+    };
+    let a = upload(&app, with_id(), csv.as_bytes(), 64)
+        .await
+        .expect("first");
+    let b = upload(&app, with_id(), csv.as_bytes(), 64)
+        .await
+        .expect("retry");
+    assert_eq!(a.import_job_id, b.import_job_id);
+    assert_eq!(
+        list(&app, pb::ListImportJobsRequest::default()).await.len(),
+        1
+    );
+}
+
+async fn list(app: &TestApp, request: pb::ListImportJobsRequest) -> Vec<pb::ImportJob> {
+    app.admin_users()
+        .list_import_jobs(request)
+        .await
+        .expect("list jobs")
+        .into_inner()
+        .import_jobs
+}
+
+#[tokio::test]
+async fn jobs_are_listed_sorted_and_paged_and_bad_ids_refused() {
+    let app = spawn_app().await;
+    for name in ["b.csv", "c.csv", "a.csv"] {
+        upload(&app, first(name), HEADER.as_bytes(), 64)
+            .await
+            .expect("import");
+    }
+    let by_name = list(
+        &app,
+        pb::ListImportJobsRequest {
+            order_by: pb::ImportJobOrder::FileName.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let names: Vec<_> = by_name.iter().map(|j| j.file_name.as_str()).collect();
+    assert_eq!(names, vec!["a.csv", "b.csv", "c.csv"]);
+    let first_page = app
+        .admin_users()
+        .list_import_jobs(pb::ListImportJobsRequest {
+            page_size: 2,
+            order_by: pb::ImportJobOrder::FileName.into(),
+            descending: true,
+            ..Default::default()
+        })
+        .await
+        .expect("page")
+        .into_inner();
+    assert_eq!(first_page.import_jobs.len(), 2);
+    assert_eq!(first_page.import_jobs[0].file_name, "c.csv");
+    let second = list(
+        &app,
+        pb::ListImportJobsRequest {
+            page_size: 2,
+            page_token: first_page.next_page_token,
+            order_by: pb::ImportJobOrder::FileName.into(),
+            descending: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        second
+            .iter()
+            .map(|j| j.file_name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a.csv"]
+    );
+
+    let missing = app
+        .admin_users()
+        .get_import_job(pb::GetImportJobRequest {
+            import_job_id: uuid::Uuid::now_v7().to_string(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(
+        (missing.code(), reason(&missing).as_str()),
+        (Code::NotFound, "IMPORT_JOB_NOT_FOUND")
+    );
+    let bad = app
+        .admin_users()
+        .get_import_job(pb::GetImportJobRequest {
+            import_job_id: "x".into(),
+        })
+        .await
+        .expect_err("bad id");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let no_name = upload(&app, first(""), HEADER.as_bytes(), 64)
+        .await
+        .expect_err("no name");
+    assert_eq!(crate::helpers::bad_fields(&no_name), vec!["file_name"]);
+}
+
+#[tokio::test]
+async fn a_job_cut_off_by_a_stop_is_failed_at_the_next_start() {
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let app = spawn_app_on(database).await;
+    let job = import(&app, &format!("{HEADER}Ana,Lima,,ana@example.com,,\n")).await;
+    // As a killed server leaves it: still UPLOADING.
+    app.sql(&format!(
+        "UPDATE import_jobs SET status = 'uploading', finished_at = NULL WHERE id = '{}'",
+        job.import_job_id
+    ))
+    .await;
+    let mut config = roster::config::Config::for_tests(url);
+    config.bootstrap_org = crate::helpers::ORG.into();
+    let (_addr, _server) = crate::helpers::start(config).await;
+    let after = app
+        .admin_users()
+        .get_import_job(pb::GetImportJobRequest {
+            import_job_id: job.import_job_id.clone(),
+        })
+        .await
+        .expect("job")
+        .into_inner()
+        .import_job
+        .expect("job");
+    assert_eq!(after.status(), Status_::Failed);
+    assert_eq!(after.imported_rows, 1);
+    assert!(
+        report(&app, &job)
+            .await
+            .contains("the server stopped during the import")
+    );
+}
