@@ -6,6 +6,7 @@
 //! inside its transaction, so two of them never both take the last seat.
 
 mod avatars;
+pub mod export;
 mod import;
 mod invites;
 mod lifecycle;
@@ -16,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use serde_json::json;
 
+pub use export::UserExport;
 pub use import::{ImportOptions, ImportRow};
 pub use invites::Invited;
 pub use lifecycle::UserPatch;
