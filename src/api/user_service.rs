@@ -1,5 +1,10 @@
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
-use tonic::{Request, Response, Status, Streaming};
+use tokio::{
+    io::{AsyncSeekExt, AsyncWriteExt},
+    sync::mpsc,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
+use tracing::Instrument;
 
 use super::{
     caller,
@@ -14,7 +19,7 @@ use crate::{
     domain::{Avatar, ImportJob, ImportJobId, ImportStatus, ProfileText, RoleName, TeamId, UserId},
     error::{Error, ParseError, Reason},
     store::{ImportCriteria, ImportOrder, UserCriteria},
-    users::{CreateUser, ImportOptions, Users},
+    users::{CreateUser, ImportOptions, UserExport, Users},
 };
 
 pub struct UserApi {
@@ -100,46 +105,18 @@ impl UserService for UserApi {
         } = req.into_inner();
         let mut v = Violations::default();
         let size = v.check("page_size", page_size(raw_page_size));
-        let query = Some(query.trim().to_owned()).filter(|q| !q.is_empty());
-        let query = v.check(
-            "query",
-            match query {
-                Some(q) if q.chars().count() > 200 => Err(ParseError::new(
-                    Reason::InvalidArgument,
-                    "must be at most 200 characters",
-                )),
-                other => Ok(other),
+        let criteria = parse_user_filters(
+            &mut v,
+            UserFilters {
+                query,
+                role,
+                team_id,
+                state,
+                locked,
+                presence_status,
             },
         );
-        let role = v.check(
-            "role",
-            (!role.trim().is_empty())
-                .then(|| RoleName::parse(&role))
-                .transpose(),
-        );
-        let team = v.check(
-            "team_id",
-            (!team_id.trim().is_empty())
-                .then(|| TeamId::parse(&team_id))
-                .transpose(),
-        );
-        let state = v.check("state", parse_user_state_filter(state));
-        let presence = v.check(
-            "presence_status",
-            (presence_status != pb::PresenceStatus::Unspecified as i32)
-                .then(|| parse_status(presence_status))
-                .transpose(),
-        );
-        let criteria = v.finish(|| {
-            Some(UserCriteria {
-                query: query?,
-                role: role?,
-                team: team?,
-                state: state?,
-                locked,
-                presence: presence?,
-            })
-        })?;
+        let criteria = v.finish(|| criteria)?;
         let filter_print = fingerprint(&criteria);
         let after = decode_page_token(&page_token, &filter_print)
             .map_err(|e| Error::invalid(e.at("page_token")))?;
@@ -514,6 +491,129 @@ impl UserService for UserApi {
             image,
             content_type,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_users(
+        &self,
+        req: Request<pb::ExportUsersRequest>,
+    ) -> Result<Response<BoxStream<pb::ExportUsersResponse>>, Status> {
+        let (principal, _) = caller(&req)?;
+        let pb::ExportUsersRequest {
+            query,
+            role,
+            team_id,
+            state,
+            locked,
+            presence_status,
+        } = req.into_inner();
+        let mut v = Violations::default();
+        let criteria = parse_user_filters(
+            &mut v,
+            UserFilters {
+                query,
+                role,
+                team_id,
+                state,
+                locked,
+                presence_status,
+            },
+        );
+        let criteria = v.finish(|| criteria)?;
+        let export = self.users.export_users(&principal, criteria).await?;
+        let (sender, receiver) = mpsc::channel(EXPORT_QUEUE);
+        tokio::spawn(send_export(export, sender).in_current_span());
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+/// The filters ListUsers and ExportUsers share, as they come off the wire.
+struct UserFilters {
+    query: String,
+    role: String,
+    team_id: String,
+    state: i32,
+    locked: Option<bool>,
+    presence_status: i32,
+}
+
+/// Longest free-text query, in characters.
+const QUERY_MAX: usize = 200;
+
+/// Parses the shared filters; each bad one is recorded in `v` under its
+/// field name, and then the result is `None`.
+fn parse_user_filters(v: &mut Violations, filters: UserFilters) -> Option<UserCriteria> {
+    let UserFilters {
+        query,
+        role,
+        team_id,
+        state,
+        locked,
+        presence_status,
+    } = filters;
+    let query = Some(query.trim().to_owned()).filter(|q| !q.is_empty());
+    let query = v.check(
+        "query",
+        match query {
+            Some(q) if q.chars().count() > QUERY_MAX => Err(ParseError::new(
+                Reason::InvalidArgument,
+                format!("must be at most {QUERY_MAX} characters"),
+            )),
+            other => Ok(other),
+        },
+    );
+    let role = v.check(
+        "role",
+        (!role.trim().is_empty())
+            .then(|| RoleName::parse(&role))
+            .transpose(),
+    );
+    let team = v.check(
+        "team_id",
+        (!team_id.trim().is_empty())
+            .then(|| TeamId::parse(&team_id))
+            .transpose(),
+    );
+    let state = v.check("state", parse_user_state_filter(state));
+    let presence = v.check(
+        "presence_status",
+        (presence_status != pb::PresenceStatus::Unspecified as i32)
+            .then(|| parse_status(presence_status))
+            .transpose(),
+    );
+    Some(UserCriteria {
+        query: query?,
+        role: role?,
+        team: team?,
+        state: state?,
+        locked,
+        presence: presence?,
+    })
+}
+
+/// Chunks of an export waiting for a slow client: with chunks of about
+/// 64 KiB, at most this many times that is held per export.
+const EXPORT_QUEUE: usize = 4;
+
+/// Feeds an export's chunks to its stream until the file ends, an error ends
+/// it (sent as the stream's status), or the client leaves.
+async fn send_export(
+    mut export: UserExport,
+    sender: mpsc::Sender<Result<pb::ExportUsersResponse, Status>>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = export.next_chunk() => next,
+            () = sender.closed() => return,
+        };
+        let (message, last) = match next {
+            Ok(Some(chunk)) => (Ok(pb::ExportUsersResponse { chunk }), false),
+            Ok(None) => return,
+            Err(err) => (Err(Status::from(err)), true),
+        };
+        if sender.send(message).await.is_err() || last {
+            return;
+        }
     }
 }
 
