@@ -44,6 +44,8 @@ mod settings;
 mod teams;
 #[path = "rosterctl/user_admin.rs"]
 mod user_admin;
+#[path = "rosterctl/user_export.rs"]
+mod user_export;
 #[path = "rosterctl/users.rs"]
 mod users;
 
@@ -117,7 +119,7 @@ enum Command {
     Whoami,
     /// Change your password; every other session of yours ends.
     Passwd(PasswdArgs),
-    /// Manage users: create, invite, show, list, update, suspend, delete.
+    /// Manage users: create, invite, show, list, update, suspend, delete, export.
     #[command(subcommand)]
     Users(UsersCommand),
     /// Presence: set availability, see who can take chats, watch changes live.

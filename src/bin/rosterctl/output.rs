@@ -41,6 +41,17 @@ pub fn write_out(text: impl Display) -> Result<bool, CliError> {
     }
 }
 
+/// Writes bytes to stdout as they are (no line end added) and flushes them;
+/// `Ok(false)` when the reader has gone (a closed pipe).
+pub fn write_raw(bytes: &[u8]) -> Result<bool, CliError> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(CliError::msg(format!("cannot write to stdout: {e}"))),
+    }
+}
+
 /// Writes a remark to stderr; if even that fails there is nobody to tell.
 pub fn note(text: impl Display) {
     let _ = writeln!(io::stderr(), "{text}");

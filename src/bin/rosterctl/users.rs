@@ -1,4 +1,4 @@
-//! `users …`: create, show, list and administer users.
+//! `users …`: create, show, list, export and administer users.
 
 use std::path::PathBuf;
 
@@ -14,11 +14,13 @@ use crate::{
         rfc3339, yes_no,
     },
     paging::{PageArgs, note_next_page},
+    presence::StatusFilter,
     prompt::{Confirmation, password_from_stdin, prompt_new_password},
     session::SignedIn,
     user_admin::{
         self as admin, InviteUserArgs, ResetPasswordArgs, SuspendUserArgs, UpdateUserArgs,
     },
+    user_export,
 };
 
 #[derive(Subcommand)]
@@ -91,6 +93,10 @@ pub enum UsersCommand {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
     },
+    /// Write the users that match the filters to stdout as CSV (the import's
+    /// columns first; see docs/csv.md), e.g. `users export > users.csv`.
+    /// Always CSV: --json does not apply.
+    Export(UserFilterArgs),
 }
 
 /// Runs one `users` subcommand.
@@ -122,6 +128,7 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
         C::GetAvatar { user_id, output } => {
             admin::get_avatar(signed_in, user_id, output, out).await
         }
+        C::Export(filters) => user_export::export_users(signed_in, filters).await,
     }
 }
 
@@ -158,23 +165,44 @@ pub struct CreateUserArgs {
 
 #[derive(Args)]
 pub struct ListUsersArgs {
-    /// Free text matched against name, email, login id and user id.
-    #[arg(long, value_name = "Q")]
-    query: Option<String>,
-    /// Only users holding this role.
-    #[arg(long)]
-    role: Option<String>,
-    /// Only members of this team.
-    #[arg(long = "team", value_name = "TEAM_ID")]
-    team_id: Option<String>,
-    /// Only users in this state.
-    #[arg(long, value_enum)]
-    state: Option<StateFilter>,
-    /// Only locked (true) or unlocked (false) users.
-    #[arg(long, value_name = "true|false")]
-    locked: Option<bool>,
+    #[command(flatten)]
+    filters: UserFilterArgs,
     #[command(flatten)]
     pages: PageArgs,
+}
+
+/// The filters of `users list` and `users export`.
+#[derive(Args)]
+pub struct UserFilterArgs {
+    /// Free text matched against name, email, login id and user id.
+    #[arg(long, value_name = "Q")]
+    pub query: Option<String>,
+    /// Only users holding this role.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Only members of this team.
+    #[arg(long = "team", value_name = "TEAM_ID")]
+    pub team_id: Option<String>,
+    /// Only users in this state.
+    #[arg(long, value_enum)]
+    pub state: Option<StateFilter>,
+    /// Only locked (true) or unlocked (false) users.
+    #[arg(long, value_name = "true|false")]
+    pub locked: Option<bool>,
+    /// Only users with this presence status.
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub presence: Option<StatusFilter>,
+}
+
+impl UserFilterArgs {
+    pub fn state(&self) -> i32 {
+        self.state.map_or(pb::UserState::Unspecified, Into::into) as i32
+    }
+
+    pub fn presence_status(&self) -> i32 {
+        self.presence
+            .map_or(pb::PresenceStatus::Unspecified, Into::into) as i32
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -243,15 +271,16 @@ pub async fn list_users(
     args: ListUsersArgs,
     out: Output,
 ) -> Result<(), CliError> {
+    let filters = args.filters;
     let request = pb::ListUsersRequest {
         page_size: args.pages.size(),
         page_token: String::new(),
-        query: args.query.unwrap_or_default(),
-        role: args.role.unwrap_or_default(),
-        team_id: args.team_id.unwrap_or_default(),
-        state: args.state.map_or(pb::UserState::Unspecified, Into::into) as i32,
-        locked: args.locked,
-        presence_status: pb::PresenceStatus::Unspecified as i32,
+        state: filters.state(),
+        presence_status: filters.presence_status(),
+        query: filters.query.unwrap_or_default(),
+        role: filters.role.unwrap_or_default(),
+        team_id: filters.team_id.unwrap_or_default(),
+        locked: filters.locked,
     };
     let client = signed_in.users();
     let (users, next_page_token) = args
