@@ -269,6 +269,80 @@ async fn users_create_list_and_get() {
 }
 
 #[tokio::test]
+async fn users_export_writes_the_csv_to_stdout() {
+    let app = spawn_app().await;
+    app.create_user("eve@example.com", "=Eve Evil", &["agent"])
+        .await;
+    app.create_user("sam@example.com", "Sam Super", &["supervisor"])
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+
+    let all = ctl.run(&["users", "export"], "").await;
+    assert!(all.success, "export failed: {}", all.stderr);
+    let mut lines = all.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "first_name,last_name,login_id,email,roles,teams,user_id,display_name,state,\
+             locked,public_name,max_chats,created_at,last_login_at"
+        )
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3, "{}", all.stdout);
+    assert!(
+        rows[0].starts_with("'=Eve,Evil,,eve@example.com,agent,,"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with("Administrator,,,admin@localhost,admin,,"),
+        "{}",
+        rows[1]
+    );
+
+    let filtered = ctl
+        .run(
+            &[
+                "users",
+                "export",
+                "--role",
+                "supervisor",
+                "--state",
+                "active",
+                "--locked",
+                "false",
+                "--presence",
+                "offline",
+                "--query",
+                "sam",
+            ],
+            "",
+        )
+        .await;
+    assert!(filtered.success, "export failed: {}", filtered.stderr);
+    let rows: Vec<&str> = filtered.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{}", filtered.stdout);
+    assert!(
+        rows[0].starts_with("Sam,Super,,sam@example.com,supervisor,"),
+        "{}",
+        rows[0]
+    );
+
+    let bad = ctl
+        .run(&["users", "export", "--role", "Not a role!"], "")
+        .await;
+    assert!(!bad.success);
+    assert!(bad.stdout.is_empty(), "{}", bad.stdout);
+    assert!(
+        bad.stderr.starts_with("error: INVALID_ARGUMENT: "),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("role: "), "{}", bad.stderr);
+}
+
+#[tokio::test]
 async fn users_list_without_all_prints_the_next_page_token_on_stderr() {
     let app = spawn_app().await;
     app.create_user("dave@example.com", "Dave", &["agent"])
