@@ -19,7 +19,9 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{Catalogue, NewUser, Users, build_user, identity_conflict, invites, profile_json};
+use super::{
+    Catalogue, NewUser, Users, build_user, export, identity_conflict, invites, profile_json,
+};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize, authorize_grant},
@@ -34,8 +36,9 @@ use crate::{
 /// Rows validated and committed together.
 const BATCH: usize = 500;
 const IMPORT_USERS: &str = "ImportUsers";
-const REQUIRED: [&str; 4] = ["first_name", "last_name", "login_id", "email"];
-const OPTIONAL: [&str; 2] = ["roles", "teams"];
+/// The columns a file must have, then those it may have: the export's first.
+const REQUIRED: &[&str] = export::COLUMNS.split_at(4).0;
+const OPTIONAL: &[&str] = export::COLUMNS.split_at(6).0.split_at(4).1;
 
 /// What the first message of an upload asks for.
 #[derive(Debug, Clone, Default)]
@@ -507,7 +510,7 @@ impl RowChecker<'_> {
             self.columns
                 .get(name)
                 .and_then(|i| cells.get(*i))
-                .map(|c| c.trim())
+                .map(|c| export::undefuse(c.trim()))
                 .unwrap_or("")
         };
         let problem = |column: &str, e: crate::error::ParseError| {
@@ -601,7 +604,7 @@ impl RowChecker<'_> {
 
 /// The `;`-separated names of a cell.
 fn split(cell: &str) -> Vec<&str> {
-    cell.split(';')
+    cell.split(export::LIST_SEPARATOR)
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .collect()

@@ -375,3 +375,52 @@ async fn a_job_cut_off_by_a_stop_is_failed_at_the_next_start() {
             .contains("the server stopped during the import")
     );
 }
+
+#[tokio::test]
+async fn an_export_imports_back_unchanged() {
+    let source = spawn_app().await;
+    let mut request =
+        crate::helpers::create_request("eq@example.com", "=1+2 Formula", &["supervisor"]);
+    request.user.as_mut().expect("user").login_id = "-dash".into();
+    source
+        .admin_users()
+        .create_user(request)
+        .await
+        .expect("create");
+    let mut stream = source
+        .admin_users()
+        .export_users(pb::ExportUsersRequest::default())
+        .await
+        .expect("export")
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(message) = stream.message().await.expect("chunk") {
+        csv.extend(message.chunk);
+    }
+
+    let target = spawn_app().await;
+    let job = upload(&target, first("export.csv"), &csv, 1000)
+        .await
+        .expect("import");
+    // The admin's own row is taken in the target; the other comes back.
+    assert_eq!(
+        (job.imported_rows, job.failed_rows),
+        (1, 1),
+        "{}",
+        report(&target, &job).await
+    );
+    let copy = target
+        .admin_users()
+        .list_users(pb::ListUsersRequest {
+            query: "eq@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .users
+        .remove(0);
+    assert_eq!(copy.display_name, "=1+2 Formula");
+    assert_eq!(copy.login_id, "-dash");
+    assert_eq!(copy.roles, vec!["supervisor"]);
+}
