@@ -12,7 +12,8 @@ use tower::ServiceBuilder;
 
 use crate::{
     api::{
-        self, AuditApi, AuthApi, AuthLayer, OrgApi, PresenceServer, ReportApi, UserApi,
+        self, AuditApi, AuthApi, AuthLayer, DeadlineLayer, OrgApi, PresenceServer, ReportApi,
+        UserApi,
         pb::{
             audit_service_server::AuditServiceServer, auth_service_server::AuthServiceServer,
             org_service_server::OrgServiceServer, report_service_server::ReportServiceServer,
@@ -144,9 +145,9 @@ impl App {
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 self.config.max_concurrent_requests,
             ))
+            .layer(DeadlineLayer::new(self.config.request_timeout()))
             .layer(AuthLayer::new(self.authenticator.clone()));
         let router = Server::builder()
-            .timeout(self.config.request_timeout())
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .tcp_nodelay(true)

@@ -383,11 +383,21 @@ impl UserService for UserApi {
         spool.flush().await.map_err(Error::internal)?;
         spool.rewind().await.map_err(Error::internal)?;
         let file = spool.into_std().await;
-        let job = self
+        let id = job.id;
+        match self
             .users
             .run_import(&principal, &origin, &options, job, file)
-            .await?;
-        Ok(import_response(&job))
+            .await
+        {
+            Ok(job) => Ok(import_response(&job)),
+            Err(err) => {
+                let why = format!("the import stopped: {err}");
+                if let Err(also) = self.users.abandon_import(&principal, id, &why).await {
+                    tracing::error!(%also, "cannot mark the import FAILED");
+                }
+                Err(err.into())
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, fields(import_job_id = %req.get_ref().import_job_id))]

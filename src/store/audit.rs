@@ -68,18 +68,28 @@ pub struct AuditRecord {
 
 impl<C: ConnectionTrait> Repo<'_, C> {
     pub async fn append_audit(&self, record: AuditRecord) -> Result<(), StoreError> {
-        audit_events::Entity::insert(audit_events::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            org_id: Set(record.org_id.to_string()),
-            occurred_at: Set(record.occurred_at),
-            actor_kind: Set(record.actor_kind.to_owned()),
-            actor_id: Set(record.actor_id),
-            action: Set(record.action.to_owned()),
-            target_user_id: Set(record.target_user_id.map(|id| id.to_string())),
-            request_id: Set(record.request_id),
-            peer: Set(record.peer),
-            details: Set(record.details),
-        })
+        self.append_audits(vec![record]).await
+    }
+
+    /// Appends entries in one statement.
+    pub async fn append_audits(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        audit_events::Entity::insert_many(records.into_iter().map(|record| {
+            audit_events::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                org_id: Set(record.org_id.to_string()),
+                occurred_at: Set(record.occurred_at),
+                actor_kind: Set(record.actor_kind.to_owned()),
+                actor_id: Set(record.actor_id),
+                action: Set(record.action.to_owned()),
+                target_user_id: Set(record.target_user_id.map(|id| id.to_string())),
+                request_id: Set(record.request_id),
+                peer: Set(record.peer),
+                details: Set(record.details),
+            }
+        }))
         .exec_without_returning(self.conn())
         .await?;
         Ok(())

@@ -58,8 +58,16 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     /// Inserts a user with their roles and teams. A taken email or login id
     /// is a [`StoreError::Conflict`] naming the column.
     pub async fn insert_user(&self, org_id: OrgId, user: &User) -> Result<(), StoreError> {
+        self.insert_users(org_id, std::slice::from_ref(user)).await
+    }
+
+    /// Inserts users with their roles and teams, a statement per table.
+    pub async fn insert_users(&self, org_id: OrgId, batch: &[User]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let now = Utc::now();
-        users::Entity::insert(users::ActiveModel {
+        users::Entity::insert_many(batch.iter().map(|user| users::ActiveModel {
             id: Set(user.id.to_string()),
             org_id: Set(org_id.to_string()),
             email: Set(user.email.as_str().to_owned()),
@@ -85,28 +93,36 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             last_logout_at: Set(None),
             suspend_reason: Set(None),
             has_avatar: Set(false),
-        })
+        }))
         .exec_without_returning(self.conn())
         .await?;
-        if !user.roles.is_empty() {
-            user_roles::Entity::insert_many(user.roles.iter().map(|role| {
-                user_roles::ActiveModel {
+        let roles: Vec<_> = batch
+            .iter()
+            .flat_map(|user| {
+                user.roles.iter().map(|role| user_roles::ActiveModel {
                     user_id: Set(user.id.to_string()),
                     role_name: Set(role.as_str().to_owned()),
-                }
-            }))
-            .exec_without_returning(self.conn())
-            .await?;
+                })
+            })
+            .collect();
+        if !roles.is_empty() {
+            user_roles::Entity::insert_many(roles)
+                .exec_without_returning(self.conn())
+                .await?;
         }
-        if !user.team_ids.is_empty() {
-            team_members::Entity::insert_many(user.team_ids.iter().map(|team| {
-                team_members::ActiveModel {
+        let members: Vec<_> = batch
+            .iter()
+            .flat_map(|user| {
+                user.team_ids.iter().map(|team| team_members::ActiveModel {
                     team_id: Set(team.to_string()),
                     user_id: Set(user.id.to_string()),
-                }
-            }))
-            .exec_without_returning(self.conn())
-            .await?;
+                })
+            })
+            .collect();
+        if !members.is_empty() {
+            team_members::Entity::insert_many(members)
+                .exec_without_returning(self.conn())
+                .await?;
         }
         Ok(())
     }

@@ -26,8 +26,8 @@ use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize, authorize_grant},
     domain::{
-        ChangeReason, DisplayName, Email, ImportJob, ImportJobId, ImportStatus, LoginId,
-        OrgSettings, Permission, ReportLine, RoleName, TeamId, User, UserState, permissions_of,
+        DisplayName, Email, ImportJob, ImportJobId, ImportStatus, LoginId, OrgSettings, Permission,
+        ReportLine, RoleName, TeamId, User, UserState, permissions_of,
     },
     error::{Error, Reason, Result},
     store::{ImportCriteria, StoreError},
@@ -152,7 +152,19 @@ impl Users {
         Ok(read.import_job(org.org_id, id).await?)
     }
 
-    /// Ends a job that imported nothing as FAILED, with why.
+    /// Ends a job whose import broke off as FAILED, with why; what its
+    /// committed batches imported stays.
+    pub async fn abandon_import(
+        &self,
+        principal: &Principal,
+        id: ImportJobId,
+        why: &str,
+    ) -> Result<ImportJob> {
+        let job = self.import_job(principal, id).await?;
+        self.fail_import(principal, job, why).await
+    }
+
+    /// Ends a job as FAILED, with why.
     pub async fn fail_import(
         &self,
         principal: &Principal,
@@ -384,25 +396,34 @@ impl Users {
         if options.dry_run {
             *accepted_in_dry_run += accepted.len() as u64;
         } else {
-            for user in &accepted {
-                repo.insert_user(org.org_id, user)
-                    .await
-                    .map_err(identity_conflict)?;
-                let (token, expires_at) = invites::issue(&tx, org, user.id).await?;
-                repo.append_audit(audit::entry(
-                    org.org_id,
-                    AuditActor::from(principal),
-                    Action::UserInvite,
-                    Some(user.id),
-                    origin,
-                    json!({ "after": profile_json(user), "import_job_id": job.id.to_string() }),
-                ))
-                .await?;
-                invitations.push((token, expires_at));
+            repo.insert_users(org.org_id, &accepted)
+                .await
+                .map_err(identity_conflict)?;
+            // Without emails there is no link to send yet: ResendInvite
+            // issues one when the admin is ready.
+            if options.send_invites {
+                for user in &accepted {
+                    invitations.push(invites::issue(&tx, org, user.id).await?);
+                }
             }
-            let ids: Vec<_> = accepted.iter().map(|u| u.id).collect();
-            repo.refresh_presence(org, Some(&ids), ChangeReason::UserActivated, Utc::now())
-                .await?;
+            repo.append_audits(
+                accepted
+                    .iter()
+                    .map(|user| {
+                        audit::entry(
+                            org.org_id,
+                            AuditActor::from(principal),
+                            Action::UserInvite,
+                            Some(user.id),
+                            origin,
+                            json!({ "after": profile_json(user), "import_job_id": job.id.to_string() }),
+                        )
+                    })
+                    .collect(),
+            )
+            .await?;
+            // INVITED users are not watched: their presence rows come when
+            // they accept (a user without one reads as OFFLINE).
         }
         job.imported_rows += accepted.len() as u64;
         repo.append_report_lines(job.id, *written, &lines).await?;

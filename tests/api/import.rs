@@ -424,3 +424,27 @@ async fn an_export_imports_back_unchanged() {
     assert_eq!(copy.login_id, "-dash");
     assert_eq!(copy.roles, vec!["supervisor"]);
 }
+
+#[tokio::test]
+async fn a_slow_upload_is_not_cut_by_the_request_timeout() {
+    use tokio_stream::StreamExt;
+    let app = spawn_app_with(|c| c.request_timeout_secs = 1).await;
+    let messages = vec![
+        first("slow.csv"),
+        pb::ImportUsersRequest {
+            chunk: format!("{HEADER}Ana,Lima,,ana@example.com,,\n").into_bytes(),
+            ..Default::default()
+        },
+    ];
+    // The file arrives after more than the server's request timeout.
+    let slow = tokio_stream::iter(messages).throttle(std::time::Duration::from_millis(1500));
+    let job = app
+        .admin_users()
+        .import_users(slow)
+        .await
+        .expect("import")
+        .into_inner()
+        .import_job
+        .expect("job");
+    assert_eq!(job.imported_rows, 1);
+}
