@@ -71,8 +71,16 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         self.append_audits(vec![record]).await
     }
 
-    /// Appends entries in one statement.
+    /// Appends entries, a statement per thousand (SQLite binds at most
+    /// 32,766 values; an entry has ten).
     pub async fn append_audits(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+        for chunk in records.chunks(1000) {
+            self.append_audit_chunk(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    async fn append_audit_chunk(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }

@@ -20,6 +20,10 @@ use crate::domain::{
     ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
 };
 
+/// Users per insert statement: SQLite allows 32,766 bound values, and a
+/// user has 25 columns.
+const INSERT_CHUNK: usize = 500;
+
 /// What a caller asks a listing for; every part is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct UserCriteria {
@@ -61,8 +65,16 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         self.insert_users(org_id, std::slice::from_ref(user)).await
     }
 
-    /// Inserts users with their roles and teams, a statement per table.
-    pub async fn insert_users(&self, org_id: OrgId, batch: &[User]) -> Result<(), StoreError> {
+    /// Inserts users with their roles and teams, a statement per table and
+    /// per [`INSERT_CHUNK`] users.
+    pub async fn insert_users(&self, org_id: OrgId, users: &[User]) -> Result<(), StoreError> {
+        for batch in users.chunks(INSERT_CHUNK) {
+            self.insert_user_chunk(org_id, batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_user_chunk(&self, org_id: OrgId, batch: &[User]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }

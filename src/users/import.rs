@@ -33,8 +33,9 @@ use crate::{
     store::{ImportCriteria, StoreError},
 };
 
-/// Rows validated and committed together.
-const BATCH: usize = 500;
+/// Rows validated and committed together: large enough that commits do
+/// not dominate, small enough that a stop loses little work.
+const BATCH: usize = 2000;
 const IMPORT_USERS: &str = "ImportUsers";
 /// The columns a file must have, then those it may have: the export's first.
 const REQUIRED: &[&str] = export::COLUMNS.split_at(4).0;
@@ -339,7 +340,10 @@ impl Users {
     ) -> Result<()> {
         let tx = self.store.write().await?;
         let repo = tx.repo();
-        repo.lock_org(org.org_id).await?;
+        if !candidates.is_empty() {
+            // Serialises seat counting with every other change that takes seats.
+            repo.lock_org(org.org_id).await?;
+        }
         let emails: Vec<String> = candidates
             .iter()
             .map(|(_, u)| u.email.as_str().to_owned())
@@ -350,10 +354,13 @@ impl Users {
             .collect();
         let taken_emails = repo.taken_emails(&emails).await?;
         let taken_logins = repo.taken_login_ids(org.org_id, &logins).await?;
-        let used = repo.count_seats(org.org_id).await? + *accepted_in_dry_run;
-        let mut free = org
-            .seat_limit
-            .map(|limit| u64::from(limit).saturating_sub(used));
+        let mut free = match org.seat_limit {
+            Some(limit) if !candidates.is_empty() => {
+                let used = repo.count_seats(org.org_id).await? + *accepted_in_dry_run;
+                Some(u64::from(limit).saturating_sub(used))
+            }
+            _ => None,
+        };
         let mut lines = lines.to_vec();
         let mut accepted = Vec::new();
         for (line_no, user) in candidates {

@@ -448,3 +448,26 @@ async fn a_slow_upload_is_not_cut_by_the_request_timeout() {
         .expect("job");
     assert_eq!(job.imported_rows, 1);
 }
+
+#[tokio::test]
+async fn a_million_rows_stream_through_without_trouble() {
+    let app = spawn_app().await;
+    // A million short rows, each missing its email: every one is read,
+    // checked and reported, none is kept in memory longer than its batch.
+    let mut csv = HEADER.as_bytes().to_vec();
+    for _ in 0..1_000_000 {
+        csv.extend_from_slice(b"a,b,,\n");
+    }
+    let job = upload(&app, first("million.csv"), &csv, 1 << 20)
+        .await
+        .expect("import");
+    assert_eq!(job.status(), Status_::CompletedWithErrors);
+    assert_eq!((job.total_rows, job.failed_rows), (1_000_000, 1_000_000));
+    let lines = app
+        .sql_strings(&format!(
+            "SELECT text FROM import_report_lines WHERE job_id = '{}' AND line_no = 1000001",
+            job.import_job_id
+        ))
+        .await;
+    assert_eq!(lines.len(), 1, "the last row is reported at its line");
+}
