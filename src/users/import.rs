@@ -191,7 +191,7 @@ impl Users {
         principal: &Principal,
         origin: &Origin,
         options: &ImportOptions,
-        mut job: ImportJob,
+        job: ImportJob,
         file: std::fs::File,
     ) -> Result<ImportJob> {
         let org = self.store.read().org(principal.org_id).await?;
@@ -221,33 +221,29 @@ impl Users {
             emails: HashMap::new(),
             login_ids: HashMap::new(),
         };
-        let mut written = 0;
-        let mut accepted_in_dry_run = 0;
+        let mut run = Run {
+            org: &org,
+            principal,
+            origin,
+            options,
+            job,
+            written: 0,
+            accepted_in_dry_run: 0,
+        };
         let mut header_seen = false;
         let mut cut_short = false;
         while let Some(parsed) = receiver.recv().await {
             match parsed {
                 Parsed::Fatal(why) => {
                     if !header_seen {
-                        return self.fail_import(principal, job, &why).await;
+                        return self.fail_import(principal, run.job, &why).await;
                     }
                     cut_short = true;
                     let lines = [ReportLine::new(
                         0,
                         format!("{why}; the rest of the file was not read"),
                     )];
-                    self.commit_batch(
-                        &org,
-                        principal,
-                        origin,
-                        options,
-                        &mut job,
-                        &mut written,
-                        &lines,
-                        Vec::new(),
-                        &mut accepted_in_dry_run,
-                    )
-                    .await?;
+                    self.commit_batch(&mut run, &lines, Vec::new()).await?;
                 }
                 Parsed::Header { columns, ignored } => {
                     header_seen = true;
@@ -260,22 +256,11 @@ impl Users {
                                 ignored.join(", ")
                             ),
                         )];
-                        self.commit_batch(
-                            &org,
-                            principal,
-                            origin,
-                            options,
-                            &mut job,
-                            &mut written,
-                            &lines,
-                            Vec::new(),
-                            &mut accepted_in_dry_run,
-                        )
-                        .await?;
+                        self.commit_batch(&mut run, &lines, Vec::new()).await?;
                     }
                 }
                 Parsed::Rows(batch) => {
-                    job.total_rows += batch.len() as u64;
+                    run.job.total_rows += batch.len() as u64;
                     let mut lines = Vec::new();
                     let mut candidates = Vec::new();
                     for row in batch {
@@ -284,24 +269,14 @@ impl Users {
                             Err(text) => lines.push(ReportLine::new(row.line_no, text)),
                         }
                     }
-                    job.failed_rows += lines.len() as u64;
-                    self.commit_batch(
-                        &org,
-                        principal,
-                        origin,
-                        options,
-                        &mut job,
-                        &mut written,
-                        &lines,
-                        candidates,
-                        &mut accepted_in_dry_run,
-                    )
-                    .await?;
+                    run.job.failed_rows += lines.len() as u64;
+                    self.commit_batch(&mut run, &lines, candidates).await?;
                 }
             }
         }
         reader.await.map_err(Error::internal)?;
-        if !header_seen && job.status == ImportStatus::Uploading {
+        let mut job = run.job;
+        if !header_seen {
             return self
                 .fail_import(
                     principal,
@@ -325,19 +300,21 @@ impl Users {
     /// Checks the batch's users against existing ones and the seat limit,
     /// inserts the valid ones (unless a dry run) and stores the batch's
     /// report lines and the job's counts, all in one transaction.
-    #[allow(clippy::too_many_arguments)]
     async fn commit_batch(
         &self,
-        org: &OrgSettings,
-        principal: &Principal,
-        origin: &Origin,
-        options: &ImportOptions,
-        job: &mut ImportJob,
-        written: &mut u64,
+        run: &mut Run<'_>,
         lines: &[ReportLine],
         candidates: Vec<(u64, User)>,
-        accepted_in_dry_run: &mut u64,
     ) -> Result<()> {
+        let Run {
+            org,
+            principal,
+            origin,
+            options,
+            ref mut job,
+            ref mut written,
+            ref mut accepted_in_dry_run,
+        } = *run;
         let tx = self.store.write().await?;
         let repo = tx.repo();
         if !candidates.is_empty() {
@@ -513,6 +490,19 @@ impl Users {
             })
             .collect())
     }
+}
+
+/// An import under way: who runs it, how, and how far it got.
+struct Run<'a> {
+    org: &'a OrgSettings,
+    principal: &'a Principal,
+    origin: &'a Origin,
+    options: &'a ImportOptions,
+    job: ImportJob,
+    /// Report lines stored so far.
+    written: u64,
+    /// Seats a dry run would have taken so far.
+    accepted_in_dry_run: u64,
 }
 
 /// Checks one row into the user to invite, or the report text of why not.
