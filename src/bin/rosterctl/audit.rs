@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::{
     error::CliError,
-    output::{Output, emit, enum_name, note, plain_table, render, rfc3339, shorten},
+    output::{
+        Output, emit, enum_name, note, parse_time, plain_table, render, rfc3339, shorten, timestamp,
+    },
     paging::{PageArgs, note_next_page},
     session::SignedIn,
 };
@@ -62,20 +64,6 @@ impl From<ActorKind> for pb::AuditActorKind {
             ActorKind::System => Self::System,
             ActorKind::Anonymous => Self::Anonymous,
         }
-    }
-}
-
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e}), e.g. 2026-01-31T09:00:00Z"))
-}
-
-fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        // Always below 2·10⁹, so it fits.
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

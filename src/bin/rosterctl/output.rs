@@ -123,3 +123,18 @@ pub fn datetime(timestamp: Option<&prost_types::Timestamp>) -> Option<DateTime<U
     let nanos = u32::try_from(timestamp.nanos).ok()?;
     DateTime::<Utc>::from_timestamp(timestamp.seconds, nanos)
 }
+
+/// Parses a time given on the command line (a clap value parser).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e}), e.g. 2026-01-31T09:00:00Z"))
+}
+
+pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        // Always below 2·10⁹, so it fits.
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
