@@ -24,6 +24,8 @@ mod audit;
 mod auth;
 #[path = "rosterctl/error.rs"]
 mod error;
+#[path = "rosterctl/imports.rs"]
+mod imports;
 #[path = "rosterctl/keys.rs"]
 mod keys;
 #[path = "rosterctl/output.rs"]
@@ -58,6 +60,7 @@ use crate::{
     audit::AuditCommand,
     auth::{LoginArgs, PasswdArgs, login, logout, passwd, whoami},
     error::{CliError, report},
+    imports::ImportsCommand,
     keys::KeysCommand,
     output::{Output, note},
     presence::PresenceCommand,
@@ -122,6 +125,9 @@ enum Command {
     /// Manage users: create, invite, show, list, update, suspend, delete, export.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Import jobs made by `users import`: list, show, report.
+    #[command(subcommand)]
+    Imports(ImportsCommand),
     /// Presence: set availability, see who can take chats, watch changes live.
     #[command(subcommand)]
     Presence(PresenceCommand),
@@ -151,6 +157,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Whoami => whoami(server, out).await,
         Command::Passwd(args) => passwd(server, args, out).await,
         Command::Users(command) => users::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Imports(command) => {
+            imports::run(&SignedIn::open(server).await?, command, out).await
+        }
         Command::Presence(command) => {
             presence::run(&SignedIn::open(server).await?, command, out).await
         }
