@@ -146,6 +146,7 @@ pub fn private_file_options() -> fs::OpenOptions {
 pub struct SignedIn {
     channel: Channel,
     bearer: Bearer,
+    server: String,
 }
 
 impl SignedIn {
@@ -158,7 +159,25 @@ impl SignedIn {
         Ok(Self {
             channel: connect(&server).await?,
             bearer,
+            server,
         })
+    }
+
+    /// A user-service client on a connection of its own whose calls wait
+    /// for their answer as long as it takes: ImportUsers answers only once
+    /// every row is processed, which grows with the file. Keepalive pings
+    /// still notice a dead server.
+    pub async fn users_without_deadline(
+        &self,
+    ) -> Result<UserServiceClient<InterceptedService<Channel, Bearer>>, CliError> {
+        let channel = endpoint(&self.server)?
+            .connect()
+            .await
+            .map_err(|e| connect_error(&self.server, &e))?;
+        Ok(UserServiceClient::with_interceptor(
+            channel,
+            self.bearer.clone(),
+        ))
     }
 
     pub fn auth(&self) -> AuthServiceClient<InterceptedService<Channel, Bearer>> {
@@ -189,17 +208,24 @@ pub fn bearer(token: &str) -> Result<Bearer, CliError> {
 }
 
 pub async fn connect(server: &str) -> Result<Channel, CliError> {
-    let endpoint = Endpoint::from_shared(server.to_owned())
-        .map_err(|e| CliError::msg(format!("invalid server URL {server:?}: {}", chain(&e))))?
-        .connect_timeout(Duration::from_secs(10))
+    endpoint(server)?
         // Until the response headers arrive: a stream may then run for hours.
         .timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .map_err(|e| connect_error(server, &e))
+}
+
+fn endpoint(server: &str) -> Result<Endpoint, CliError> {
+    Ok(Endpoint::from_shared(server.to_owned())
+        .map_err(|e| CliError::msg(format!("invalid server URL {server:?}: {}", chain(&e))))?
+        .connect_timeout(Duration::from_secs(10))
         // Pings while a call is open, so `presence watch` notices a dead
         // connection (no FIN, e.g. a vanished host) and reconnects.
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10));
-    endpoint
-        .connect()
-        .await
-        .map_err(|e| CliError::msg(format!("cannot connect to {server}: {}", chain(&e))))
+        .keep_alive_timeout(Duration::from_secs(10)))
+}
+
+fn connect_error(server: &str, err: &tonic::transport::Error) -> CliError {
+    CliError::msg(format!("cannot connect to {server}: {}", chain(err)))
 }
