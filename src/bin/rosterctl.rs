@@ -48,6 +48,8 @@ mod teams;
 mod user_admin;
 #[path = "rosterctl/user_export.rs"]
 mod user_export;
+#[path = "rosterctl/user_import.rs"]
+mod user_import;
 #[path = "rosterctl/users.rs"]
 mod users;
 
@@ -122,7 +124,7 @@ enum Command {
     Whoami,
     /// Change your password; every other session of yours ends.
     Passwd(PasswdArgs),
-    /// Manage users: create, invite, show, list, update, suspend, delete, export.
+    /// Manage users: create, invite, show, list, update, suspend, delete, import, export.
     #[command(subcommand)]
     Users(UsersCommand),
     /// Import jobs made by `users import`: list, show, report.

@@ -1,4 +1,4 @@
-//! `users …`: create, show, list, export and administer users.
+//! `users …`: create, show, list, import, export and administer users.
 
 use std::path::PathBuf;
 
@@ -21,6 +21,7 @@ use crate::{
         self as admin, InviteUserArgs, ResetPasswordArgs, SuspendUserArgs, UpdateUserArgs,
     },
     user_export,
+    user_import::{self, ImportUsersArgs},
 };
 
 #[derive(Subcommand)]
@@ -93,6 +94,10 @@ pub enum UsersCommand {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
     },
+    /// Import users from a CSV file (see docs/csv.md): valid rows become
+    /// invited users, the others go to the job's report. Shows the upload's
+    /// progress, then the job.
+    Import(ImportUsersArgs),
     /// Write the users that match the filters to stdout as CSV (the import's
     /// columns first; see docs/csv.md), e.g. `users export > users.csv`.
     /// Always CSV: --json does not apply.
@@ -128,6 +133,7 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
         C::GetAvatar { user_id, output } => {
             admin::get_avatar(signed_in, user_id, output, out).await
         }
+        C::Import(args) => user_import::import_users(signed_in, args, out).await,
         C::Export(filters) => user_export::export_users(signed_in, filters).await,
     }
 }
