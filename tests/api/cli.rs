@@ -1699,3 +1699,193 @@ async fn presence_watch_json_prints_the_snapshot_then_each_change() {
     let stderr = watch.stop();
     assert!(!stderr.contains("error:"), "{stderr}");
 }
+
+/// The value of the `LABEL value` row of a key-value table.
+fn table_value(stdout: &str, label: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(label)?.strip_prefix(' '))
+        .map(|value| value.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {label} row in {stdout}"))
+}
+
+#[tokio::test]
+async fn users_import_then_imports_show_list_and_report() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("people.csv");
+    std::fs::write(
+        &file,
+        "first_name,last_name,login_id,email\n\
+         Ana,Lima,,ana@example.com\n\
+         Bob,Stone,,not-an-email\n",
+    )
+    .expect("write the file");
+    let path = file.to_str().expect("UTF-8 path");
+
+    // Rejected rows are the report's business: the job ran, exit status 0.
+    let run = ctl.run(&["users", "import", path], "").await;
+    assert!(run.success, "import failed: {}", run.stderr);
+    assert_eq!(
+        table_value(&run.stdout, "STATUS"),
+        "COMPLETED_WITH_ERRORS",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(table_value(&run.stdout, "FILE"), "people.csv");
+    assert_eq!(table_value(&run.stdout, "ROWS"), "2");
+    assert_eq!(table_value(&run.stdout, "IMPORTED"), "1");
+    assert_eq!(table_value(&run.stdout, "FAILED"), "1");
+    assert!(
+        run.stdout.contains("\nline 3: email: INVALID_EMAIL"),
+        "{}",
+        run.stdout
+    );
+    let job_id = table_value(&run.stdout, "ID");
+    assert!(
+        run.stderr
+            .contains(&format!("rosterctl imports report {job_id}")),
+        "{}",
+        run.stderr
+    );
+    let ana = ctl
+        .run(
+            &["users", "list", "--query", "ana@example.com", "--json"],
+            "",
+        )
+        .await;
+    assert_eq!(
+        ana.json()[0]["state"],
+        "USER_STATE_INVITED",
+        "{}",
+        ana.stdout
+    );
+
+    let show = ctl.run(&["imports", "show", &job_id, "--json"], "").await;
+    assert!(show.success, "show failed: {}", show.stderr);
+    let job = show.json();
+    assert_eq!(job["import_job_id"], job_id.as_str());
+    assert_eq!(job["status"], "IMPORT_JOB_STATUS_COMPLETED_WITH_ERRORS");
+    assert_eq!(
+        (
+            &job["total_rows"],
+            &job["imported_rows"],
+            &job["failed_rows"]
+        ),
+        (&Value::from(2), &Value::from(1), &Value::from(1))
+    );
+    assert_eq!(job["dry_run"], false);
+    assert!(job["finished_at"].is_string(), "{job}");
+
+    let report = ctl.run(&["imports", "report", &job_id], "").await;
+    assert!(report.success, "report failed: {}", report.stderr);
+    assert_eq!(report.stdout.lines().count(), 1, "{}", report.stdout);
+    assert!(
+        report.stdout.starts_with("line 3: email: INVALID_EMAIL: "),
+        "{}",
+        report.stdout
+    );
+
+    // A dry run of the same file, as JSON: Ana is now taken.
+    let dry = ctl
+        .run(
+            &[
+                "users",
+                "import",
+                path,
+                "--dry-run",
+                "--default-role",
+                "supervisor",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(dry.success, "dry run failed: {}", dry.stderr);
+    let dry = dry.json();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(
+        (&dry["imported_rows"], &dry["failed_rows"]),
+        (&Value::from(0), &Value::from(2))
+    );
+
+    let list = ctl
+        .run(
+            &[
+                "imports",
+                "list",
+                "--sort",
+                "uploaded-at",
+                "--desc",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert!(list.success, "list failed: {}", list.stderr);
+    let ids: Vec<&str> = list
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|j| j["import_job_id"].as_str().expect("id"))
+        .map(|id| if id == job_id { "first" } else { "dry" })
+        .collect();
+    assert_eq!(ids, vec!["dry", "first"]);
+    let table = ctl.run(&["imports", "list"], "").await;
+    assert!(table.stdout.starts_with("ID "), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("COMPLETED_WITH_ERRORS"),
+        "{}",
+        table.stdout
+    );
+    let since_now = ctl
+        .run(
+            &[
+                "imports",
+                "list",
+                "--since",
+                "2999-01-01T00:00:00Z",
+                "--json",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(since_now.json(), serde_json::json!([]));
+
+    // A file the server cannot read at all: the job FAILED, status 1.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").expect("write");
+    let failed = ctl
+        .run(&["users", "import", empty.to_str().expect("path")], "")
+        .await;
+    assert!(!failed.success);
+    assert_eq!(table_value(&failed.stdout, "STATUS"), "FAILED");
+    assert!(
+        failed.stdout.contains("file: the file is empty"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed.stderr.contains("nothing was imported"),
+        "{}",
+        failed.stderr
+    );
+
+    let missing = ctl
+        .run(&["imports", "show", &uuid::Uuid::now_v7().to_string()], "")
+        .await;
+    assert!(!missing.success);
+    assert!(
+        missing.stderr.starts_with("error: NOT_FOUND: "),
+        "{}",
+        missing.stderr
+    );
+    let no_file = ctl
+        .run(&["users", "import", "/nonexistent/people.csv"], "")
+        .await;
+    assert!(!no_file.success);
+    assert!(no_file.stderr.contains("cannot open"), "{}", no_file.stderr);
+}
