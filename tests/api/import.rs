@@ -1,7 +1,9 @@
 //! ImportUsers and its jobs and reports, through the real server.
 
+use std::time::Duration;
+
 use roster::api::pb::{self, ImportJobStatus as Status_};
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 
 use crate::helpers::{TestApp, TestDatabase, reason, spawn_app, spawn_app_on, spawn_app_with};
 
@@ -470,4 +472,287 @@ async fn a_million_rows_stream_through_without_trouble() {
         ))
         .await;
     assert_eq!(lines.len(), 1, "the last row is reported at its line");
+}
+
+/// A `rosterd` process of the test's own, killed (SIGKILL) when dropped so
+/// a failing test leaves no server behind. Its log goes to a file, shown
+/// when it fails to start.
+struct Rosterd {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    log: tempfile::NamedTempFile,
+}
+
+impl Rosterd {
+    /// Starts the real binary on `database_url` and waits until its health
+    /// service says SERVING. The port is found free just before; should
+    /// another process take it first, the server exits and is started again
+    /// on another.
+    async fn start(database_url: &str) -> Self {
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let log = tempfile::NamedTempFile::new().expect("log file");
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+                .env("DATABASE_URL", database_url)
+                .env("ROSTER_LISTEN", addr.to_string())
+                .env("ROSTER_BOOTSTRAP_ORG", crate::helpers::ORG)
+                .env("ROSTER_BOOTSTRAP_ADMIN_EMAIL", crate::helpers::ADMIN_EMAIL)
+                .env(
+                    "ROSTER_BOOTSTRAP_ADMIN_PASSWORD",
+                    crate::helpers::ADMIN_PASSWORD,
+                )
+                .env("ROSTER_PASSWORD_HASHING", "insecure-fast")
+                .env("ROSTER_LOG_LEVEL", "warn")
+                // The upload must not be cut short by the server's own
+                // per-request limit on a slow machine.
+                .env("ROSTER_REQUEST_TIMEOUT_SECS", "3600")
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .env_remove("ROSTER_SMTP_URL")
+                .stdin(std::process::Stdio::null())
+                .stdout(log.reopen().expect("log file"))
+                .stderr(log.reopen().expect("log file"))
+                .spawn()
+                .expect("rosterd starts");
+            let mut server = Self { child, addr, log };
+            if server.wait_until_serving().await {
+                return server;
+            }
+        }
+        panic!("rosterd did not start on any of 5 ports");
+    }
+
+    /// `true` once SERVING; `false` if the process exited first (its log
+    /// is printed); fails the test if neither happens within 3 minutes.
+    async fn wait_until_serving(&mut self) -> bool {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("rosterd status") {
+                eprintln!("rosterd exited with {status}: {}", self.log_text());
+                return false;
+            }
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
+                .expect("uri")
+                .connect()
+                .await
+                && let Ok(answer) = HealthClient::new(channel)
+                    .check(HealthCheckRequest::default())
+                    .await
+                && answer.into_inner().status == ServingStatus::Serving as i32
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("rosterd not SERVING after 3 minutes: {}", self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs, as when a machine dies.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill rosterd");
+        self.child.wait().expect("reap rosterd");
+    }
+}
+
+impl Drop for Rosterd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client of `addr`'s UserService signed in as the bootstrap admin.
+async fn admin_at(addr: std::net::SocketAddr) -> crate::helpers::Users {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let token = pb::auth_service_client::AuthServiceClient::new(channel.clone())
+        .login(pb::LoginRequest {
+            org: crate::helpers::ORG.into(),
+            login: crate::helpers::ADMIN_EMAIL.into(),
+            password: crate::helpers::ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+        .session_token;
+    pb::user_service_client::UserServiceClient::with_interceptor(
+        channel,
+        roster::api::Bearer::new(&token).expect("token is header text"),
+    )
+}
+
+/// The first column of every row of `query` on the database at `url`.
+async fn strings_at(url: &str, query: &str) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(url).await.expect("db");
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            query,
+        ))
+        .await
+        .expect("query");
+    db.close().await.ok();
+    rows.iter()
+        .map(|r| r.try_get_by_index::<String>(0).expect("text column"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_server_leaves_a_failed_job_whose_report_matches_the_users() {
+    // Enough rows that the import is still running when the first batches
+    // are seen committed, even in a release build. Every tenth row is bad,
+    // so the report has row lines too.
+    const ROWS: usize = 100_000;
+    let bad = |i: usize| i % 10 == 9;
+    let mut csv = HEADER.to_owned();
+    for i in 0..ROWS {
+        if bad(i) {
+            csv.push_str(&format!("Crash,{i},,not-an-email-{i},,\n"));
+        } else {
+            csv.push_str(&format!("Crash,{i},,crash{i}@example.com,,\n"));
+        }
+    }
+    let database = TestDatabase::create().await;
+    let mut rosterd = Rosterd::start(&database.url).await;
+    let client = admin_at(rosterd.addr).await;
+
+    let mut uploader = client.clone();
+    let upload = tokio::spawn(async move {
+        let mut messages = vec![first("crash.csv")];
+        messages.extend(
+            csv.as_bytes()
+                .chunks(64 * 1024)
+                .map(|c| pb::ImportUsersRequest {
+                    chunk: c.to_vec(),
+                    ..Default::default()
+                }),
+        );
+        uploader.import_users(tokio_stream::iter(messages)).await
+    });
+    // Kill it once a few batches are committed, while rows remain.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no batch committed within 10 minutes"
+        );
+        if upload.is_finished() {
+            panic!(
+                "the upload ended before the server was killed: {:?}",
+                upload.await
+            );
+        }
+        let jobs = client
+            .clone()
+            .list_import_jobs(pb::ListImportJobsRequest::default())
+            .await
+            .expect("list jobs")
+            .into_inner()
+            .import_jobs;
+        if jobs.iter().any(|j| j.imported_rows >= 1_000) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rosterd.kill();
+    let cut = tokio::time::timeout(Duration::from_secs(60), upload)
+        .await
+        .expect("the upload notices the server is gone")
+        .expect("upload task");
+    assert!(cut.is_err(), "the import finished before the kill: {cut:?}");
+
+    let mut config = roster::config::Config::for_tests(database.url.clone());
+    config.bootstrap_org = crate::helpers::ORG.into();
+    let (addr, _server) = crate::helpers::start(config).await;
+    let mut client = admin_at(addr).await;
+    let job = client
+        .list_import_jobs(pb::ListImportJobsRequest::default())
+        .await
+        .expect("list jobs")
+        .into_inner()
+        .import_jobs
+        .remove(0);
+    assert_eq!(job.status(), Status_::Failed);
+    assert!(job.finished_at.is_some());
+    let read = job.total_rows as usize;
+    assert!(0 < job.imported_rows && read < ROWS, "{job:?}");
+    assert_eq!(
+        job.total_rows,
+        job.imported_rows + job.failed_rows,
+        "{job:?}"
+    );
+
+    // Batches commit in file order, so the rows read are the first `read`:
+    // each good one is a user, each bad one a report line, and nothing else.
+    let report = client
+        .get_import_report(pb::GetImportReportRequest {
+            import_job_id: job.import_job_id.clone(),
+        })
+        .await
+        .expect("report")
+        .into_inner()
+        .report;
+    let mut lines: Vec<&str> = report.lines().collect();
+    let last = lines.pop().expect("a last line");
+    assert!(
+        last.starts_with("file: the server stopped during the import;")
+            && last.contains(&format!("; {} rows were imported", job.imported_rows)),
+        "{last}"
+    );
+    let reported: Vec<String> = lines
+        .iter()
+        .map(|l| l.split(':').next().expect("line N").to_owned())
+        .collect();
+    let expected: Vec<String> = (0..read)
+        .filter(|i| bad(*i))
+        .map(|i| format!("line {}", i + 2))
+        .collect();
+    assert_eq!(reported, expected);
+    assert_eq!(lines.len(), job.failed_rows as usize);
+
+    let mut emails = strings_at(
+        &database.url,
+        "SELECT email FROM users WHERE email LIKE 'crash%'",
+    )
+    .await;
+    emails.sort();
+    let mut wanted: Vec<String> = (0..read)
+        .filter(|i| !bad(*i))
+        .map(|i| format!("crash{i}@example.com"))
+        .collect();
+    wanted.sort();
+    assert_eq!(emails.len(), job.imported_rows as usize);
+    assert_eq!(emails, wanted);
+
+    // One audit entry per user the job created, and no other.
+    let mut user_ids = strings_at(
+        &database.url,
+        "SELECT id FROM users WHERE email LIKE 'crash%'",
+    )
+    .await;
+    let mut invited = strings_at(
+        &database.url,
+        &format!(
+            "SELECT target_user_id FROM audit_events WHERE action = 'user.invite' AND details LIKE '%{}%'",
+            job.import_job_id
+        ),
+    )
+    .await;
+    user_ids.sort();
+    invited.sort();
+    assert_eq!(invited, user_ids);
 }
