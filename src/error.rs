@@ -78,6 +78,8 @@ pub enum Reason {
     ImportJobNotFound,
     /// An upload over the server's size limit.
     FileTooLarge,
+    /// The client's upload stream ended with an error before its end.
+    UploadInterrupted,
     NotImplemented,
     Internal,
 }
@@ -142,6 +144,7 @@ impl Reason {
             Reason::ShuttingDown => "SHUTTING_DOWN",
             Reason::ImportJobNotFound => "IMPORT_JOB_NOT_FOUND",
             Reason::FileTooLarge => "FILE_TOO_LARGE",
+            Reason::UploadInterrupted => "UPLOAD_INTERRUPTED",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }

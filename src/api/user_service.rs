@@ -346,58 +346,36 @@ impl UserService for UserApi {
         if !fresh {
             return Ok(import_response(&job));
         }
-        // Spooled to a temporary file first, so a file over the limit
-        // imports nothing, and memory stays bounded whatever the size.
-        let spool = tempfile::tempfile().map_err(Error::internal)?;
-        let mut spool = tokio::fs::File::from_std(spool);
-        let mut size = first.chunk.len() as u64;
-        spool
-            .write_all(&first.chunk)
-            .await
-            .map_err(Error::internal)?;
-        while let Some(message) = upload.message().await? {
-            size += message.chunk.len() as u64;
-            if size > self.import_max_bytes {
-                let limit = self.import_max_bytes;
-                self.users
-                    .fail_import(
-                        &principal,
-                        job,
-                        &format!("the file is over the limit of {limit} bytes"),
-                    )
-                    .await?;
-                return Err(Error::ResourceExhausted {
-                    reason: Reason::FileTooLarge,
-                    message: format!(
-                        "the file is over the limit of {limit} bytes: nothing was imported"
-                    ),
-                    metadata: vec![("limit_bytes", limit.to_string())],
+        // On a task of its own: a client that goes away drops this handler,
+        // and the job must still end (FAILED, the upload broken off).
+        let users = self.users.clone();
+        let max_bytes = self.import_max_bytes;
+        let importing = tokio::spawn(
+            async move {
+                let id = job.id;
+                let imported =
+                    match spool(first.chunk, &mut upload, max_bytes, options.size_bytes).await {
+                        Ok(file) => {
+                            users
+                                .run_import(&principal, &origin, &options, job, file)
+                                .await
+                        }
+                        Err(err) => Err(err),
+                    };
+                if let Err(err) = &imported {
+                    // Whatever broke the import (too large, the client gone,
+                    // an error), the job must not stay UPLOADING.
+                    let why = format!("the import stopped: {err}");
+                    if let Err(also) = users.abandon_import(&principal, id, &why).await {
+                        tracing::error!(%also, "cannot mark the import FAILED");
+                    }
                 }
-                .into());
+                imported
             }
-            spool
-                .write_all(&message.chunk)
-                .await
-                .map_err(Error::internal)?;
-        }
-        spool.flush().await.map_err(Error::internal)?;
-        spool.rewind().await.map_err(Error::internal)?;
-        let file = spool.into_std().await;
-        let id = job.id;
-        match self
-            .users
-            .run_import(&principal, &origin, &options, job, file)
-            .await
-        {
-            Ok(job) => Ok(import_response(&job)),
-            Err(err) => {
-                let why = format!("the import stopped: {err}");
-                if let Err(also) = self.users.abandon_import(&principal, id, &why).await {
-                    tracing::error!(%also, "cannot mark the import FAILED");
-                }
-                Err(err.into())
-            }
-        }
+            .in_current_span(),
+        );
+        let job = importing.await.map_err(Error::internal)??;
+        Ok(import_response(&job))
     }
 
     #[tracing::instrument(skip_all, fields(import_job_id = %req.get_ref().import_job_id))]
@@ -627,6 +605,55 @@ async fn send_export(
     }
 }
 
+/// Writes the upload to a temporary file, so a file over the limit
+/// imports nothing and memory stays bounded whatever the size.
+async fn spool(
+    first_chunk: Vec<u8>,
+    upload: &mut Streaming<pb::ImportUsersRequest>,
+    max_bytes: u64,
+    declared: Option<u64>,
+) -> Result<std::fs::File, Error> {
+    let spool = tempfile::tempfile().map_err(Error::internal)?;
+    let mut spool = tokio::fs::File::from_std(spool);
+    let mut size = 0u64;
+    let mut chunk = Some(first_chunk);
+    while let Some(bytes) = chunk {
+        size += bytes.len() as u64;
+        if size > max_bytes {
+            let limit = max_bytes;
+            return Err(Error::ResourceExhausted {
+                reason: Reason::FileTooLarge,
+                message: format!(
+                    "the file is over the limit of {limit} bytes: nothing was imported"
+                ),
+                metadata: vec![("limit_bytes", limit.to_string())],
+            });
+        }
+        spool.write_all(&bytes).await.map_err(Error::internal)?;
+        chunk = upload
+            .message()
+            .await
+            .map_err(|status| Error::Unavailable {
+                reason: Reason::UploadInterrupted,
+                message: format!("the upload broke off: {}", status.message()),
+            })?
+            .map(|m| m.chunk);
+    }
+    if let Some(declared) = declared
+        && declared != size
+    {
+        return Err(Error::Unavailable {
+            reason: Reason::UploadInterrupted,
+            message: format!(
+                "the upload broke off after {size} of {declared} bytes: nothing was imported"
+            ),
+        });
+    }
+    spool.flush().await.map_err(Error::internal)?;
+    spool.rewind().await.map_err(Error::internal)?;
+    Ok(spool.into_std().await)
+}
+
 /// The options of an upload's first message.
 fn parse_import_options(first: &pb::ImportUsersRequest) -> Result<ImportOptions, Error> {
     let mut v = Violations::default();
@@ -661,6 +688,7 @@ fn parse_import_options(first: &pb::ImportUsersRequest) -> Result<ImportOptions,
             default_roles: roles.into_iter().collect::<Option<_>>()?,
             default_team_ids: teams.into_iter().collect::<Option<_>>()?,
             request_id: request_id?,
+            size_bytes: first.size_bytes,
         })
     })
 }

@@ -50,6 +50,8 @@ pub struct ImportOptions {
     pub default_roles: Vec<RoleName>,
     pub default_team_ids: Vec<TeamId>,
     pub request_id: Option<String>,
+    /// The file's size as the client declared it.
+    pub size_bytes: Option<u64>,
 }
 
 /// One data row of the file: where it starts and its cells (`None` when

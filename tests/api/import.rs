@@ -756,3 +756,43 @@ async fn a_killed_server_leaves_a_failed_job_whose_report_matches_the_users() {
     invited.sort();
     assert_eq!(invited, user_ids);
 }
+
+#[tokio::test]
+async fn an_upload_the_client_abandons_ends_failed() {
+    let app = spawn_app().await;
+    let mut users = app.admin_users();
+    // The first message, then a file that never finishes.
+    let declared = pb::ImportUsersRequest {
+        size_bytes: Some(1000),
+        ..first("abandoned.csv")
+    };
+    let stream = tokio_stream::StreamExt::chain(
+        tokio_stream::iter(vec![declared]),
+        tokio_stream::pending::<pb::ImportUsersRequest>(),
+    );
+    let call = tokio::spawn(async move { users.import_users(stream).await });
+    let job = loop {
+        let jobs = list(&app, pb::ListImportJobsRequest::default()).await;
+        if let Some(job) = jobs.into_iter().next() {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(job.status(), Status_::Uploading);
+    call.abort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let jobs = list(&app, pb::ListImportJobsRequest::default()).await;
+        if jobs[0].status() == Status_::Failed {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job stayed {:?}",
+            jobs[0].status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = report(&app, &job).await;
+    assert!(text.contains("the upload broke off"), "{text}");
+}

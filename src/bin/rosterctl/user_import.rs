@@ -79,6 +79,7 @@ pub async fn import_users(
         send_invites: args.send_invites,
         default_roles: args.default_roles,
         default_team_ids: args.default_team_ids,
+        size_bytes: (size > 0).then_some(size),
     };
     let mut client = signed_in.users_without_deadline().await?;
     let progress = Progress::new(size);
