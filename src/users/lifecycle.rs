@@ -173,19 +173,45 @@ impl Users {
         } else {
             None
         };
-        if let Some(reason) = routing_change {
+        self.finish_change(
+            tx,
+            principal,
+            origin,
+            &org,
+            &before,
+            routing_change,
+            Action::UserUpdate,
+        )
+        .await
+    }
+
+    /// The end of every change to one user: presence brought in step with
+    /// it (when `routing` says the change matters to routers), the user
+    /// read back, the audit entry with what differs, the commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_change(
+        &self,
+        tx: WriteTx,
+        principal: &Principal,
+        origin: &Origin,
+        org: &OrgSettings,
+        before: &User,
+        routing: Option<ChangeReason>,
+        action: Action,
+    ) -> Result<User> {
+        if let Some(reason) = routing {
             tx.repo()
-                .refresh_presence(&org, Some(&[user_id]), reason, Utc::now())
+                .refresh_presence(org, Some(&[before.id]), reason, Utc::now())
                 .await?;
         }
-        let updated = reload(&tx, &org, user_id).await?;
+        let updated = reload(&tx, org, before.id).await?;
         self.audit(
             &tx,
             principal,
             origin,
-            Action::UserUpdate,
-            user_id,
-            changes(&before, &updated),
+            action,
+            before.id,
+            changes(before, &updated),
         )
         .await?;
         tx.commit().await?;
@@ -286,26 +312,16 @@ impl Users {
         }
         self.save(&tx, &after, None, None).await?;
         tx.repo().delete_user_sessions(user_id).await?;
-        tx.repo()
-            .refresh_presence(
-                &org,
-                Some(&[user_id]),
-                ChangeReason::UserSuspended,
-                Utc::now(),
-            )
-            .await?;
-        let updated = reload(&tx, &org, user_id).await?;
-        self.audit(
-            &tx,
+        self.finish_change(
+            tx,
             principal,
             origin,
+            &org,
+            &before,
+            Some(ChangeReason::UserSuspended),
             Action::UserSuspend,
-            user_id,
-            changes(&before, &updated),
         )
-        .await?;
-        tx.commit().await?;
-        Ok(updated)
+        .await
     }
 
     /// Makes a suspended user active again, if a seat is free.
@@ -329,26 +345,16 @@ impl Users {
         let tx = self.store.write().await?;
         take_seat(&tx, &org).await?;
         self.save(&tx, &after, None, None).await?;
-        tx.repo()
-            .refresh_presence(
-                &org,
-                Some(&[user_id]),
-                ChangeReason::UserReactivated,
-                Utc::now(),
-            )
-            .await?;
-        let updated = reload(&tx, &org, user_id).await?;
-        self.audit(
-            &tx,
+        self.finish_change(
+            tx,
             principal,
             origin,
+            &org,
+            &before,
+            Some(ChangeReason::UserReactivated),
             Action::UserReactivate,
-            user_id,
-            changes(&before, &updated),
         )
-        .await?;
-        tx.commit().await?;
-        Ok(updated)
+        .await
     }
 
     /// Clears the lock that failed sign-ins set.
