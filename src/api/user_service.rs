@@ -1,6 +1,6 @@
 use tokio::{
     io::{AsyncSeekExt, AsyncWriteExt},
-    sync::mpsc,
+    sync::{mpsc, oneshot},
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
@@ -350,12 +350,16 @@ impl UserService for UserApi {
         // and the job must still end (FAILED, the upload broken off).
         let users = self.users.clone();
         let max_bytes = self.import_max_bytes;
+        let uploading = job.clone();
+        let return_when_uploaded = first.return_when_uploaded;
+        let (uploaded, arrived) = oneshot::channel();
         let importing = tokio::spawn(
             async move {
                 let id = job.id;
                 let imported =
                     match spool(first.chunk, &mut upload, max_bytes, options.size_bytes).await {
                         Ok(file) => {
+                            let _ = uploaded.send(());
                             users
                                 .run_import(&principal, &origin, &options, job, file)
                                 .await
@@ -374,6 +378,10 @@ impl UserService for UserApi {
             }
             .in_current_span(),
         );
+        // Without the signal the upload failed: the task's error says why.
+        if return_when_uploaded && arrived.await.is_ok() {
+            return Ok(import_response(&uploading));
+        }
         let job = importing.await.map_err(Error::internal)??;
         Ok(import_response(&job))
     }

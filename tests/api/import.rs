@@ -206,6 +206,62 @@ async fn a_file_over_the_limit_is_refused_and_imports_nothing() {
 }
 
 #[tokio::test]
+async fn an_upload_can_be_answered_on_arrival_and_followed_to_the_end() {
+    let app = spawn_app_with(|c| c.import_max_bytes = 200_000).await;
+    let mut csv = HEADER.to_owned();
+    for i in 0..5000 {
+        csv.push_str(&format!("User,{i},,user{i}@example.com,,\n"));
+    }
+    csv.push_str("Bad,Row,,not-an-email,,\n");
+    let early = || pb::ImportUsersRequest {
+        return_when_uploaded: true,
+        ..first("early.csv")
+    };
+    let job = upload(&app, early(), csv.as_bytes(), 4096)
+        .await
+        .expect("answered on arrival");
+    assert_eq!(job.status(), Status_::Uploading);
+    let mut seen = vec![job.total_rows];
+    let job = loop {
+        let job = app
+            .admin_users()
+            .get_import_job(pb::GetImportJobRequest {
+                import_job_id: job.import_job_id.clone(),
+            })
+            .await
+            .expect("job")
+            .into_inner()
+            .import_job
+            .expect("job");
+        seen.push(job.total_rows);
+        if job.status() != Status_::Uploading {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(job.status(), Status_::CompletedWithErrors);
+    assert_eq!(
+        (job.total_rows, job.imported_rows, job.failed_rows),
+        (5001, 5000, 1)
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "counts only grow: {seen:?}"
+    );
+    assert_eq!(emails(&app).await.len(), 5001);
+
+    // A file refused on arrival is still answered with the refusal.
+    csv.push_str(&"x".repeat(200_000));
+    let err = upload(&app, early(), csv.as_bytes(), 4096)
+        .await
+        .expect_err("too large");
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::ResourceExhausted, "FILE_TOO_LARGE")
+    );
+}
+
+#[tokio::test]
 async fn the_seat_limit_stops_rows_past_it() {
     let app = spawn_app().await;
     app.sql("UPDATE orgs SET seat_limit = 3").await;

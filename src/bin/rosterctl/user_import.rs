@@ -3,11 +3,10 @@
 //!
 //! The file is read and sent in chunks of 64 KiB by a thread of its own
 //! through a small bounded channel, so memory stays flat whatever the file's
-//! size. The server answers only once every row is processed, so progress
-//! comes in two phases, drawn on stderr when it is a terminal: a bar of the
-//! bytes sent, then a spinner ("processing rows") until the answer. Rows
-//! done so far are not shown: the server does not report them during the
-//! call (`imports show JOB_ID` from another terminal does).
+//! size. The upload asks the server to answer as soon as the file has
+//! arrived (`return_when_uploaded`); the rows are then followed with
+//! `GetImportJob` until the job ends. Progress is drawn on stderr when it is
+//! a terminal: a bar of the bytes sent, then the rows processed so far.
 //!
 //! Exit status: 0 when the job ran, even if rows were rejected (they are in
 //! the report); 1 when the call failed or the job FAILED as a whole (e.g.
@@ -28,7 +27,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     error::CliError,
-    imports::{ImportJobView, fetch_report, job_rows, job_view},
+    imports::{ImportJobView, fetch_report, get_job, job_rows, job_view},
     output::{Output, emit, key_value_table, note, render},
     session::SignedIn,
 };
@@ -37,6 +36,8 @@ use crate::{
 const CHUNK: usize = 64 * 1024;
 /// Report lines shown after the summary; `imports report` prints them all.
 const REPORT_HEAD: usize = 10;
+/// How often a running job is read back; its counts grow a batch at a time.
+const POLL: Duration = Duration::from_millis(250);
 
 #[derive(Args)]
 pub struct ImportUsersArgs {
@@ -80,6 +81,7 @@ pub async fn import_users(
         default_roles: args.default_roles,
         default_team_ids: args.default_team_ids,
         size_bytes: (size > 0).then_some(size),
+        return_when_uploaded: true,
     };
     let mut client = signed_in.users_without_deadline().await?;
     let progress = Progress::new(size);
@@ -104,12 +106,18 @@ pub async fn import_users(
                     args.file.display()
                 )));
             }
-            progress.processing();
             call.await
         }
     };
+    let answer = answer.inspect_err(|_| progress.clear())?;
+    let mut job = job_view(answer.into_inner().import_job)?;
+    progress.processing();
+    while job.status == pb::ImportJobStatus::Uploading.as_str_name() {
+        progress.rows(&job);
+        tokio::time::sleep(POLL).await;
+        job = get_job(signed_in, job.import_job_id.clone()).await?;
+    }
     progress.clear();
-    let job = job_view(answer?.into_inner().import_job)?;
     print_summary(signed_in, &job, out).await?;
     if job.status == pb::ImportJobStatus::Failed.as_str_name() {
         return Err(CliError::msg(format!(
@@ -203,9 +211,9 @@ async fn print_summary(
     Ok(())
 }
 
-/// The progress shown on stderr: a bar of the bytes sent, then a spinner
-/// while the server processes the rows. Hidden when stderr is not a
-/// terminal, so scripts and logs get no control characters.
+/// The progress shown on stderr: a bar of the bytes sent, then the rows
+/// processed so far. Hidden when stderr is not a terminal, so scripts and
+/// logs get no control characters.
 struct Progress {
     bar: ProgressBar,
 }
@@ -226,16 +234,24 @@ impl Progress {
         Self { bar }
     }
 
-    /// The file is sent: the server now checks and imports the rows, and
-    /// says nothing until it is done.
+    /// The file is sent: the server now checks and imports the rows.
     fn processing(&self) {
         if self.bar.is_hidden() {
             return;
         }
-        if let Ok(style) = ProgressStyle::with_template("{spinner} processing rows ({elapsed})") {
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
             self.bar.set_style(style);
         }
+        self.bar.set_message("processing rows");
         self.bar.enable_steady_tick(Duration::from_millis(120));
+    }
+
+    /// The rows of a running job processed so far.
+    fn rows(&self, job: &ImportJobView) {
+        self.bar.set_message(format!(
+            "processing rows: {} done, {} imported, {} rejected",
+            job.total_rows, job.imported_rows, job.failed_rows
+        ));
     }
 
     fn clear(&self) {
