@@ -8,6 +8,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_user_lifecycle;
 mod m20261123_000003_presence;
 mod m20261123_000004_imports;
+mod m20261123_000005_seat_index;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_user_lifecycle::Migration),
             Box::new(m20261123_000003_presence::Migration),
             Box::new(m20261123_000004_imports::Migration),
+            Box::new(m20261123_000005_seat_index::Migration),
         ]
     }
 }

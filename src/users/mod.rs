@@ -483,15 +483,19 @@ async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
     let repo = tx.repo();
     // Taking the org's row lock serialises seat counting across replicas.
     repo.lock_org(org.org_id).await?;
+    // Without a limit there is nothing to count.
+    let Some(limit) = org.seat_limit else {
+        return Ok(());
+    };
     let used = repo.count_seats(org.org_id).await?;
-    match org.seat_limit {
-        Some(limit) if used >= u64::from(limit) => Err(Error::ResourceExhausted {
+    if used >= u64::from(limit) {
+        return Err(Error::ResourceExhausted {
             reason: Reason::SeatLimitReached,
             message: format!("the org's seat limit of {limit} is reached"),
             metadata: vec![("limit", limit.to_string()), ("used", used.to_string())],
-        }),
-        _ => Ok(()),
+        });
     }
+    Ok(())
 }
 
 /// Records that `request_id` created `user_id`; false when a concurrent
