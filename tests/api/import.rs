@@ -51,6 +51,19 @@ async fn report(app: &TestApp, job: &pb::ImportJob) -> String {
         .report
 }
 
+/// The job as GetImportJob returns it now.
+async fn job_of(app: &TestApp, job: &pb::ImportJob) -> pb::ImportJob {
+    app.admin_users()
+        .get_import_job(pb::GetImportJobRequest {
+            import_job_id: job.import_job_id.clone(),
+        })
+        .await
+        .expect("job")
+        .into_inner()
+        .import_job
+        .expect("job")
+}
+
 async fn emails(app: &TestApp) -> Vec<String> {
     app.sql_strings("SELECT email FROM users ORDER BY email")
         .await
@@ -223,16 +236,7 @@ async fn an_upload_can_be_answered_on_arrival_and_followed_to_the_end() {
     assert_eq!(job.status(), Status_::Uploading);
     let mut seen = vec![job.total_rows];
     let job = loop {
-        let job = app
-            .admin_users()
-            .get_import_job(pb::GetImportJobRequest {
-                import_job_id: job.import_job_id.clone(),
-            })
-            .await
-            .expect("job")
-            .into_inner()
-            .import_job
-            .expect("job");
+        let job = job_of(&app, &job).await;
         seen.push(job.total_rows);
         if job.status() != Status_::Uploading {
             break job;
@@ -415,16 +419,7 @@ async fn a_job_cut_off_by_a_stop_is_failed_at_the_next_start() {
     let mut config = roster::config::Config::for_tests(url);
     config.bootstrap_org = crate::helpers::ORG.into();
     let (_addr, _server) = crate::helpers::start(config).await;
-    let after = app
-        .admin_users()
-        .get_import_job(pb::GetImportJobRequest {
-            import_job_id: job.import_job_id.clone(),
-        })
-        .await
-        .expect("job")
-        .into_inner()
-        .import_job
-        .expect("job");
+    let after = job_of(&app, &job).await;
     assert_eq!(after.status(), Status_::Failed);
     assert_eq!(after.imported_rows, 1);
     assert!(
