@@ -54,7 +54,7 @@ impl PasswordHasher {
             .to_string();
         Ok(Self {
             argon2,
-            jobs: spawn_hashing_threads(parallelism),
+            jobs: spawn_hashing_threads(parallelism).map_err(Error::internal)?,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -107,13 +107,14 @@ impl PasswordHasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Starts `count` threads that run jobs in turn from one queue.
-fn spawn_hashing_threads(count: usize) -> mpsc::Sender<Job> {
+/// Starts `count` threads that run jobs in turn from one queue; fails if
+/// one cannot start, as queued hashes would then wait forever.
+fn spawn_hashing_threads(count: usize) -> std::io::Result<mpsc::Sender<Job>> {
     let (sender, receiver) = mpsc::channel::<Job>();
     let receiver = Arc::new(Mutex::new(receiver));
     for n in 0..count {
         let receiver = receiver.clone();
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(format!("argon2-{n}"))
             .spawn(move || {
                 loop {
@@ -126,12 +127,9 @@ fn spawn_hashing_threads(count: usize) -> mpsc::Sender<Job> {
                         Err(_) => return,
                     }
                 }
-            });
-        if let Err(err) = spawned {
-            tracing::error!(%err, "cannot start a password hashing thread");
-        }
+            })?;
     }
-    sender
+    Ok(sender)
 }
 
 #[cfg(test)]
