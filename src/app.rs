@@ -73,7 +73,7 @@ impl App {
     /// Connects and migrates the database, bootstraps an empty one, and binds
     /// the listener (port 0 picks a free port: see [`App::local_addr`]).
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect(&config.database_url, config.cache_capacity).await?;
         store.migrate().await?;
         let hasher = PasswordHasher::new(config.hash_cost())?;
         let mailer = Mailer::new(

@@ -114,6 +114,12 @@ pub struct Config {
     #[arg(long, env = "ROSTER_PRESENCE_WATCH_BUFFER", default_value_t = 1024)]
     pub presence_watch_buffer: usize,
 
+    /// Sessions and users each replica keeps in memory (each; orgs and
+    /// their roles a tenth of it), so most requests are authenticated and
+    /// answered without a database read; 0 turns the cache off.
+    #[arg(long, env = "ROSTER_CACHE_CAPACITY", default_value_t = 20_000)]
+    pub cache_capacity: usize,
+
     /// Largest CSV file ImportUsers accepts, in bytes.
     #[arg(long, env = "ROSTER_IMPORT_MAX_BYTES", default_value_t = 50 * 1024 * 1024)]
     pub import_max_bytes: u64,
@@ -146,6 +152,7 @@ impl Config {
             presence_retention_secs: 86_400,
             presence_tail: 4096,
             presence_watch_buffer: 1024,
+            cache_capacity: 20_000,
             import_max_bytes: 50 * 1024 * 1024,
         }
     }

@@ -167,7 +167,7 @@ impl Authenticator {
         let tx = self.store.write().await?;
         let repo = tx.repo();
         let org = repo.org(principal.org_id).await?;
-        repo.delete_session(session_id).await?;
+        repo.delete_session(user_id, session_id).await?;
         repo.record_logout(user_id, Utc::now()).await?;
         presence::sign_out(&tx, &org, user_id, Utc::now()).await?;
         repo.append_audit(audit::entry(

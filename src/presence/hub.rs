@@ -182,7 +182,7 @@ impl Hub {
         let store = self.inner.store.clone();
         let mut stopping = self.inner.stopping.subscribe();
         tokio::select! {
-            result = store.listen_presence(move || hub.loaded_orgs()) => {
+            result = store.listen(move || hub.loaded_orgs()) => {
                 if let Err(err) = result {
                     tracing::error!(%err, "presence listener stopped");
                 }

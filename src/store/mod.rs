@@ -8,6 +8,7 @@
 mod api_keys;
 mod audit;
 mod avatars;
+mod cache;
 mod entities;
 mod idempotency;
 mod imports;
@@ -21,6 +22,7 @@ mod users;
 
 use std::{
     collections::HashSet,
+    num::NonZeroUsize,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -33,6 +35,7 @@ use sea_orm::{
 };
 
 pub use audit::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, AuditRecord};
+pub use cache::Change;
 pub use imports::{ImportCriteria, ImportOrder};
 pub use invites::InviteRecord;
 pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
@@ -40,6 +43,15 @@ pub use sessions::SessionRecord;
 pub use users::{CredentialRecord, UserCriteria, UserFilter, UserPageKey};
 
 use crate::{domain::OrgId, error::Error};
+
+use cache::Cache;
+
+/// The PostgreSQL channel on which a commit names what it changed, so that
+/// every replica's [`Cache`] forgets it.
+const CHANGE_CHANNEL: &str = "roster_changes";
+/// A notification's payload must stay under 8,000 bytes; past this, it says
+/// "everything" instead of naming each change.
+const MAX_CHANGE_PAYLOAD: usize = 7_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,11 +90,13 @@ pub struct Store {
     /// turn instead of polling in SQLite's busy handler, whose sleeps (up to
     /// 100 ms each) would make writes under contention slow and unfair.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// `None` when configured off.
+    cache: Option<Arc<Cache>>,
 }
 
 /// Which orgs have committed presence events that this process has not
 /// read yet: set after a local commit and, on PostgreSQL, by other
-/// replicas' notifications (see [`Store::listen_presence`]).
+/// replicas' notifications (see [`Store::listen`]).
 #[derive(Default)]
 pub struct PresenceSignal {
     pending: Mutex<HashSet<OrgId>>,
@@ -112,8 +126,10 @@ impl PresenceSignal {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`).
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`), with
+    /// a cache of sessions and users of `cache_capacity` entries each (0:
+    /// none; see [`cache`]).
+    pub async fn connect(url: &str, cache_capacity: usize) -> Result<Self, StoreError> {
         let mut opts = ConnectOptions::new(url);
         opts.sqlx_logging(false)
             .connect_timeout(Duration::from_secs(10))
@@ -133,10 +149,18 @@ impl Store {
             .starts_with("sqlite:")
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
         let db = Database::connect(opts).await?;
+        let cache =
+            NonZeroUsize::new(cache_capacity).map(|capacity| Arc::new(Cache::new(capacity)));
+        // One process writes an SQLite file: every change is known here.
+        // PostgreSQL's replicas learn of each other's through `listen`.
+        if let Some(cache) = cache.as_ref().filter(|_| write_turn.is_some()) {
+            cache.enable();
+        }
         Ok(Self {
             db,
             signal: Arc::default(),
             write_turn,
+            cache,
         })
     }
 
@@ -149,7 +173,8 @@ impl Store {
     pub fn read(&self) -> Repo<'_, DatabaseConnection> {
         Repo {
             conn: &self.db,
-            touched: None,
+            effects: None,
+            cache: self.cache.as_deref(),
         }
     }
 
@@ -164,37 +189,46 @@ impl Store {
         self.signal.clone()
     }
 
-    /// On PostgreSQL, raises the signal for every org another replica
-    /// announces; returns at once on SQLite (one process writes). Reconnects
-    /// after a lost connection and then raises `on_reconnect`'s orgs, since
-    /// announcements made meanwhile were missed.
-    pub async fn listen_presence(
-        &self,
-        on_reconnect: impl Fn() -> Vec<OrgId>,
-    ) -> Result<(), StoreError> {
+    /// On PostgreSQL, follows the other replicas' commits: raises the
+    /// presence signal for every org they announce and forgets the cached
+    /// reads they changed. Returns at once on SQLite (one process writes).
+    /// Reconnects after a lost connection, with the cache off meanwhile and
+    /// empty after, and raises `on_reconnect`'s orgs, since announcements
+    /// made meanwhile were missed.
+    pub async fn listen(&self, on_reconnect: impl Fn() -> Vec<OrgId>) -> Result<(), StoreError> {
         if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
             return Ok(());
         }
         let pool = self.db.get_postgres_connection_pool();
         loop {
+            if let Some(cache) = &self.cache {
+                cache.disable();
+            }
             let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
                 Ok(listener) => listener,
                 Err(err) => {
-                    tracing::warn!(%err, "presence listener cannot connect; retrying");
+                    tracing::warn!(%err, "change listener cannot connect; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            if let Err(err) = listener.listen(presence::PRESENCE_CHANNEL).await {
-                tracing::warn!(%err, "presence listener cannot listen; retrying");
+            if let Err(err) = listener
+                .listen_all([presence::PRESENCE_CHANNEL, CHANGE_CHANNEL])
+                .await
+            {
+                tracing::warn!(%err, "change listener cannot listen; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
+            }
+            if let Some(cache) = &self.cache {
+                cache.enable();
             }
             for org_id in on_reconnect() {
                 self.signal.raise(org_id);
             }
             loop {
                 match listener.recv().await {
+                    Ok(note) if note.channel() == CHANGE_CHANNEL => self.forget(note.payload()),
                     Ok(note) => match OrgId::parse(note.payload()) {
                         Ok(org_id) => self.signal.raise(org_id),
                         Err(_) => tracing::warn!(
@@ -203,11 +237,22 @@ impl Store {
                         ),
                     },
                     Err(err) => {
-                        tracing::warn!(%err, "presence listener lost its connection; reconnecting");
+                        tracing::warn!(%err, "change listener lost its connection; reconnecting");
                         break;
                     }
                 }
             }
+        }
+    }
+
+    /// Applies another replica's change notification to the cache.
+    fn forget(&self, payload: &str) {
+        let Some(cache) = &self.cache else { return };
+        let changes: Option<Vec<Change>> = payload.split(',').map(Change::decode).collect();
+        match changes {
+            Some(changes) => cache.invalidate(changes),
+            // "*", or anything this version cannot read.
+            None => cache.invalidate_all(),
         }
     }
 
@@ -225,8 +270,9 @@ impl Store {
             .await?;
         Ok(WriteTx {
             tx,
-            touched: Mutex::default(),
+            effects: Mutex::default(),
             signal: self.signal.clone(),
+            cache: self.cache.clone(),
             _turn: turn,
         })
     }
@@ -240,9 +286,9 @@ impl Store {
 /// A write transaction; dropped without [`WriteTx::commit`], it rolls back.
 pub struct WriteTx {
     tx: DatabaseTransaction,
-    /// Orgs whose presence log this transaction appended to.
-    touched: Mutex<HashSet<OrgId>>,
+    effects: Mutex<Effects>,
     signal: Arc<PresenceSignal>,
+    cache: Option<Arc<Cache>>,
     /// Held until the transaction ends (see `Store::write_turn`).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -251,29 +297,68 @@ impl WriteTx {
     pub fn repo(&self) -> Repo<'_, DatabaseTransaction> {
         Repo {
             conn: &self.tx,
-            touched: Some(&self.touched),
+            effects: Some(&self.effects),
+            cache: None,
         }
     }
 
-    /// Commits, then wakes this process's presence readers for the orgs
-    /// whose log grew.
+    /// Commits (on PostgreSQL, telling the other replicas what changed),
+    /// then forgets the cached reads the transaction changed and wakes this
+    /// process's presence readers for the orgs whose log grew.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
-        let touched = self
-            .touched
+        let effects = self
+            .effects
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        for org_id in touched {
+        if !effects.changes.is_empty()
+            && self.tx.get_database_backend() == sea_orm::DbBackend::Postgres
+        {
+            let mut payload = effects
+                .changes
+                .iter()
+                .map(Change::encode)
+                .collect::<Vec<_>>()
+                .join(",");
+            if payload.len() > MAX_CHANGE_PAYLOAD {
+                payload = "*".into();
+            }
+            self.tx
+                .execute_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT pg_notify($1, $2)",
+                    [CHANGE_CHANNEL.into(), payload.into()],
+                ))
+                .await?;
+        }
+        let committed = self.tx.commit().await;
+        // Forgotten even if the commit failed: it may have happened anyway.
+        if let Some(cache) = &self.cache {
+            cache.invalidate(effects.changes);
+        }
+        committed?;
+        for org_id in effects.presence {
             self.signal.raise(org_id);
         }
         Ok(())
     }
 }
 
+/// What a write transaction did that others must hear of once it commits.
+#[derive(Default)]
+struct Effects {
+    /// Orgs whose presence log grew.
+    presence: HashSet<OrgId>,
+    /// Cached reads it changed.
+    changes: HashSet<Change>,
+}
+
 /// Repository methods over a connection or a transaction.
 pub struct Repo<'a, C> {
     conn: &'a C,
-    touched: Option<&'a Mutex<HashSet<OrgId>>>,
+    /// Set in a transaction.
+    effects: Option<&'a Mutex<Effects>>,
+    /// Set outside a transaction, when the store has one.
+    cache: Option<&'a Cache>,
 }
 
 impl<C> Clone for Repo<'_, C> {
@@ -290,12 +375,52 @@ impl<C: ConnectionTrait> Repo<'_, C> {
 
     /// Notes that the transaction appended presence events for the org.
     fn touched(&self, org_id: OrgId) {
-        if let Some(touched) = self.touched {
-            touched
+        if let Some(effects) = self.effects {
+            effects
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
+                .presence
                 .insert(org_id);
         }
+    }
+
+    /// Notes a change to what the cache may hold; called after the write.
+    /// Outside a transaction the write has already committed, so the cache
+    /// forgets it at once.
+    fn changed(&self, change: Change) {
+        match (self.effects, self.cache) {
+            (Some(effects), _) => {
+                effects
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .changes
+                    .insert(change);
+            }
+            (None, Some(cache)) => cache.invalidate([change]),
+            (None, None) => {}
+        }
+    }
+
+    /// A read served from the cache when it holds the answer; otherwise
+    /// `load`ed, and kept by `keep` unless a change overlapped the load.
+    async fn cached<T: Clone>(
+        &self,
+        hit: impl FnOnce(&Cache) -> Option<T>,
+        load: impl Future<Output = Result<T, StoreError>>,
+        keep: impl FnOnce(&mut cache::Entries, T),
+    ) -> Result<T, StoreError> {
+        let Some(cache) = self.cache else {
+            return load.await;
+        };
+        if let Some(found) = hit(cache) {
+            return Ok(found);
+        }
+        let ticket = cache.ticket();
+        let loaded = load.await?;
+        if let Some(ticket) = ticket {
+            cache.keep(ticket, |entries| keep(entries, loaded.clone()));
+        }
+        Ok(loaded)
     }
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{
     sea_query::Expr,
 };
 
-use super::{Repo, StoreError, corrupt, entities::orgs, non_negative};
+use super::{Change, Repo, StoreError, corrupt, entities::orgs, non_negative};
 use crate::domain::{OrgId, OrgSettings, OrgSlug};
 
 impl<C: ConnectionTrait> Repo<'_, C> {
@@ -94,6 +94,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(orgs::Column::Version.eq(org.version))
             .exec(self.conn())
             .await?;
+        self.changed(Change::Org(org.org_id));
         Ok(result.rows_affected == 1)
     }
 
@@ -107,11 +108,19 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     }
 
     pub async fn org(&self, org_id: OrgId) -> Result<OrgSettings, StoreError> {
-        orgs::Entity::find_by_id(org_id.to_string())
-            .one(self.conn())
-            .await?
-            .ok_or_else(|| corrupt(format!("org {org_id} is missing")))
-            .and_then(org_settings)
+        let load = async {
+            orgs::Entity::find_by_id(org_id.to_string())
+                .one(self.conn())
+                .await?
+                .ok_or_else(|| corrupt(format!("org {org_id} is missing")))
+                .and_then(org_settings)
+        };
+        self.cached(
+            |cache| cache.org(org_id),
+            load,
+            |entries, org| entries.keep_org(org),
+        )
+        .await
     }
 }
 

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::{
-    Repo, StoreError, corrupt,
+    Change, Repo, StoreError, corrupt,
     entities::{roles, user_roles, users},
 };
 use crate::domain::{CustomRole, OrgId, Permission, PermissionSet, ProfileText, RoleName};
@@ -48,6 +48,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         })
         .exec_without_returning(self.conn())
         .await?;
+        self.changed(Change::Org(org_id));
         Ok(())
     }
 
@@ -69,6 +70,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(roles::Column::Version.eq(role.version))
             .exec(self.conn())
             .await?;
+        self.changed(Change::Org(org_id));
         Ok(result.rows_affected == 1)
     }
 
@@ -116,6 +118,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(roles::Column::Name.eq(name.as_str()))
             .exec(self.conn())
             .await?;
+        self.changed(Change::Org(org_id));
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::{Repo, StoreError, corrupt, entities::sessions};
+use super::{Change, Repo, StoreError, corrupt, entities::sessions};
 use crate::domain::{OrgId, SessionId, UserId};
 
 /// A live session, found by its token's hash.
@@ -38,20 +38,32 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let Some(row) = sessions::Entity::find()
-            .filter(sessions::Column::TokenHash.eq(token_hash))
-            .filter(sessions::Column::ExpiresAt.gt(now))
-            .one(self.conn())
-            .await?
-        else {
-            return Ok(None);
+        let load = async {
+            let Some(row) = sessions::Entity::find()
+                .filter(sessions::Column::TokenHash.eq(token_hash))
+                .filter(sessions::Column::ExpiresAt.gt(now))
+                .one(self.conn())
+                .await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(SessionRecord {
+                session_id: SessionId::parse(&row.id).map_err(corrupt)?,
+                org_id: OrgId::parse(&row.org_id).map_err(corrupt)?,
+                user_id: UserId::parse(&row.user_id).map_err(corrupt)?,
+                expires_at: row.expires_at,
+            }))
         };
-        Ok(Some(SessionRecord {
-            session_id: SessionId::parse(&row.id).map_err(corrupt)?,
-            org_id: OrgId::parse(&row.org_id).map_err(corrupt)?,
-            user_id: UserId::parse(&row.user_id).map_err(corrupt)?,
-            expires_at: row.expires_at,
-        }))
+        self.cached(
+            |cache| cache.session(token_hash, now).map(Some),
+            load,
+            |entries, session| {
+                if let Some(session) = session {
+                    entries.keep_session(token_hash.to_owned(), session);
+                }
+            },
+        )
+        .await
     }
 
     /// Removes the user's sessions that have expired, so the table holds
@@ -76,13 +88,20 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(sessions::Column::UserId.eq(user_id.to_string()))
             .exec(self.conn())
             .await?;
+        self.changed(Change::User(user_id));
         Ok(())
     }
 
-    pub async fn delete_session(&self, session_id: SessionId) -> Result<(), StoreError> {
+    /// Ends one session of the user.
+    pub async fn delete_session(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<(), StoreError> {
         sessions::Entity::delete_by_id(session_id.to_string())
             .exec(self.conn())
             .await?;
+        self.changed(Change::User(user_id));
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::{
-    Repo, StoreError, corrupt,
+    Change, Repo, StoreError, corrupt,
     entities::{team_members, teams, users},
 };
 use crate::domain::{OrgId, ProfileText, Team, TeamId, TeamName};
@@ -102,6 +102,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(teams::Column::OrgId.eq(org_id.to_string()))
             .exec(self.conn())
             .await?;
+        self.changed(Change::Org(org_id));
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::{
-    Repo, StoreError, corrupt,
+    Change, Repo, StoreError, corrupt,
     entities::{
         credentials, presence, roles, team_members, teams, user_roles, user_tombstones, users,
     },
@@ -154,6 +154,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         })
         .exec_without_returning(self.conn())
         .await?;
+        self.changed(Change::User(user_id));
         Ok(())
     }
 
@@ -162,11 +163,23 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         org: &OrgSettings,
         user_id: UserId,
     ) -> Result<Option<User>, StoreError> {
-        let row = users::Entity::find_by_id(user_id.to_string())
-            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
-            .one(self.conn())
-            .await?;
-        Ok(self.hydrate(org, row.into_iter().collect()).await?.pop())
+        let load = async {
+            let row = users::Entity::find_by_id(user_id.to_string())
+                .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+                .one(self.conn())
+                .await?;
+            Ok(self.hydrate(org, row.into_iter().collect()).await?.pop())
+        };
+        self.cached(
+            |cache| cache.user(org.org_id, user_id).map(Some),
+            load,
+            |entries, user| {
+                if let Some(user) = user {
+                    entries.keep_user(org.org_id, user);
+                }
+            },
+        )
+        .await
     }
 
     /// The user whose email or login id is `login`, whichever it is, with
@@ -346,23 +359,36 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         if names.is_empty() {
             return Ok(HashMap::new());
         }
-        roles::Entity::find()
-            .filter(roles::Column::OrgId.eq(org_id.to_string()))
-            .filter(roles::Column::Name.is_in(names.iter().map(RoleName::as_str)))
-            .all(self.conn())
-            .await?
-            .into_iter()
-            .map(|row| {
-                let name = RoleName::parse(&row.name).map_err(corrupt)?;
-                let perms = row
-                    .permissions
-                    .split_whitespace()
-                    .map(Permission::parse)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(corrupt)?;
-                Ok((name, PermissionSet::of(&perms)))
-            })
-            .collect()
+        let load = async {
+            roles::Entity::find()
+                .filter(roles::Column::OrgId.eq(org_id.to_string()))
+                .all(self.conn())
+                .await?
+                .into_iter()
+                .map(|row| {
+                    let name = RoleName::parse(&row.name).map_err(corrupt)?;
+                    let perms = row
+                        .permissions
+                        .split_whitespace()
+                        .map(Permission::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(corrupt)?;
+                    Ok((name, PermissionSet::of(&perms)))
+                })
+                .collect::<Result<HashMap<_, _>, StoreError>>()
+                .map(Arc::new)
+        };
+        let all = self
+            .cached(
+                |cache| cache.roles(org_id),
+                load,
+                |entries, roles| entries.keep_roles(org_id, roles),
+            )
+            .await?;
+        Ok(names
+            .iter()
+            .filter_map(|name| all.get(name).map(|perms| (name.clone(), *perms)))
+            .collect())
     }
 
     /// Counts a failed sign-in; locks the user when `threshold` (if non-zero)
@@ -393,6 +419,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 .exec(self.conn())
                 .await?;
         }
+        self.changed(Change::User(user_id));
         Ok(lock)
     }
 
@@ -430,6 +457,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(users::Column::Id.eq(user_id.to_string()))
             .exec(self.conn())
             .await?;
+        self.changed(Change::User(user_id));
         Ok(())
     }
 
@@ -443,6 +471,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(users::Column::Id.eq(user_id.to_string()))
             .exec(self.conn())
             .await?;
+        self.changed(Change::User(user_id));
         Ok(())
     }
 
@@ -546,6 +575,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 .await?;
             }
         }
+        self.changed(Change::User(user.id));
         Ok(true)
     }
 
@@ -568,6 +598,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(users::Column::Id.eq(user_id.to_string()))
             .exec(self.conn())
             .await?;
+        self.changed(Change::User(user_id));
         Ok(())
     }
 
@@ -600,6 +631,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 .filter(credentials::Column::UserId.eq(user_id.to_string()))
                 .exec(self.conn())
                 .await?;
+            self.changed(Change::User(user_id));
         }
         Ok(cleared)
     }
@@ -683,6 +715,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .filter(users::Column::Id.eq(user_id.to_string()))
             .exec(self.conn())
             .await?;
+        self.changed(Change::User(user_id));
         Ok(())
     }
 
@@ -727,6 +760,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         users::Entity::delete_by_id(user.id.to_string())
             .exec(self.conn())
             .await?;
+        self.changed(Change::User(user.id));
         Ok(())
     }
 

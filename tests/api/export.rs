@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use roster::{
-    api::pb::{self, org_service_client::OrgServiceClient, user_service_client::UserServiceClient},
+    api::pb::{self, user_service_client::UserServiceClient},
     users::export::{COLUMNS, undefuse},
 };
 use tonic::{Code, Status};
@@ -73,23 +73,6 @@ fn filter(f: impl FnOnce(&mut pb::ExportUsersRequest)) -> pb::ExportUsersRequest
     req
 }
 
-async fn create_team(app: &TestApp, name: &str) -> String {
-    OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
-        .create_team(pb::CreateTeamRequest {
-            team: Some(pb::Team {
-                name: name.into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("team created")
-        .into_inner()
-        .team
-        .expect("team")
-        .team_id
-}
-
 async fn create(app: &TestApp, req: pb::CreateUserRequest) -> pb::User {
     app.admin_users()
         .create_user(req)
@@ -103,8 +86,8 @@ async fn create(app: &TestApp, req: pb::CreateUserRequest) -> pb::User {
 #[tokio::test]
 async fn the_file_has_the_header_then_every_column_of_each_user() {
     let app = spawn_app().await;
-    let billing = create_team(&app, "billing").await;
-    let tier2 = create_team(&app, "Tier 2").await;
+    let billing = app.create_team("billing").await;
+    let tier2 = app.create_team("Tier 2").await;
     let mut req = create_request(
         "maria@example.com",
         "María del Mar López",
@@ -216,7 +199,7 @@ async fn cells_a_spreadsheet_would_run_are_defused() {
 #[tokio::test]
 async fn commas_and_quotes_in_names_are_quoted() {
     let app = spawn_app().await;
-    let team = create_team(&app, "Sales, \"EMEA\"").await;
+    let team = app.create_team("Sales, \"EMEA\"").await;
     let mut req = create_request("bob@example.com", "Smith, \"Bob\" Jr", &["agent"]);
     let user = req.user.as_mut().expect("user");
     user.public_name = "Bob, the \"builder\"".into();
@@ -239,7 +222,7 @@ async fn commas_and_quotes_in_names_are_quoted() {
 #[tokio::test]
 async fn listing_filters_pick_the_rows() {
     let app = spawn_app().await;
-    let team = create_team(&app, "Tier 1").await;
+    let team = app.create_team("Tier 1").await;
     let mut req = create_request("member@example.com", "Member", &["agent"]);
     req.user.as_mut().expect("user").team_ids = vec![team.clone()];
     create(&app, req).await;
@@ -350,7 +333,7 @@ async fn listing_filters_pick_the_rows() {
 #[tokio::test]
 async fn only_readers_of_the_whole_org_export_and_they_get_everyone() {
     let app = spawn_app().await;
-    let team = create_team(&app, "Alpha").await;
+    let team = app.create_team("Alpha").await;
     for (email, role, in_team) in [
         ("lead@example.com", "supervisor", true),
         ("mate@example.com", "agent", true),

@@ -134,7 +134,17 @@ async fn nobody_grants_more_than_they_hold() {
 #[tokio::test]
 async fn the_unlocked_filter_keeps_users_never_locked_when_locks_expire() {
     let app = spawn_app().await;
-    app.sql("UPDATE orgs SET lockout_duration_secs = 900").await;
+    app.update_org(
+        pb::OrgSettings {
+            lockout_duration: Some(prost_types::Duration {
+                seconds: 900,
+                nanos: 0,
+            }),
+            ..Default::default()
+        },
+        &["lockout_duration"],
+    )
+    .await;
     app.create_user("never@example.com", "Never Locked", &["agent"])
         .await;
     let unlocked = app

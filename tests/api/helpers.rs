@@ -8,7 +8,8 @@ use roster::{
     api::{
         Bearer,
         pb::{
-            self, auth_service_client::AuthServiceClient, user_service_client::UserServiceClient,
+            self, auth_service_client::AuthServiceClient, org_service_client::OrgServiceClient,
+            user_service_client::UserServiceClient,
         },
     },
     app::App,
@@ -208,6 +209,39 @@ impl TestApp {
         ))
         .await;
         user.to_string()
+    }
+
+    /// Changes the org's settings named in `paths` through the API, as its
+    /// admin (a change made behind the service's back would not reach its
+    /// cached reads).
+    pub async fn update_org(&self, settings: pb::OrgSettings, paths: &[&str]) {
+        OrgServiceClient::with_interceptor(self.channel.clone(), self.bearer())
+            .update_org_settings(pb::UpdateOrgSettingsRequest {
+                settings: Some(settings),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: paths.iter().map(|p| p.to_string()).collect(),
+                }),
+            })
+            .await
+            .expect("org settings updated");
+    }
+
+    /// Creates a team as the admin; returns its id.
+    pub async fn create_team(&self, name: &str) -> String {
+        OrgServiceClient::with_interceptor(self.channel.clone(), self.bearer())
+            .create_team(pb::CreateTeamRequest {
+                team: Some(pb::Team {
+                    name: name.into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("team created")
+            .into_inner()
+            .team
+            .expect("team")
+            .team_id
     }
 
     pub async fn get_user(&self, user_id: &str) -> Result<pb::User, Status> {

@@ -268,7 +268,14 @@ async fn an_upload_can_be_answered_on_arrival_and_followed_to_the_end() {
 #[tokio::test]
 async fn the_seat_limit_stops_rows_past_it() {
     let app = spawn_app().await;
-    app.sql("UPDATE orgs SET seat_limit = 3").await;
+    app.update_org(
+        pb::OrgSettings {
+            seat_limit: 3,
+            ..Default::default()
+        },
+        &["seat_limit"],
+    )
+    .await;
     let mut csv = HEADER.to_owned();
     for i in 0..5 {
         csv.push_str(&format!("User,{i},,user{i}@example.com,,\n"));

@@ -213,7 +213,14 @@ async fn inviting_a_taken_email_or_past_the_seat_limit_is_refused() {
     assert_eq!(status.code(), Code::AlreadyExists);
     assert_eq!(reason(&status), "EMAIL_TAKEN");
 
-    app.sql("UPDATE orgs SET seat_limit = 2").await;
+    app.update_org(
+        pb::OrgSettings {
+            seat_limit: 2,
+            ..Default::default()
+        },
+        &["seat_limit"],
+    )
+    .await;
     app.admin_users()
         .invite_user(invite_request("seat@example.com", "Seat"))
         .await
@@ -230,7 +237,14 @@ async fn inviting_a_taken_email_or_past_the_seat_limit_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_invites_for_the_last_seat_admit_exactly_one() {
     let (app, _sink) = app_with_smtp().await;
-    app.sql("UPDATE orgs SET seat_limit = 2").await;
+    app.update_org(
+        pb::OrgSettings {
+            seat_limit: 2,
+            ..Default::default()
+        },
+        &["seat_limit"],
+    )
+    .await;
     let attempts = (0..6).map(|i| {
         let mut users = app.admin_users();
         async move {

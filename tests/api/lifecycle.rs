@@ -29,16 +29,6 @@ async fn update(
         .map(|r| r.into_inner().user.expect("user"))
 }
 
-async fn insert_team(app: &TestApp, name: &str) -> String {
-    let id = uuid::Uuid::now_v7().to_string();
-    app.sql(&format!(
-        "INSERT INTO teams (id, org_id, name, description, version, created_at) \
-         SELECT '{id}', id, '{name}', '', 1, created_at FROM orgs"
-    ))
-    .await;
-    id
-}
-
 async fn admin_id(app: &TestApp) -> String {
     app.auth_as(&app.admin_token)
         .who_am_i(pb::WhoAmIRequest {})
@@ -54,8 +44,8 @@ async fn admin_id(app: &TestApp) -> String {
 async fn an_admin_edits_the_masked_fields_only() {
     let app = spawn_app().await;
     let (t1, t2) = (
-        insert_team(&app, "Tier 1").await,
-        insert_team(&app, "Tier 2").await,
+        app.create_team("Tier 1").await,
+        app.create_team("Tier 2").await,
     );
     let mut req = create_request("edit@example.com", "Before", &["agent"]);
     req.user.as_mut().expect("user").max_chats = Some(2);
@@ -513,7 +503,14 @@ async fn suspended_users_free_their_seat_and_reactivation_needs_one() {
     let user = app
         .create_user("seat1@example.com", "Seat One", &["agent"])
         .await;
-    app.sql("UPDATE orgs SET seat_limit = 2").await;
+    app.update_org(
+        pb::OrgSettings {
+            seat_limit: 2,
+            ..Default::default()
+        },
+        &["seat_limit"],
+    )
+    .await;
     suspend(&app, &user.user_id, "").await.expect("suspended");
     app.create_user("seat2@example.com", "Seat Two", &["agent"])
         .await;

@@ -169,7 +169,14 @@ async fn change_password_refusals_name_the_field_and_change_nothing() {
     assert_invalid(&status, "current_password", "WEAK_PASSWORD");
 
     // The policy is the org's: a longer minimum applies at once.
-    app.sql("UPDATE orgs SET password_min_length = 30").await;
+    app.update_org(
+        pb::OrgSettings {
+            password_min_length: 30,
+            ..Default::default()
+        },
+        &["password_min_length"],
+    )
+    .await;
     let status = change(&app, &token, USER_PASSWORD, NEW_PASSWORD)
         .await
         .expect_err("shorter than the org's minimum");
@@ -498,7 +505,17 @@ async fn lock_and_admin_unlock_are_audited() {
 #[tokio::test]
 async fn a_lock_ends_by_itself_after_the_orgs_lockout_duration() {
     let app = spawn_app().await;
-    app.sql("UPDATE orgs SET lockout_duration_secs = 1").await;
+    app.update_org(
+        pb::OrgSettings {
+            lockout_duration: Some(prost_types::Duration {
+                seconds: 1,
+                nanos: 0,
+            }),
+            ..Default::default()
+        },
+        &["lockout_duration"],
+    )
+    .await;
     let user = app
         .create_user("exp@example.com", "Expiry", &["agent"])
         .await;
@@ -532,7 +549,17 @@ async fn a_lock_ends_by_itself_after_the_orgs_lockout_duration() {
 #[tokio::test]
 async fn a_successful_sign_in_after_expiry_writes_the_unlock() {
     let app = spawn_app().await;
-    app.sql("UPDATE orgs SET lockout_duration_secs = 1").await;
+    app.update_org(
+        pb::OrgSettings {
+            lockout_duration: Some(prost_types::Duration {
+                seconds: 1,
+                nanos: 0,
+            }),
+            ..Default::default()
+        },
+        &["lockout_duration"],
+    )
+    .await;
     let user = app.create_user("ok@example.com", "Okay", &["agent"]).await;
     for _ in 0..5 {
         app.try_login("ok@example.com", "not the password")

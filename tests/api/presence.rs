@@ -241,24 +241,6 @@ async fn refusal(client: &mut Client, request: pb::WatchPresenceRequest) -> Stat
     }
 }
 
-/// Creates a team as the admin; returns its id.
-async fn create_team(app: &TestApp, name: &str) -> String {
-    OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
-        .create_team(pb::CreateTeamRequest {
-            team: Some(pb::Team {
-                name: name.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("team")
-        .into_inner()
-        .team
-        .expect("team")
-        .team_id
-}
-
 /// Changes one org setting as the admin.
 async fn update_settings(app: &TestApp, path: &str, settings: pb::OrgSettings) {
     OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer())
@@ -592,7 +574,7 @@ async fn a_watch_sends_a_snapshot_then_changes_with_lifecycle_reasons() {
     assert_eq!(roles.reason(), Why::RolesChanged);
     assert!(!roles.presence.expect("presence").can_handle_chats);
 
-    let team = create_team(&app, "Sales").await;
+    let team = app.create_team("Sales").await;
     app.admin_users()
         .update_user(update(
             &["team_ids"],
@@ -643,8 +625,8 @@ async fn a_watch_sends_a_snapshot_then_changes_with_lifecycle_reasons() {
 async fn filters_and_scopes_narrow_a_watch() {
     let app = spawn_app().await;
     let (alpha, beta) = (
-        create_team(&app, "Alpha").await,
-        create_team(&app, "Beta").await,
+        app.create_team("Alpha").await,
+        app.create_team("Beta").await,
     );
     let member = |email: &'static str, roles: &'static [&'static str], team: String| {
         let users = app.admin_users();

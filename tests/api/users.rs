@@ -1,30 +1,9 @@
 //! CreateUser, GetUser and ListUsers: rules, scopes, paging and bad input.
 
 use roster::api::pb;
-use sea_orm::{ConnectionTrait, Database};
 use tonic::Code;
 
 use crate::helpers::{TestApp, USER_PASSWORD, bad_fields, create_request, reason, spawn_app};
-
-async fn sql(app: &TestApp, statement: &str) {
-    let db = Database::connect(&app.database_url).await.expect("db");
-    db.execute_unprepared(statement).await.expect("sql");
-    db.close().await.ok();
-}
-
-/// Teams have no RPC yet (OrgService comes later): insert one directly.
-async fn insert_team(app: &TestApp, name: &str) -> String {
-    let id = uuid::Uuid::now_v7().to_string();
-    sql(
-        app,
-        &format!(
-            "INSERT INTO teams (id, org_id, name, description, version, created_at) \
-             SELECT '{id}', id, '{name}', '', 1, created_at FROM orgs"
-        ),
-    )
-    .await;
-    id
-}
 
 async fn list(app: &TestApp, token: &str, req: pb::ListUsersRequest) -> pb::ListUsersResponse {
     app.users_as(token)
@@ -280,7 +259,14 @@ async fn a_repeated_request_id_returns_the_first_user() {
 #[tokio::test]
 async fn the_seat_limit_refuses_new_users() {
     let app = spawn_app().await;
-    sql(&app, "UPDATE orgs SET seat_limit = 2").await;
+    app.update_org(
+        pb::OrgSettings {
+            seat_limit: 2,
+            ..Default::default()
+        },
+        &["seat_limit"],
+    )
+    .await;
     app.create_user("seat@example.com", "Seat", &["agent"])
         .await;
     let status = app
@@ -486,7 +472,7 @@ async fn query_matches_name_email_login_id_and_id_literally() {
 #[tokio::test]
 async fn filters_by_role_team_state_and_lock() {
     let app = spawn_app().await;
-    let team = insert_team(&app, "Tier 1").await;
+    let team = app.create_team("Tier 1").await;
     let mut req = create_request("t1@example.com", "In Team", &["agent"]);
     req.user.as_mut().expect("user").team_ids = vec![team.clone()];
     app.admin_users().create_user(req).await.expect("created");
@@ -564,7 +550,7 @@ async fn filters_by_role_team_state_and_lock() {
 #[tokio::test]
 async fn listings_show_only_what_the_caller_may_see() {
     let app = spawn_app().await;
-    let team = insert_team(&app, "Billing").await;
+    let team = app.create_team("Billing").await;
     for (email, roles, in_team) in [
         ("lead@example.com", "supervisor", true),
         ("mate@example.com", "agent", true),
