@@ -2,7 +2,8 @@
 //! per core), so a login flood cannot starve other RPCs. Fixed threads also
 //! bound memory: each hash works in 19 MiB, which the allocator keeps in the
 //! arena of the thread that ran it; on tokio's many blocking threads that
-//! grew to hundreds of MB under a login flood.
+//! grew to hundreds of MB under a login flood. The threads run at a lower
+//! priority than the runtime's, so other RPCs go first on a busy machine.
 
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
@@ -117,6 +118,7 @@ fn spawn_hashing_threads(count: usize) -> std::io::Result<mpsc::Sender<Job>> {
         std::thread::Builder::new()
             .name(format!("argon2-{n}"))
             .spawn(move || {
+                lower_priority();
                 loop {
                     let next = receiver
                         .lock()
@@ -131,6 +133,26 @@ fn spawn_hashing_threads(count: usize) -> std::io::Result<mpsc::Sender<Job>> {
     }
     Ok(sender)
 }
+
+/// Gives the calling thread a lower scheduling priority (nice 10), so that
+/// when hashes and other RPCs want the same cores, the RPCs run first: a
+/// login flood slows logins, not everything else. Alone, hashes still get
+/// every core.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority reads no memory of ours; on Linux, PRIO_PROCESS
+    // with 0 names the calling thread alone.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
+    if failed {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "cannot lower the priority of a hashing thread"
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
