@@ -12,6 +12,7 @@
 //! leases under the sequence lock, so two replicas never expire one lease
 //! twice and a heartbeat that committed first wins.
 
+mod chat_load;
 pub mod hub;
 
 use std::{
@@ -23,6 +24,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use chat_load::ChatLoadWriter;
 pub use hub::{Hub, HubConfig, HubEvent, WatchItem, Watcher};
 
 use crate::{
@@ -49,6 +51,7 @@ pub struct Presences {
     /// within it need no write.
     leases: Arc<Mutex<HashMap<UserId, DateTime<Utc>>>>,
     retention: Duration,
+    chat_loads: ChatLoadWriter,
 }
 
 /// A heartbeat's answer.
@@ -66,8 +69,10 @@ pub struct PresenceQuery {
 }
 
 impl Presences {
+    /// Starts the writer of chat-load reports (see [`chat_load`]).
     pub fn new(store: Store, hub: Hub, retention: Duration) -> Self {
         Self {
+            chat_loads: ChatLoadWriter::start(store.clone()),
             store,
             hub,
             leases: Arc::default(),
@@ -217,32 +222,9 @@ impl Presences {
         active_chats: u32,
     ) -> Result<Presence> {
         authorize(principal, Permission::ReportChatLoad)?;
-        let org = self.store.read().org(principal.org_id).await?;
-        let now = presence_time(Utc::now());
-        let tx = self.store.write().await?;
-        let mut guard = tx.repo().lock_presence(org.org_id).await?;
-        let before = current(&tx, &org, user_id, now).await?;
-        if !before.watched {
-            return Err(not_active());
-        }
-        if before.status == PresenceStatus::Offline && active_chats > 0 {
-            return Err(Error::failed_precondition(
-                Reason::UserOffline,
-                "the user is OFFLINE and cannot have open chats",
-            ));
-        }
-        let mut after = before.clone();
-        after.active_chats = active_chats;
-        tx.repo()
-            .record_presence(
-                &mut guard,
-                ChangeReason::ChatLoadReported,
-                now,
-                &[(before, after.clone())],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(after)
+        self.chat_loads
+            .report(principal.org_id, user_id, active_chats)
+            .await
     }
 
     /// The presence of each distinct user of `user_ids`, in order.

@@ -118,6 +118,8 @@ struct Watch {
     last: u64,
     /// Every CHANGE/REMOVED sequence, in arrival order.
     changes: Vec<u64>,
+    /// (user id, active chats) of every chat-load change, in order.
+    loads: Vec<(String, u32)>,
     resets: usize,
 }
 
@@ -129,6 +131,7 @@ impl Watch {
             state: BTreeMap::new(),
             last: 0,
             changes: Vec::new(),
+            loads: Vec::new(),
             resets: 0,
         })
     }
@@ -163,6 +166,9 @@ impl Watch {
                 self.last = event.sequence;
                 self.changes.push(event.sequence);
                 let p = event.presence.clone().expect("change presence");
+                if event.reason() == Why::ChatLoadReported {
+                    self.loads.push((p.user_id.clone(), p.active_chats));
+                }
                 if event.kind() == Kind::Change {
                     self.state.insert(p.user_id.clone(), p);
                 } else {
@@ -414,6 +420,56 @@ async fn chat_load_sets_capacity_and_bad_loads_are_refused() {
     assert_eq!(raised.effective_max_chats, 10);
     assert_eq!(raised.max_chats_source(), pb::MaxChatsSource::User);
     assert!(raised.has_capacity);
+}
+
+/// Reports sent at once are written together; each still gets its own
+/// answer, a refused one leaves the others alone, and watchers see every
+/// accepted report, in each router's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_chat_loads_each_get_their_answer_and_reach_watchers_in_order() {
+    let app = spawn_app().await;
+    let agents = signed_in_agents(&app, 8).await;
+    let offline = app.create_user("off@example.com", "Off", &["agent"]).await;
+    let mut watch = Watch::open(&mut admin(&app), watch_all())
+        .await
+        .expect("watch");
+    let start = watch.snapshot().await;
+
+    const REPORTS: u32 = 25;
+    let mut routers = Vec::new();
+    for (agent, _) in &agents {
+        let (mut router, agent) = (admin(&app), agent.clone());
+        routers.push(tokio::spawn(async move {
+            for chats in 1..=REPORTS {
+                let presence = load(&mut router, &agent, chats).await.expect("load");
+                assert_eq!(presence.active_chats, chats);
+            }
+        }));
+    }
+    let (mut router, offline_id) = (admin(&app), offline.user_id.clone());
+    let refusals = tokio::spawn(async move {
+        for _ in 0..REPORTS {
+            let refused = load(&mut router, &offline_id, 1).await.unwrap_err();
+            assert_eq!(reason(&refused), "USER_OFFLINE");
+        }
+    });
+    for router in routers {
+        router.await.expect("router");
+    }
+    refusals.await.expect("refusals");
+
+    let total = start + u64::from(REPORTS) * agents.len() as u64;
+    watch.until(total).await;
+    assert_eq!(watch.changes, (start + 1..=total).collect::<Vec<_>>());
+    for (agent, _) in &agents {
+        let loads: Vec<u32> = watch
+            .loads
+            .iter()
+            .filter(|(user, _)| user == agent)
+            .map(|(_, chats)| *chats)
+            .collect();
+        assert_eq!(loads, (1..=REPORTS).collect::<Vec<_>>(), "{agent}");
+    }
 }
 
 #[tokio::test]
