@@ -16,6 +16,7 @@ mod lifecycle;
 mod org;
 mod passwords;
 mod presence;
+mod search;
 mod server;
 mod smtp;
 mod users;
