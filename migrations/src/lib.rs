@@ -9,6 +9,7 @@ mod m20261123_000002_user_lifecycle;
 mod m20261123_000003_presence;
 mod m20261123_000004_imports;
 mod m20261123_000005_seat_index;
+mod m20261123_000006_user_search_index;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_presence::Migration),
             Box::new(m20261123_000004_imports::Migration),
             Box::new(m20261123_000005_seat_index::Migration),
+            Box::new(m20261123_000006_user_search_index::Migration),
         ]
     }
 }

@@ -33,6 +33,12 @@ use crate::{
     store::{ImportCriteria, StoreError},
 };
 
+/// An import of at least this many users settles the users table at its
+/// end (PostgreSQL: trigram index and planner statistics, see
+/// `settle_users_after_bulk_insert`), so that listings with a query are fast
+/// at once rather than after autovacuum's next visit.
+const SETTLE_AFTER_ROWS: u64 = 1_000;
+
 /// Rows validated and committed together: large enough that commits do
 /// not dominate, small enough that a stop loses little work.
 const BATCH: usize = 2000;
@@ -296,6 +302,12 @@ impl Users {
         let tx = self.store.write().await?;
         tx.repo().update_import_job(&job).await?;
         tx.commit().await?;
+        if !options.dry_run && job.imported_rows >= SETTLE_AFTER_ROWS {
+            // The import is done either way: an unsettled table is only slower.
+            if let Err(err) = self.store.read().settle_users_after_bulk_insert().await {
+                tracing::warn!(%err, job_id = %job.id, "users table not settled after import");
+            }
+        }
         Ok(job)
     }
 

@@ -17,6 +17,7 @@ mod lifecycle;
 mod org;
 mod passwords;
 mod presence;
+mod search;
 mod server;
 mod smtp;
 mod users;
