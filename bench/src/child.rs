@@ -18,6 +18,9 @@ pub enum ServerKind {
     Roster,
     /// The unary ceiling: a bare tonic server answering from memory.
     Bare,
+    /// The fan-out ceiling: a bare tonic server broadcasting pre-encoded
+    /// WatchPresence events to every open stream.
+    BareBroadcast,
 }
 
 /// What a child prints first on stdout: `listening <addr>`.
@@ -36,6 +39,7 @@ impl Server {
         let kind_arg = match kind {
             ServerKind::Roster => "roster",
             ServerKind::Bare => "bare",
+            ServerKind::BareBroadcast => "bare-broadcast",
         };
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", kind_arg])
