@@ -6,10 +6,10 @@ use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use crate::BenchError;
+use crate::{BenchError, report::ServerUse};
 
 /// The server kinds `roster-bench serve` runs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -18,6 +18,9 @@ pub enum ServerKind {
     Roster,
     /// The unary ceiling: a bare tonic server answering from memory.
     Bare,
+    /// The fan-out ceiling: a bare tonic server broadcasting pre-encoded
+    /// WatchPresence events to every open stream.
+    BareBroadcast,
 }
 
 /// What a child prints first on stdout: `listening <addr>`.
@@ -36,6 +39,7 @@ impl Server {
         let kind_arg = match kind {
             ServerKind::Roster => "roster",
             ServerKind::Bare => "bare",
+            ServerKind::BareBroadcast => "bare-broadcast",
         };
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", kind_arg])
@@ -78,16 +82,13 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// CPU time and memory so far.
-    pub fn usage(&self) -> Result<Usage, BenchError> {
-        Usage::of(self.child.id())
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
-    /// Starts a new peak-memory window (the kernel's VmHWM restarts from the
-    /// current RSS).
-    pub fn reset_peak(&self) -> Result<(), BenchError> {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")?;
-        Ok(())
+    /// Starts measuring the server's CPU and peak memory from now.
+    pub fn measure(&self) -> Result<UsageWindow, BenchError> {
+        UsageWindow::start(self.pid())
     }
 }
 
@@ -98,10 +99,11 @@ impl Drop for Server {
     }
 }
 
-/// A process's CPU seconds (user + system, all threads) and peak memory.
+/// A process's CPU seconds (user + system, all threads) and memory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Usage {
     pub cpu_secs: f64,
+    pub rss_bytes: u64,
     pub peak_rss_bytes: u64,
 }
 
@@ -136,8 +138,45 @@ impl Usage {
         };
         Ok(Self {
             cpu_secs: (ticks(14)? + ticks(15)?) / TICKS_PER_SEC,
+            rss_bytes: kib("VmRSS:"),
             peak_rss_bytes: kib("VmHWM:"),
         })
+    }
+}
+
+/// A process's CPU use and peak memory from a starting point: a child
+/// server, or a server this program did not start (Redis).
+pub struct UsageWindow {
+    pid: u32,
+    before: Usage,
+    started: Instant,
+}
+
+impl UsageWindow {
+    /// Starts a new peak-memory window (the kernel's VmHWM restarts from the
+    /// current RSS) and notes the CPU time so far.
+    pub fn start(pid: u32) -> Result<Self, BenchError> {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
+        Ok(Self {
+            pid,
+            before: Usage::of(pid)?,
+            started: Instant::now(),
+        })
+    }
+
+    /// Cores used on average since the start, and the peak RSS.
+    pub fn finish(&self) -> Result<ServerUse, BenchError> {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let after = Usage::of(self.pid)?;
+        Ok(ServerUse {
+            cores: (after.cpu_secs - self.before.cpu_secs) / elapsed,
+            peak_rss_bytes: after.peak_rss_bytes,
+        })
+    }
+
+    /// The memory now.
+    pub fn now(&self) -> Result<Usage, BenchError> {
+        Usage::of(self.pid)
     }
 }
 

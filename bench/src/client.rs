@@ -2,7 +2,10 @@
 
 use roster::api::{
     Bearer,
-    pb::{self, auth_service_client::AuthServiceClient, user_service_client::UserServiceClient},
+    pb::{
+        self, auth_service_client::AuthServiceClient, org_service_client::OrgServiceClient,
+        presence_service_client::PresenceServiceClient, user_service_client::UserServiceClient,
+    },
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
@@ -45,6 +48,25 @@ pub async fn login(channel: &Channel, login: &str, password: &str) -> Result<Str
 
 pub fn users(channel: &Channel, token: &str) -> Result<Users, BenchError> {
     Ok(UserServiceClient::with_interceptor(
+        channel.clone(),
+        Bearer::new(token)?,
+    ))
+}
+
+pub type Presence = PresenceServiceClient<InterceptedService<Channel, Bearer>>;
+
+pub fn presence(channel: &Channel, token: &str) -> Result<Presence, BenchError> {
+    Ok(PresenceServiceClient::with_interceptor(
+        channel.clone(),
+        Bearer::new(token)?,
+    ))
+}
+
+pub fn org(
+    channel: &Channel,
+    token: &str,
+) -> Result<OrgServiceClient<InterceptedService<Channel, Bearer>>, BenchError> {
+    Ok(OrgServiceClient::with_interceptor(
         channel.clone(),
         Bearer::new(token)?,
     ))

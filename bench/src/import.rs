@@ -19,7 +19,7 @@ use crate::{
     child::{Server, ServerKind},
     client::{self, Users},
     database::Database,
-    report::{Measure, Outcome, ServerUse, Target},
+    report::{Measure, Outcome, Target},
 };
 
 /// Rows per transaction, as the import commits them.
@@ -43,8 +43,11 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>, BenchError> {
         unit: "rows/s",
         roster,
         ceiling: Some(("raw batched INSERT", ceiling)),
-        target: (options.store == crate::database::StoreKind::Sqlite)
-            .then_some(Target::Rate(SQLITE_TARGET)),
+        peer: None,
+        targets: (options.store == crate::database::StoreKind::Sqlite)
+            .then_some(Target::Rate(SQLITE_TARGET))
+            .into_iter()
+            .collect(),
     }])
 }
 
@@ -83,22 +86,18 @@ async fn import(
     let channel = client::connect(&server).await?;
     let token = client::login(&channel, client::ADMIN_EMAIL, client::ADMIN_PASSWORD).await?;
     let mut users = client::users(&channel, &token)?;
-    server.reset_peak()?;
-    let before = server.usage()?;
+    let usage = server.measure()?;
     let started = Instant::now();
     let job = upload(&mut users, file).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let after = server.usage()?;
+    let server_use = usage.finish()?;
     imported_all(&job, rows)?;
     drop(server);
     database.drop().await?;
     Ok(Measure {
         rate: rows as f64 / elapsed,
-        latency: None,
-        server: Some(ServerUse {
-            cores: (after.cpu_secs - before.cpu_secs) / elapsed,
-            peak_rss_bytes: after.peak_rss_bytes,
-        }),
+        server: Some(server_use),
+        ..Measure::default()
     })
 }
 
@@ -204,8 +203,7 @@ async fn raw_insert(options: &Options, rows: usize) -> Result<Measure, BenchErro
     database.drop().await?;
     Ok(Measure {
         rate: rows as f64 / elapsed,
-        latency: None,
-        server: None,
+        ..Measure::default()
     })
 }
 

@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 use crate::{
     BenchError,
     child::Server,
-    report::{Latency, Measure, ServerUse},
+    report::{Latency, Measure},
 };
 
 /// How a load is shaped.
@@ -37,8 +37,7 @@ where
     for _ in 0..shape.connections.max(1) {
         channels.push(crate::client::connect(server).await?);
     }
-    server.reset_peak()?;
-    let before = server.usage()?;
+    let usage = server.measure()?;
     let started = Instant::now();
     let deadline = started + shape.duration;
     let mut callers = Vec::with_capacity(shape.in_flight);
@@ -60,14 +59,11 @@ where
         all.add(caller.await??)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let after = server.usage()?;
     Ok(Measure {
         rate: all.len() as f64 / elapsed,
         latency: Some(latency(&all)),
-        server: Some(ServerUse {
-            cores: (after.cpu_secs - before.cpu_secs) / elapsed,
-            peak_rss_bytes: after.peak_rss_bytes,
-        }),
+        server: Some(usage.finish()?),
+        ..Measure::default()
     })
 }
 

@@ -10,6 +10,7 @@
 mod child;
 mod client;
 mod database;
+mod fanout;
 mod import;
 mod load;
 mod report;
@@ -65,6 +66,13 @@ pub struct Options {
     /// Seconds each load runs.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// The Redis server the fan-out scenarios compare with (pub/sub).
+    #[arg(
+        long,
+        env = "ROSTER_BENCH_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    redis_url: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,7 +82,25 @@ pub enum Scenario {
     ListUsers,
     InviteUser,
     Login,
+    /// WatchPresence: 100 watchers over 10 connections, 5,000 changes/s.
+    FanoutRouters,
+    /// WatchPresence: 1,000 watchers over 100 connections, 1,000 changes/s.
+    #[value(name = "fanout-1k")]
+    Fanout1k,
+    /// WatchPresence: 10,000 watchers over 100 connections, 10 changes/s.
+    FanoutDashboards,
+    /// Server memory with N users and 10,000 watchers.
+    Memory,
+    /// The three fan-out shapes and memory.
+    Watch,
 }
+
+const WATCH: [Scenario; 4] = [
+    Scenario::FanoutRouters,
+    Scenario::Fanout1k,
+    Scenario::FanoutDashboards,
+    Scenario::Memory,
+];
 
 const UNARY: [Scenario; 4] = [
     Scenario::GetUser,
@@ -85,7 +111,9 @@ const UNARY: [Scenario; 4] = [
 
 impl Options {
     fn runs(&self, scenario: Scenario) -> bool {
-        self.only.is_empty() || self.only.contains(&scenario)
+        self.only.is_empty()
+            || self.only.contains(&scenario)
+            || WATCH.contains(&scenario) && self.only.contains(&Scenario::Watch)
     }
 
     pub fn import_rows(&self) -> usize {
@@ -161,6 +189,9 @@ async fn bench(options: &Options) -> Result<(), BenchError> {
     if UNARY.iter().any(|s| options.runs(*s)) {
         outcomes.extend(unary::run(options).await?);
     }
+    if WATCH.iter().any(|s| options.runs(*s)) {
+        outcomes.extend(fanout::run(options).await?);
+    }
     report::print(&outcomes);
     Ok(())
 }
@@ -176,5 +207,6 @@ async fn serve(kind: ServerKind) -> Result<(), BenchError> {
             Ok(())
         }
         ServerKind::Bare => unary::serve_bare().await,
+        ServerKind::BareBroadcast => fanout::serve_bare().await,
     }
 }

@@ -7,12 +7,27 @@ use crate::database::StoreKind;
 
 /// How fast something went: a rate, and latencies when it was a load of
 /// requests.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Measure {
     pub rate: f64,
     pub latency: Option<Latency>,
     /// The server's CPU use (cores) and peak RSS, when it was a child.
     pub server: Option<ServerUse>,
+    /// For a fan-out: the changes per second the deliveries came from.
+    pub changes: Option<f64>,
+    /// The load generator's own CPU use (cores), when measured.
+    pub client_cores: Option<f64>,
+    /// Why the load could not be measured, when it failed.
+    pub failure: Option<String>,
+}
+
+impl Measure {
+    pub fn failed(why: impl std::fmt::Display) -> Self {
+        Self {
+            failure: Some(why.to_string()),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +52,12 @@ pub enum Target {
     Ratio(f64),
     /// A p99 latency under this.
     P99(Duration),
+    /// A p99 latency at most this many times the ceiling's.
+    P99Within(f64),
+    /// A p99 latency under the peer's.
+    P99AheadOfPeer,
+    /// A peak RSS under this many bytes.
+    PeakRss(u64),
 }
 
 pub struct Outcome {
@@ -47,7 +68,11 @@ pub struct Outcome {
     pub roster: Measure,
     /// The ceiling's name and measure.
     pub ceiling: Option<(&'static str, Measure)>,
-    pub target: Option<Target>,
+    /// What a user would otherwise pick for the same job, measured the same
+    /// way (shown beside the ceiling).
+    pub peer: Option<(&'static str, Measure)>,
+    /// Every one must be met.
+    pub targets: Vec<Target>,
 }
 
 impl Outcome {
@@ -57,21 +82,63 @@ impl Outcome {
             .map(|(_, ceiling)| self.roster.rate / ceiling.rate)
     }
 
+    /// Whether a target holds Roster's latency against another's, which the
+    /// table then shows.
+    fn compares_latency(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|t| matches!(t, Target::P99Within(_) | Target::P99AheadOfPeer))
+    }
+
     fn target_text(&self) -> String {
-        match self.target {
-            None => "-".into(),
-            Some(Target::Rate(rate)) => format!("≥ {} {}", thousands(rate), self.unit),
-            Some(Target::Ratio(ratio)) => format!("≥ {:.0}% of ceiling", ratio * 100.0),
-            Some(Target::P99(p99)) => format!("p99 < {}", ms(p99)),
+        if self.targets.is_empty() {
+            return "-".into();
         }
+        let peer = self.peer.as_ref().map_or("the peer", |(name, _)| *name);
+        let texts: Vec<String> = self
+            .targets
+            .iter()
+            .map(|target| match *target {
+                Target::Rate(rate) => format!("≥ {} {}", thousands(rate), self.unit),
+                Target::Ratio(ratio) => format!("≥ {:.0}% of ceiling", ratio * 100.0),
+                Target::P99(p99) => format!("p99 < {}", ms(p99)),
+                Target::P99Within(times) => format!("p99 ≤ {times}× ceiling's"),
+                Target::P99AheadOfPeer => format!("p99 < {peer}'s"),
+                Target::PeakRss(bytes) => format!("peak RSS < {:.0} MB", bytes as f64 / 1e6),
+            })
+            .collect();
+        texts.join(", ")
     }
 
     fn met(&self) -> Option<bool> {
-        match self.target? {
-            Target::Rate(rate) => Some(self.roster.rate >= rate),
-            Target::Ratio(ratio) => self.ratio().map(|r| r >= ratio),
-            Target::P99(p99) => self.roster.latency.map(|l| l.p99 < p99),
+        if self.targets.is_empty() {
+            return None;
         }
+        if self.roster.failure.is_some() {
+            return Some(false);
+        }
+        let p99 = |m: &Measure| m.latency.map(|l| l.p99);
+        let mut all = true;
+        for target in &self.targets {
+            let met = match *target {
+                Target::Rate(rate) => Some(self.roster.rate >= rate),
+                Target::Ratio(ratio) => self.ratio().map(|r| r >= ratio),
+                Target::P99(limit) => p99(&self.roster).map(|p| p < limit),
+                Target::P99Within(times) => {
+                    let ceiling = self.ceiling.as_ref().and_then(|(_, c)| p99(c));
+                    p99(&self.roster)
+                        .zip(ceiling)
+                        .map(|(p, c)| p.as_secs_f64() <= c.as_secs_f64() * times)
+                }
+                Target::P99AheadOfPeer => {
+                    let peer = self.peer.as_ref().and_then(|(_, c)| p99(c));
+                    p99(&self.roster).zip(peer).map(|(p, c)| p < c)
+                }
+                Target::PeakRss(bytes) => self.roster.server.map(|s| s.peak_rss_bytes < bytes),
+            };
+            all &= met?;
+        }
+        Some(all)
     }
 }
 
@@ -107,10 +174,19 @@ pub fn print(outcomes: &[Outcome]) {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for o in outcomes {
-        let ceiling = o.ceiling.as_ref().map_or_else(
-            || "-".to_owned(),
-            |(name, m)| format!("{name}: {}", rate_text(m, o.unit)),
-        );
+        let against = |(name, m): &(&str, Measure)| {
+            let p99 = m
+                .latency
+                .filter(|_| o.compares_latency())
+                .map_or_else(String::new, |l| format!(", p99 {}", ms(l.p99)));
+            format!("{name}: {}{p99}", rate_text(m, o.unit))
+        };
+        let ceiling = match (&o.ceiling, &o.peer) {
+            (None, None) => "-".to_owned(),
+            (Some(c), None) => against(c),
+            (None, Some(p)) => against(p),
+            (Some(c), Some(p)) => format!("{}; {}", against(c), against(p)),
+        };
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             o.scenario,
@@ -132,7 +208,17 @@ pub fn print(outcomes: &[Outcome]) {
 }
 
 fn rate_text(m: &Measure, unit: &str) -> String {
-    format!("{} {unit}", thousands(m.rate))
+    if let Some(failure) = &m.failure {
+        return format!("failed: {failure}");
+    }
+    match m.changes {
+        Some(changes) => format!(
+            "{} {unit} ({} changes/s)",
+            thousands(m.rate),
+            thousands(changes)
+        ),
+        None => format!("{} {unit}", thousands(m.rate)),
+    }
 }
 
 fn latency_text(l: Latency) -> String {

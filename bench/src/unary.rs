@@ -70,7 +70,8 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>, BenchError> {
             unit: "req/s",
             roster,
             ceiling: Some(("bare tonic", ceiling)),
-            target: Some(Target::Ratio(0.5)),
+            peer: None,
+            targets: vec![Target::Ratio(0.5)],
         });
     }
 
@@ -105,7 +106,8 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>, BenchError> {
             unit: "req/s",
             roster,
             ceiling: None,
-            target: Some(Target::P99(std::time::Duration::from_millis(10))),
+            peer: None,
+            targets: vec![Target::P99(std::time::Duration::from_millis(10))],
         });
     }
 
@@ -144,7 +146,8 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>, BenchError> {
             unit: "req/s",
             roster,
             ceiling: None,
-            target: Some(Target::Rate(2_000.0)),
+            peer: None,
+            targets: vec![Target::Rate(2_000.0)],
         });
     }
 
@@ -220,7 +223,8 @@ async fn login(
             unit: "req/s",
             roster,
             ceiling: Some(("argon2id verify, all cores", ceiling)),
-            target: Some(Target::Ratio(0.9)),
+            peer: None,
+            targets: vec![Target::Ratio(0.9)],
         },
         Outcome {
             scenario: "GetUser, 8 in flight, no login flood".into(),
@@ -228,7 +232,8 @@ async fn login(
             unit: "req/s",
             roster: alone,
             ceiling: None,
-            target: None,
+            peer: None,
+            targets: vec![],
         },
         Outcome {
             scenario: "GetUser, 8 in flight, during a login flood".into(),
@@ -236,7 +241,8 @@ async fn login(
             unit: "req/s",
             roster: beside,
             ceiling: None,
-            target: Some(Target::P99(allowed)),
+            peer: None,
+            targets: vec![Target::P99(allowed)],
         },
     ])
 }
@@ -289,8 +295,7 @@ async fn hashing_ceiling(options: &Options, cores: usize) -> Result<Measure, Ben
     }
     Ok(Measure {
         rate: done as f64 / started.elapsed().as_secs_f64(),
-        latency: None,
-        server: None,
+        ..Measure::default()
     })
 }
 

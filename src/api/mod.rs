@@ -24,7 +24,7 @@ pub use bearer::Bearer;
 pub use deadline::DeadlineLayer;
 pub use middleware::AuthLayer;
 pub use org_service::OrgApi;
-pub use presence_service::PresenceServer;
+pub use presence_service::{PassThrough, PresenceServer, WATCH_PATH};
 pub use status::ERROR_DOMAIN;
 pub use stubs::ReportApi;
 pub use user_service::UserApi;

@@ -46,7 +46,8 @@ const MAX_GET: usize = 1000;
 const STREAM_QUEUE: usize = 32;
 /// How often a watch re-checks the caller's credentials and access.
 const REAUTH_INTERVAL: Duration = Duration::from_secs(10);
-const WATCH_PATH: &str = "/roster.v1.PresenceService/WatchPresence";
+/// The route of `WatchPresence`, answered with [`PassThrough`].
+pub const WATCH_PATH: &str = "/roster.v1.PresenceService/WatchPresence";
 
 pub struct PresenceApi {
     presences: Presences,
@@ -473,8 +474,9 @@ async fn still_allowed(
 }
 
 /// Writes already-encoded messages as they are; decodes requests with prost.
-#[derive(Clone, Copy)]
-struct PassThrough;
+/// Public so a benchmark's bare broadcast server serves the same wire path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassThrough;
 
 impl Codec for PassThrough {
     type Encode = Bytes;
