@@ -11,9 +11,8 @@ use std::{
 };
 
 use bytes::{BufMut, Bytes};
+use futures_util::stream::{self, BoxStream, StreamExt};
 use prost::Message;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     Request, Response, Status,
     body::Body,
@@ -42,8 +41,6 @@ use crate::{
 const MAX_CHAT_LOAD: u32 = 10_000;
 /// The most ids one GetPresence may name.
 const MAX_GET: usize = 1000;
-/// Encoded events queued per watch stream beyond what HTTP/2 buffers.
-const STREAM_QUEUE: usize = 32;
 /// How often a watch re-checks the caller's credentials and access.
 const REAUTH_INTERVAL: Duration = Duration::from_secs(10);
 /// The route of `WatchPresence`, answered with [`PassThrough`].
@@ -369,7 +366,7 @@ struct WatchService {
 
 impl ServerStreamingService<pb::WatchPresenceRequest> for WatchService {
     type Response = Bytes;
-    type ResponseStream = ReceiverStream<Result<Bytes, Status>>;
+    type ResponseStream = WatchStream;
     type Future = tonic::codegen::BoxFuture<Response<Self::ResponseStream>, Status>;
 
     fn call(&mut self, req: Request<pb::WatchPresenceRequest>) -> Self::Future {
@@ -378,12 +375,16 @@ impl ServerStreamingService<pb::WatchPresenceRequest> for WatchService {
     }
 }
 
+/// A watch's encoded items, pulled by the HTTP/2 stream itself as its flow
+/// control allows: no task or queue per watch between the hub and the wire.
+pub type WatchStream = BoxStream<'static, Result<Bytes, Status>>;
+
 impl WatchService {
     #[tracing::instrument(skip_all, fields(resume_after = ?req.get_ref().resume_after))]
     async fn watch(
         self,
         req: Request<pb::WatchPresenceRequest>,
-    ) -> Result<Response<ReceiverStream<Result<Bytes, Status>>>, Status> {
+    ) -> Result<Response<WatchStream>, Status> {
         let (principal, _) = caller(&req)?;
         let token = bearer_token(
             req.metadata()
@@ -403,46 +404,64 @@ impl WatchService {
             .presences
             .watch(&principal, &query, resume_after)
             .await?;
-        let (sender, receiver) = mpsc::channel(STREAM_QUEUE);
-        tokio::spawn(forward(
+        let mut reauth = tokio::time::interval_at(
+            tokio::time::Instant::now() + REAUTH_INTERVAL,
+            REAUTH_INTERVAL,
+        );
+        reauth.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let watch = Watch {
             watcher,
-            sender,
-            self.authenticator,
+            reauth,
+            authenticator: self.authenticator,
             token,
             principal,
-        ));
-        Ok(Response::new(ReceiverStream::new(receiver)))
+            ended: false,
+        };
+        Ok(Response::new(
+            stream::unfold(watch, |mut watch| async move {
+                let item = watch.next().await?;
+                Some((item, watch))
+            })
+            .boxed(),
+        ))
     }
 }
 
-/// Feeds a watch's items to its stream until the client leaves, the watch
-/// ends, or the caller loses access.
-async fn forward(
-    mut watcher: Watcher,
-    sender: mpsc::Sender<Result<Bytes, Status>>,
+/// One open watch: its place in the hub and what it re-checks the caller
+/// with. Dropped when the client leaves, which unsubscribes it.
+struct Watch {
+    watcher: Watcher,
+    reauth: tokio::time::Interval,
     authenticator: Authenticator,
     token: Option<String>,
     principal: Principal,
-) {
-    let mut reauth = tokio::time::interval(REAUTH_INTERVAL);
-    reauth.tick().await;
-    loop {
-        let item = tokio::select! {
-            item = watcher.next() => item,
-            _ = reauth.tick() => {
-                if let Err(status) = still_allowed(&authenticator, token.as_deref(), &principal).await {
-                    let _ = sender.send(Err(status)).await;
-                    return;
-                }
-                continue;
-            }
-            () = sender.closed() => return,
-        };
-        let message = item.map(|item| encode(&item)).map_err(Status::from);
-        let ended = message.is_err();
-        if sender.send(message).await.is_err() || ended {
-            return;
+    ended: bool,
+}
+
+impl Watch {
+    /// The next message; after an error, `None`: the watch ends, or the
+    /// caller lost access.
+    async fn next(&mut self) -> Option<Result<Bytes, Status>> {
+        if self.ended {
+            return None;
         }
+        let message = loop {
+            tokio::select! {
+                item = self.watcher.next() => {
+                    break item.map(|item| encode(&item)).map_err(Status::from);
+                }
+                _ = self.reauth.tick() => {
+                    if let Err(status) =
+                        still_allowed(&self.authenticator, self.token.as_deref(), &self.principal)
+                            .await
+                    {
+                        break Err(status);
+                    }
+                }
+            }
+        };
+        self.ended = message.is_err();
+        Some(message)
     }
 }
 

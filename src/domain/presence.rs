@@ -137,9 +137,15 @@ impl Presence {
 
     /// The part of a presence that decides whether a watcher's filter matches.
     pub fn scope_facts(&self) -> ScopeFacts {
-        ScopeFacts {
+        self.scope().facts()
+    }
+
+    /// [`Presence::scope_facts`] borrowed: filters run once per watcher per
+    /// event, so they must not copy team lists.
+    pub fn scope(&self) -> ScopeRef<'_> {
+        ScopeRef {
             status: self.status,
-            team_ids: self.team_ids.clone(),
+            team_ids: &self.team_ids,
             watched: self.watched,
         }
     }
@@ -152,6 +158,34 @@ pub struct ScopeFacts {
     pub status: PresenceStatus,
     pub team_ids: Vec<TeamId>,
     pub watched: bool,
+}
+
+impl ScopeFacts {
+    pub fn scope(&self) -> ScopeRef<'_> {
+        ScopeRef {
+            status: self.status,
+            team_ids: &self.team_ids,
+            watched: self.watched,
+        }
+    }
+}
+
+/// [`ScopeFacts`] borrowed from a presence or an event.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeRef<'a> {
+    pub status: PresenceStatus,
+    pub team_ids: &'a [TeamId],
+    pub watched: bool,
+}
+
+impl ScopeRef<'_> {
+    fn facts(self) -> ScopeFacts {
+        ScopeFacts {
+            status: self.status,
+            team_ids: self.team_ids.to_vec(),
+            watched: self.watched,
+        }
+    }
 }
 
 /// One committed change, with its place in the org's sequence.
@@ -180,7 +214,7 @@ pub struct PresenceFilter {
 }
 
 impl PresenceFilter {
-    pub fn matches(&self, user_id: UserId, facts: &ScopeFacts) -> bool {
+    pub fn matches(&self, user_id: UserId, facts: ScopeRef<'_>) -> bool {
         let in_teams =
             |teams: &HashSet<TeamId>| facts.team_ids.iter().any(|team| teams.contains(team));
         facts.watched
@@ -223,19 +257,19 @@ mod tests {
             statuses: None,
         };
         let online = PresenceStatus::Available;
-        assert!(supervisor.matches(other, &facts(online, &[a, b], true)));
-        assert!(!supervisor.matches(other, &facts(online, &[b], true)));
-        assert!(supervisor.matches(me, &facts(online, &[], true)));
-        assert!(!supervisor.matches(other, &facts(online, &[a], false)));
+        assert!(supervisor.matches(other, facts(online, &[a, b], true).scope()));
+        assert!(!supervisor.matches(other, facts(online, &[b], true).scope()));
+        assert!(supervisor.matches(me, facts(online, &[], true).scope()));
+        assert!(!supervisor.matches(other, facts(online, &[a], false).scope()));
         let available_in_b = PresenceFilter {
             scope_teams: None,
             me: None,
             teams: Some(HashSet::from([b])),
             statuses: Some(HashSet::from([online])),
         };
-        assert!(available_in_b.matches(other, &facts(online, &[b], true)));
-        assert!(!available_in_b.matches(other, &facts(PresenceStatus::Offline, &[b], true)));
-        assert!(!available_in_b.matches(other, &facts(online, &[a], true)));
+        assert!(available_in_b.matches(other, facts(online, &[b], true).scope()));
+        assert!(!available_in_b.matches(other, facts(PresenceStatus::Offline, &[b], true).scope()));
+        assert!(!available_in_b.matches(other, facts(online, &[a], true).scope()));
     }
 
     #[test]

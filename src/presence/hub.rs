@@ -18,7 +18,10 @@
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
-    sync::{Arc, Mutex, OnceLock, PoisonError},
+    sync::{
+        Arc, Mutex, OnceLock, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -98,6 +101,9 @@ struct Inner {
     store: Store,
     config: HubConfig,
     feeds: Mutex<HashMap<OrgId, Arc<Feed>>>,
+    /// Held while an org's feed is read for the first time, so a burst of
+    /// watches opening on a fresh replica reads it once.
+    loading_feeds: tokio::sync::Mutex<()>,
     stopping: watch::Sender<bool>,
 }
 
@@ -106,6 +112,10 @@ struct Inner {
 struct Feed {
     state: Mutex<FeedState>,
     loading: tokio::sync::Mutex<()>,
+    /// Database reads begun under `loading`, and the number of the last one
+    /// that succeeded; see [`Hub::catch_up`].
+    reads_begun: AtomicU64,
+    last_good_read: AtomicU64,
 }
 
 struct FeedState {
@@ -129,6 +139,7 @@ impl Hub {
                     watch_buffer: config.watch_buffer.max(1),
                 },
                 feeds: Mutex::default(),
+                loading_feeds: tokio::sync::Mutex::new(()),
                 stopping: watch::Sender::new(false),
             }),
         }
@@ -205,6 +216,10 @@ impl Hub {
         if let Some(feed) = self.loaded(org_id) {
             return Ok(feed);
         }
+        let _loading = self.inner.loading_feeds.lock().await;
+        if let Some(feed) = self.loaded(org_id) {
+            return Ok(feed);
+        }
         let read = self.inner.store.read();
         // The sequence first, then the rows: rows newer than the sequence
         // are fine, since replaying events after it sets each user's state
@@ -227,6 +242,8 @@ impl Hub {
                 sender: broadcast::channel(self.inner.config.watch_buffer).0,
             }),
             loading: tokio::sync::Mutex::new(()),
+            reads_begun: AtomicU64::new(0),
+            last_good_read: AtomicU64::new(0),
         });
         let feed = self
             .inner
@@ -240,9 +257,27 @@ impl Hub {
         Ok(feed)
     }
 
-    /// Applies the org's events committed after what the feed reflects.
+    /// Applies the org's events committed before this call, and maybe more.
+    ///
+    /// Callers that arrive together share one read: a read that began after
+    /// a caller arrived, and succeeded, has seen every commit that caller
+    /// needs. A burst of watches opening, or of signals, costs one or two
+    /// database reads, not one each.
     async fn catch_up(&self, org_id: OrgId, feed: &Feed) -> Result<()> {
+        let arrived = feed.reads_begun.load(Ordering::Acquire);
         let _reading = feed.loading.lock().await;
+        if feed.last_good_read.load(Ordering::Acquire) > arrived {
+            return Ok(());
+        }
+        let read = feed.reads_begun.fetch_add(1, Ordering::AcqRel) + 1;
+        self.read_new_events(org_id, feed).await?;
+        feed.last_good_read.store(read, Ordering::Release);
+        Ok(())
+    }
+
+    /// Reads and applies events after the feed's, until none are left; call
+    /// only under the feed's `loading` lock.
+    async fn read_new_events(&self, org_id: OrgId, feed: &Feed) -> Result<()> {
         loop {
             let applied = feed.lock().applied;
             let events = self
@@ -490,8 +525,8 @@ impl Watcher {
         }
         self.last = e.sequence;
         let user_id = e.presence.user_id;
-        let after = self.filter.matches(user_id, &e.presence.scope_facts());
-        let before = self.filter.matches(user_id, &e.before);
+        let after = self.filter.matches(user_id, e.presence.scope());
+        let before = self.filter.matches(user_id, e.before.scope());
         if after || before {
             self.pending.push_back(WatchItem::Change {
                 event,
@@ -533,7 +568,7 @@ impl SnapshotCursor {
     fn next(&mut self, filter: &PresenceFilter) -> Option<WatchItem> {
         while let Some(presence) = self.users.get(self.next) {
             self.next += 1;
-            if filter.matches(presence.user_id, &presence.scope_facts()) {
+            if filter.matches(presence.user_id, presence.scope()) {
                 return Some(WatchItem::Snapshot {
                     sequence: self.sequence,
                     presence: presence.clone(),

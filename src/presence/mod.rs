@@ -250,10 +250,10 @@ impl Presences {
             .iter()
             .map(|id| {
                 let presence = found.get(id).ok_or_else(Error::user_not_found)?;
-                let mut facts = presence.scope_facts();
+                let mut facts = presence.scope();
                 // Unwatched users (invited, suspended) are readable here.
                 facts.watched = true;
-                if scope.matches(*id, &facts) {
+                if scope.matches(*id, facts) {
                     Ok(presence.clone())
                 } else {
                     Err(Error::permission_denied(
@@ -285,7 +285,7 @@ impl Presences {
             let exhausted = (chunk.len() as u64) < CHUNK;
             cursor = chunk.last().map(|p| p.user_id);
             for presence in chunk {
-                if filter.matches(presence.user_id, &presence.scope_facts()) {
+                if filter.matches(presence.user_id, presence.scope()) {
                     if page.len() == page_size {
                         return Ok((page, true));
                     }
