@@ -285,6 +285,13 @@ impl Error {
         }
     }
 
+    pub fn team_not_found() -> Self {
+        Error::NotFound {
+            reason: Reason::TeamNotFound,
+            message: "team not found".into(),
+        }
+    }
+
     pub fn user_not_found() -> Self {
         Error::NotFound {
             reason: Reason::UserNotFound,

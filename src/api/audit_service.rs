@@ -6,7 +6,9 @@ use tonic::{Request, Response, Status};
 
 use super::{
     caller,
-    convert::{Violations, decode_cursor, encode_cursor, fingerprint, page_size, timestamp},
+    convert::{
+        Violations, decode_cursor, encode_cursor, fingerprint, page_size, parse_time, timestamp,
+    },
     pb::{self, audit_service_server::AuditService},
 };
 use crate::{
@@ -161,13 +163,6 @@ fn parse_action(raw: &str) -> Result<ActionFilter, ParseError> {
     } else {
         ActionFilter::Exactly(raw.to_owned())
     })
-}
-
-fn parse_time(raw: prost_types::Timestamp) -> Result<DateTime<Utc>, ParseError> {
-    u32::try_from(raw.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(raw.seconds, nanos))
-        .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "is not a valid time"))
 }
 
 fn page_key((time, id): (String, String)) -> Result<AuditPageKey, ParseError> {

@@ -45,6 +45,13 @@ impl Violations {
     }
 }
 
+pub fn parse_time(raw: prost_types::Timestamp) -> Result<DateTime<Utc>, ParseError> {
+    u32::try_from(raw.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(raw.seconds, nanos))
+        .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "is not a valid time"))
+}
+
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),

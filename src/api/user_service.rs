@@ -10,7 +10,7 @@ use super::{
     caller,
     convert::{
         Violations, decode_cursor, decode_page_token, encode_cursor, encode_page_token,
-        fingerprint, page_size, parse_new_user, parse_request_id, parse_status,
+        fingerprint, page_size, parse_new_user, parse_request_id, parse_status, parse_time,
         parse_user_state_filter, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
@@ -703,11 +703,6 @@ fn parse_import_options(first: &pb::ImportUsersRequest) -> Result<ImportOptions,
 
 fn parse_job_id(raw: &str) -> Result<ImportJobId, Error> {
     ImportJobId::parse(raw).map_err(|e| Error::invalid(e.at("import_job_id")))
-}
-
-fn parse_time(t: prost_types::Timestamp) -> Result<chrono::DateTime<chrono::Utc>, ParseError> {
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos.try_into().unwrap_or(u32::MAX))
-        .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "not a valid time"))
 }
 
 fn import_response(job: &ImportJob) -> Response<pb::ImportUsersResponse> {

@@ -78,7 +78,7 @@ impl Org {
                     return self
                         .replayed_team(org_id, Some(request_id))
                         .await?
-                        .ok_or_else(team_not_found);
+                        .ok_or_else(Error::team_not_found);
                 }
                 other => other?,
             }
@@ -100,7 +100,7 @@ impl Org {
         let created = repo
             .team(org_id, team.id)
             .await?
-            .ok_or_else(team_not_found)?;
+            .ok_or_else(Error::team_not_found)?;
         tx.commit().await?;
         Ok(created)
     }
@@ -116,7 +116,7 @@ impl Org {
             .team(org_id, id)
             .await?
             .map(Some)
-            .ok_or_else(team_not_found)
+            .ok_or_else(Error::team_not_found)
     }
 
     /// A page of the org's teams ordered by name (case-insensitive), then id.
@@ -180,7 +180,7 @@ impl Org {
         let current = repo
             .team(org_id, change.id)
             .await?
-            .ok_or_else(team_not_found)?;
+            .ok_or_else(Error::team_not_found)?;
         check_etag(change.etag.as_deref(), current.version)?;
         let mut next = current.clone();
         if let Some(name) = change.name {
@@ -215,7 +215,7 @@ impl Org {
         let updated = repo
             .team(org_id, current.id)
             .await?
-            .ok_or_else(team_not_found)?;
+            .ok_or_else(Error::team_not_found)?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -235,7 +235,10 @@ impl Org {
         let tx = self.store.write().await?;
         let repo = tx.repo();
         repo.lock_org(org_id).await?;
-        let team = repo.team(org_id, id).await?.ok_or_else(team_not_found)?;
+        let team = repo
+            .team(org_id, id)
+            .await?
+            .ok_or_else(Error::team_not_found)?;
         check_etag(etag.as_deref(), team.version)?;
         let members = repo.team_member_count(id).await?;
         if members > 0 && !detach_members {
@@ -286,13 +289,6 @@ fn name_conflict(err: StoreError) -> Error {
     match err {
         StoreError::Conflict(_) => name_taken(),
         other => other.into(),
-    }
-}
-
-pub(super) fn team_not_found() -> Error {
-    Error::NotFound {
-        reason: Reason::TeamNotFound,
-        message: "team not found".into(),
     }
 }
 
