@@ -172,7 +172,9 @@ impl App {
             .add_service(AuditServiceServer::new(AuditApi::new(
                 self.audit_log.clone(),
             )))
-            .add_service(ReportServiceServer::new(ReportApi));
+            .add_service(ReportServiceServer::new(ReportApi::new(
+                self.presences.clone(),
+            )));
 
         let hub = self.presences.hub().clone();
         tokio::spawn(hub.clone().run());

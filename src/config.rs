@@ -99,9 +99,14 @@ pub struct Config {
     )]
     pub public_url: String,
 
-    /// How long the presence event log is kept, in seconds: a watcher that
-    /// resumes from an older sequence gets a fresh snapshot instead.
-    #[arg(long, env = "ROSTER_PRESENCE_RETENTION_SECS", default_value_t = 86_400)]
+    /// How long the presence event log is kept, in seconds (default 31
+    /// days): the history activity reports read, and what a watcher can
+    /// resume from (older, it gets a fresh snapshot instead).
+    #[arg(
+        long,
+        env = "ROSTER_PRESENCE_RETENTION_SECS",
+        default_value_t = 2_678_400
+    )]
     pub presence_retention_secs: u64,
 
     /// Recent presence events each replica keeps in memory per org, so most
@@ -149,7 +154,7 @@ impl Config {
             smtp_from: "Roster <roster@localhost>".into(),
             public_url: "http://localhost:8080".into(),
             password_hashing: PasswordHashing::InsecureFast,
-            presence_retention_secs: 86_400,
+            presence_retention_secs: 2_678_400,
             presence_tail: 4096,
             presence_watch_buffer: 1024,
             cache_capacity: 20_000,

@@ -75,6 +75,12 @@ pub enum Reason {
     CannotHandleChats,
     /// A stream ended because the server is stopping.
     ShuttingDown,
+    /// A time range whose end is not after its start.
+    InvalidTimeRange,
+    /// A report range longer than its granularity allows.
+    RangeTooLong,
+    /// A report range that starts before the history the server keeps.
+    BeyondRetention,
     ImportJobNotFound,
     /// An upload over the server's size limit.
     FileTooLarge,
@@ -145,6 +151,9 @@ impl Reason {
             Reason::ImportJobNotFound => "IMPORT_JOB_NOT_FOUND",
             Reason::FileTooLarge => "FILE_TOO_LARGE",
             Reason::UploadInterrupted => "UPLOAD_INTERRUPTED",
+            Reason::InvalidTimeRange => "INVALID_TIME_RANGE",
+            Reason::RangeTooLong => "RANGE_TOO_LONG",
+            Reason::BeyondRetention => "BEYOND_RETENTION",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }

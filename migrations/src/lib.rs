@@ -10,6 +10,7 @@ mod m20261123_000003_presence;
 mod m20261123_000004_imports;
 mod m20261123_000005_seat_index;
 mod m20261123_000006_user_search_index;
+mod m20261201_000007_presence_history;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_imports::Migration),
             Box::new(m20261123_000005_seat_index::Migration),
             Box::new(m20261123_000006_user_search_index::Migration),
+            Box::new(m20261201_000007_presence_history::Migration),
         ]
     }
 }

@@ -12,8 +12,8 @@ mod deadline;
 mod middleware;
 mod org_service;
 mod presence_service;
+mod report_service;
 mod status;
-mod stubs;
 mod user_service;
 
 use tonic::Request;
@@ -25,8 +25,8 @@ pub use deadline::DeadlineLayer;
 pub use middleware::AuthLayer;
 pub use org_service::OrgApi;
 pub use presence_service::{PassThrough, PresenceServer, WATCH_PATH};
+pub use report_service::ReportApi;
 pub use status::ERROR_DOMAIN;
-pub use stubs::ReportApi;
 pub use user_service::UserApi;
 
 use crate::{

@@ -12,7 +12,7 @@ mod token;
 pub use api_keys::{CreatedKey, KeyPage};
 pub use authenticator::{Authenticator, SignedIn, open_session};
 pub use password::{HashCost, PasswordHasher};
-pub use policy::{authorize, authorize_grant, user_read_scope};
+pub use policy::{authorize, authorize_grant, report_read_scope, user_read_scope};
 pub use principal::{Actor, Principal};
 pub use token::{
     API_KEY_PREFIX, INVITE_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, new_api_key_secret,

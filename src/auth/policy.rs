@@ -52,6 +52,21 @@ pub fn user_read_scope(principal: &Principal) -> UserScope {
     }
 }
 
+/// Whose activity reports the principal may read.
+pub fn report_read_scope(principal: &Principal) -> UserScope {
+    let me = principal.user_id();
+    if principal.permissions.contains(Permission::ReadReports) {
+        UserScope::Org
+    } else if principal.permissions.contains(Permission::ReadTeamReports) {
+        UserScope::Teams {
+            teams: principal.team_ids.clone(),
+            me,
+        }
+    } else {
+        UserScope::Me(me)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;

@@ -2,6 +2,7 @@
 //! built only through `parse`/`TryFrom`, which is the one place input is checked.
 //! Nothing here knows the wire format, the database or the runtime.
 
+mod activity;
 mod api_key;
 mod avatar;
 mod ids;
@@ -14,6 +15,7 @@ mod scope;
 mod team;
 mod user;
 
+pub use activity::{ActivityRange, ActivityRow, Granularity, Timeline, activity};
 pub use api_key::{ApiKey, ApiKeyName, parse_scopes};
 pub use avatar::Avatar;
 pub use ids::{ApiKeyId, Id, ImportJobId, OrgId, SessionId, TeamId, UserId};

@@ -197,6 +197,9 @@ pub struct PresenceEvent {
     /// The state after the change.
     pub presence: Presence,
     pub before: ScopeFacts,
+    /// Chats open before the change: with `before.status`, the state an
+    /// activity report starts from.
+    pub active_chats_before: u32,
 }
 
 /// Which users a reader sees: the caller's scope narrowed by the request's

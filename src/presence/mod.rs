@@ -12,6 +12,7 @@
 //! leases under the sequence lock, so two replicas never expire one lease
 //! twice and a heartbeat that committed first wins.
 
+mod activity;
 mod chat_load;
 pub mod hub;
 
@@ -24,6 +25,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+pub use activity::{ActivityPageKey, ActivityQuery};
 use chat_load::ChatLoadWriter;
 pub use hub::{Hub, HubConfig, HubEvent, WatchItem, Watcher};
 

@@ -339,6 +339,7 @@ pub mod presence_events {
         pub prev_status: String,
         pub prev_team_ids: String,
         pub prev_watched: bool,
+        pub prev_active_chats: i32,
     }
     relationless!();
 }

@@ -5,6 +5,7 @@
 //! which on SQLite begins `IMMEDIATE` (so two writers never deadlock upgrading
 //! a read lock) and rolls back unless committed.
 
+mod activity;
 mod api_keys;
 mod audit;
 mod avatars;

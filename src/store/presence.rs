@@ -184,6 +184,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                     occurred_at: now,
                     presence: after.clone(),
                     before: before.scope_facts(),
+                    active_chats_before: before.active_chats,
                 };
                 self.append_presence_event(guard.org_id, &event).await?;
                 events.push(event);
@@ -572,6 +573,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             prev_status: Set(event.before.status.as_str().to_owned()),
             prev_team_ids: Set(join_teams(&event.before.team_ids)),
             prev_watched: Set(event.before.watched),
+            prev_active_chats: Set(event.active_chats_before as i32),
         })
         .exec_without_returning(self.conn())
         .await?;
@@ -636,7 +638,7 @@ fn record_of_row(row: presence::Model) -> Result<PresenceRecord, StoreError> {
     })
 }
 
-fn event_of_row(row: presence_events::Model) -> Result<PresenceEvent, StoreError> {
+pub(super) fn event_of_row(row: presence_events::Model) -> Result<PresenceEvent, StoreError> {
     let presence = presence_in!(row);
     Ok(PresenceEvent {
         sequence: row.sequence.max(0) as u64,
@@ -648,5 +650,6 @@ fn event_of_row(row: presence_events::Model) -> Result<PresenceEvent, StoreError
             team_ids: split_teams(&row.prev_team_ids)?,
             watched: row.prev_watched,
         },
+        active_chats_before: non_negative(row.prev_active_chats),
     })
 }

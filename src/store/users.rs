@@ -962,7 +962,7 @@ fn lock_cutoff(org: &OrgSettings) -> Option<DateTime<Utc>> {
     }
 }
 
-fn members_of(teams: &[TeamId]) -> sea_orm::sea_query::SelectStatement {
+pub(super) fn members_of(teams: &[TeamId]) -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .column(team_members::Column::UserId)
         .from(team_members::Entity)
@@ -970,7 +970,7 @@ fn members_of(teams: &[TeamId]) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
-fn scope_condition(scope: &UserScope) -> Condition {
+pub(super) fn scope_condition(scope: &UserScope) -> Condition {
     let is_me = |me: &Option<UserId>| match me {
         Some(me) => users::Column::Id.eq(me.to_string()),
         None => Expr::value(false),

@@ -846,7 +846,7 @@ impl Fixture {
                         .get_activity(pb::GetActivityRequest {
                             user_ids: vec![target],
                             start_time: Some(prost_types::Timestamp {
-                                seconds: now - 86_400,
+                                seconds: now - 3_600,
                                 nanos: 0,
                             }),
                             end_time: Some(prost_types::Timestamp {

@@ -17,6 +17,7 @@ mod lifecycle;
 mod org;
 mod passwords;
 mod presence;
+mod reports;
 mod search;
 mod server;
 mod smtp;

@@ -4,14 +4,9 @@ use std::time::Duration;
 
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
-use roster::{
-    api::pb::{self, report_service_client::ReportServiceClient},
-    app::App,
-    config::Config,
-};
+use roster::{api::pb, app::App, config::Config};
 use tokio_stream::StreamExt;
 use tonic::{
-    Code,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     transport::Channel,
 };
@@ -263,24 +258,6 @@ fn read_string_field(mut bytes: &[u8], number: u32) -> Option<String> {
         skip_field(wire_type, tag, &mut bytes, DecodeContext::default()).ok()?;
     }
     None
-}
-
-#[tokio::test]
-async fn rpcs_of_later_work_answer_unimplemented() {
-    let app = spawn_app().await;
-    let mut reports = ReportServiceClient::with_interceptor(app.channel.clone(), app.bearer());
-    let status = reports
-        .get_activity(pb::GetActivityRequest::default())
-        .await
-        .expect_err("not built yet");
-    assert_eq!(status.code(), Code::Unimplemented);
-    // Authentication still comes first.
-    let mut anonymous = ReportServiceClient::new(app.channel.clone());
-    let status = anonymous
-        .get_activity(pb::GetActivityRequest::default())
-        .await
-        .expect_err("no token");
-    assert_eq!(status.code(), Code::Unauthenticated);
 }
 
 #[tokio::test]
