@@ -36,6 +36,8 @@ mod paging;
 mod presence;
 #[path = "rosterctl/prompt.rs"]
 mod prompt;
+#[path = "rosterctl/report.rs"]
+mod report;
 #[path = "rosterctl/roles.rs"]
 mod roles;
 #[path = "rosterctl/session.rs"]
@@ -66,6 +68,7 @@ use crate::{
     keys::KeysCommand,
     output::{Output, note},
     presence::PresenceCommand,
+    report::ReportCommand,
     roles::RolesCommand,
     session::SignedIn,
     settings::OrgCommand,
@@ -133,6 +136,9 @@ enum Command {
     /// Presence: set availability, see who can take chats, watch changes live.
     #[command(subcommand)]
     Presence(PresenceCommand),
+    /// Activity reports: time per presence status and peak chats, per day or hour.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// List, create, update and delete teams.
     #[command(subcommand)]
     Teams(TeamsCommand),
@@ -165,6 +171,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Presence(command) => {
             presence::run(&SignedIn::open(server).await?, command, out).await
         }
+        Command::Report(command) => report::run(&SignedIn::open(server).await?, command, out).await,
         Command::Teams(command) => teams::run(&SignedIn::open(server).await?, command, out).await,
         Command::Roles(command) => roles::run(&SignedIn::open(server).await?, command, out).await,
         Command::Org(command) => settings::run(&SignedIn::open(server).await?, command, out).await,

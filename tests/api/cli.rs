@@ -1889,3 +1889,101 @@ async fn users_import_then_imports_show_list_and_report() {
     assert!(!no_file.success);
     assert!(no_file.stderr.contains("cannot open"), "{}", no_file.stderr);
 }
+
+#[tokio::test]
+async fn report_activity_prints_a_table_json_and_csv() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let me = my_user_id(&ctl).await;
+    let since = (chrono::Utc::now() - chrono::TimeDelta::hours(2)).to_rfc3339();
+
+    let json = ctl
+        .run(
+            &[
+                "report", "activity", "--since", &since, "--by", "hour", "--json", "--all",
+            ],
+            "",
+        )
+        .await;
+    assert!(json.success, "report failed: {}", json.stderr);
+    let rows = json.json();
+    let rows = rows.as_array().expect("array of rows");
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["user_id"] == me.as_str()));
+    // Never AVAILABLE: signed in means UNAVAILABLE until one says otherwise.
+    let total = |field: &str| {
+        rows.iter()
+            .map(|r| r[field].as_i64().expect(field))
+            .sum::<i64>()
+    };
+    assert_eq!(total("available_seconds"), 0);
+
+    let csv = ctl
+        .run(
+            &[
+                "report", "activity", "--since", &since, "--user", &me, "--csv",
+            ],
+            "",
+        )
+        .await;
+    assert!(csv.success, "report --csv failed: {}", csv.stderr);
+    let mut lines = csv.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "user_id,bucket_start,offline_seconds,unavailable_seconds,available_seconds,peak_active_chats"
+        )
+    );
+    let row = lines.next().expect("a row");
+    assert!(row.starts_with(&format!("{me},")), "{row}");
+
+    let table = ctl
+        .run(&["report", "activity", "--since", &since], "")
+        .await;
+    assert!(table.success, "report failed: {}", table.stderr);
+    assert!(
+        table.stdout.contains("UNAVAILABLE") && table.stdout.contains(&me),
+        "{}",
+        table.stdout
+    );
+
+    let reversed = ctl
+        .run(
+            &[
+                "report",
+                "activity",
+                "--since",
+                &since,
+                "--until",
+                "2020-01-01T00:00:00Z",
+            ],
+            "",
+        )
+        .await;
+    assert!(!reversed.success);
+    assert!(
+        reversed.stderr.contains("--since must be before --until"),
+        "{}",
+        reversed.stderr
+    );
+    let too_old = ctl
+        .run(
+            &[
+                "report",
+                "activity",
+                "--since",
+                "2020-01-01T00:00:00Z",
+                "--until",
+                "2020-01-02T00:00:00Z",
+            ],
+            "",
+        )
+        .await;
+    assert!(!too_old.success);
+    assert!(
+        too_old.stderr.contains("BEYOND_RETENTION"),
+        "{}",
+        too_old.stderr
+    );
+}

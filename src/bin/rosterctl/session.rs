@@ -13,7 +13,7 @@ use roster::api::{
     pb::{
         audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
         org_service_client::OrgServiceClient, presence_service_client::PresenceServiceClient,
-        user_service_client::UserServiceClient,
+        report_service_client::ReportServiceClient, user_service_client::UserServiceClient,
     },
 };
 use serde::{Deserialize, Serialize};
@@ -198,6 +198,10 @@ impl SignedIn {
 
     pub fn presence(&self) -> PresenceServiceClient<InterceptedService<Channel, Bearer>> {
         PresenceServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn reports(&self) -> ReportServiceClient<InterceptedService<Channel, Bearer>> {
+        ReportServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 }
 
