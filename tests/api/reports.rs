@@ -245,72 +245,62 @@ async fn each_caller_reads_their_scope() {
     let (sue, sue_token) = member(&app, "sue@example.com", &["supervisor"], &[&support]).await;
     let (_, viewer_token) = member(&app, "vic@example.com", &["viewer"], &[]).await;
     let end = Utc::now();
-    let start = end - TimeDelta::hours(1);
-    let users_in = |rows: Vec<pb::ActivityRow>| {
-        let mut ids: Vec<String> = rows.into_iter().map(|r| r.user_id).collect();
-        ids.dedup();
-        ids.sort();
-        ids
+    let everyone = request(&[], end - TimeDelta::hours(1), end, Granularity::Hour);
+    let only = |users: &[&str], teams: &[&str]| pb::GetActivityRequest {
+        user_ids: users.iter().map(|u| u.to_string()).collect(),
+        team_ids: teams.iter().map(|t| t.to_string()).collect(),
+        ..everyone.clone()
     };
+    async fn users_in(client: &mut Reports, req: pb::GetActivityRequest) -> Vec<String> {
+        let mut ids: Vec<String> = all_rows(client, req)
+            .await
+            .into_iter()
+            .map(|r| r.user_id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+    async fn denied(client: &mut Reports, req: pb::GetActivityRequest) {
+        let err = client.get_activity(req).await.expect_err("out of scope");
+        assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    }
     let sorted = |mut ids: Vec<String>| {
         ids.sort();
         ids
     };
 
-    // An agent: their own only, whatever else they name.
+    // An agent: their own only; naming anyone else is refused.
     let mut as_ann = reports_as(&app, &ann_token);
-    let own = all_rows(&mut as_ann, request(&[], start, end, Granularity::Hour)).await;
-    assert_eq!(users_in(own), vec![ann.user_id.clone()]);
-    let denied = as_ann
-        .get_activity(request(&[&bob.user_id], start, end, Granularity::Hour))
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let mut by_team = request(&[], start, end, Granularity::Hour);
-    by_team.team_ids = vec![support.clone()];
     assert_eq!(
-        as_ann
-            .get_activity(by_team.clone())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+        users_in(&mut as_ann, everyone.clone()).await,
+        vec![ann.user_id.clone()]
     );
+    denied(&mut as_ann, only(&[&bob.user_id], &[])).await;
+    denied(&mut as_ann, only(&[], &[&support])).await;
 
     // A supervisor: their team's members and themselves.
     let mut as_sue = reports_as(&app, &sue_token);
-    let team = all_rows(&mut as_sue, request(&[], start, end, Granularity::Hour)).await;
+    let support_people = sorted(vec![ann.user_id.clone(), sue.user_id.clone()]);
     assert_eq!(
-        users_in(team),
-        sorted(vec![ann.user_id.clone(), sue.user_id.clone()])
+        users_in(&mut as_sue, everyone.clone()).await,
+        support_people
     );
-    let named = all_rows(&mut as_sue, by_team).await;
     assert_eq!(
-        users_in(named),
-        sorted(vec![ann.user_id.clone(), sue.user_id.clone()])
+        users_in(&mut as_sue, only(&[], &[&support])).await,
+        support_people
     );
-    let denied = as_sue
-        .get_activity(request(&[&bob.user_id], start, end, Granularity::Hour))
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let mut other_team = request(&[], start, end, Granularity::Hour);
-    other_team.team_ids = vec![sales.clone()];
-    assert_eq!(
-        as_sue
-            .get_activity(other_team.clone())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
-    );
+    denied(&mut as_sue, only(&[&bob.user_id], &[])).await;
+    denied(&mut as_sue, only(&[], &[&sales])).await;
 
     // A viewer: the org, narrowed to a team when asked.
     let mut as_viewer = reports_as(&app, &viewer_token);
-    let org = users_in(all_rows(&mut as_viewer, request(&[], start, end, Granularity::Hour)).await);
+    let org = users_in(&mut as_viewer, everyone.clone()).await;
     assert_eq!(org.len(), 5, "admin, ann, bob, sue, vic: {org:?}");
-    let sales_rows = all_rows(&mut as_viewer, other_team).await;
-    assert_eq!(users_in(sales_rows), vec![bob.user_id.clone()]);
+    assert_eq!(
+        users_in(&mut as_viewer, only(&[], &[&sales])).await,
+        vec![bob.user_id.clone()]
+    );
 }
 
 #[tokio::test]
