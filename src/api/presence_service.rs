@@ -424,6 +424,7 @@ async fn forward(
     token: Option<String>,
     principal: Principal,
 ) {
+    let _open = crate::metrics::get().watch_opened();
     let mut reauth = tokio::time::interval(REAUTH_INTERVAL);
     reauth.tick().await;
     loop {
@@ -438,7 +439,12 @@ async fn forward(
             }
             () = sender.closed() => return,
         };
-        let message = item.map(|item| encode(&item)).map_err(Status::from);
+        let message = item
+            .map(|item| {
+                crate::metrics::get().watch_item(&item);
+                encode(&item)
+            })
+            .map_err(Status::from);
         let ended = message.is_err();
         if sender.send(message).await.is_err() || ended {
             return;
