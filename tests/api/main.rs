@@ -20,4 +20,5 @@ mod presence;
 mod search;
 mod server;
 mod smtp;
+mod telemetry;
 mod users;
