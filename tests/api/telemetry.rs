@@ -614,3 +614,78 @@ async fn a_collector_that_refuses_connections_slows_and_fails_no_rpc() {
     // (2 s to connect, 10 s per export).
     assert!(slowest < Duration::from_secs(1), "slowest call {slowest:?}");
 }
+
+/// The metric names of docs/telemetry.md's Prometheus column, a histogram
+/// with its `_bucket`, `_sum` and `_count`.
+fn documented_prometheus_names() -> Vec<String> {
+    let doc = include_str!("../../docs/telemetry.md");
+    let mut names = Vec::new();
+    for row in doc.lines().filter(|l| l.starts_with("| `")) {
+        let Some(prometheus) = row.trim_end_matches('|').rsplit('|').next() else {
+            continue;
+        };
+        let cells: Vec<&str> = prometheus.split('`').skip(1).step_by(2).collect();
+        if let Some(first) = cells.first() {
+            names.push(first.to_string());
+            if let Some(base) = first.strip_suffix("_bucket") {
+                names.extend(["_sum", "_count"].map(|s| format!("{base}{s}")));
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn the_dashboard_queries_only_documented_metrics() {
+    let documented = documented_prometheus_names();
+    assert!(
+        documented.contains(&"roster_auth_logins_total".to_owned()),
+        "{documented:?}"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../deploy/grafana/dashboards/roster.json"))
+            .expect("the dashboard is JSON");
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(target["expr"].as_str().expect("expr").to_owned());
+        }
+    }
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+    {
+        exprs.push(
+            variable["definition"]
+                .as_str()
+                .expect("definition")
+                .to_owned(),
+        );
+    }
+    assert!(exprs.len() > 10, "{exprs:?}");
+    // Labels are the metrics' attributes, dots as underscores.
+    let labels = [
+        "rpc_service",
+        "rpc_method",
+        "rpc_grpc_status_code",
+        "roster_org_id",
+        "roster_team_id",
+        "db_client_connection_state",
+    ];
+    let mut queried = 0;
+    for expr in &exprs {
+        for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+            let metric_like = ["roster_", "rpc_", "db_"]
+                .iter()
+                .any(|p| token.starts_with(p));
+            if metric_like && !labels.contains(&token) {
+                queried += 1;
+                assert!(
+                    documented.iter().any(|d| d == token),
+                    "{token} (in {expr}) is not a documented metric"
+                );
+            }
+        }
+    }
+    assert!(queried >= exprs.len(), "every query names a metric");
+}
