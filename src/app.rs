@@ -143,7 +143,7 @@ impl App {
             .build_v1alpha()?;
 
         let layers = ServiceBuilder::new()
-            .layer(RpcLayer)
+            .layer(RpcLayer::new(api::is_rpc))
             .load_shed()
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 self.config.max_concurrent_requests,

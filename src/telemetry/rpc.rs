@@ -61,19 +61,34 @@ impl Extractor for HeaderExtractor<'_> {
 /// The outermost layer of the server: it sees every RPC's outcome,
 /// including those refused by load shedding or authentication. It runs
 /// inside the RPC's span (tonic enters it around every poll).
-#[derive(Clone, Copy, Default)]
-pub struct RpcLayer;
+#[derive(Clone, Copy)]
+pub struct RpcLayer {
+    known: fn(&str) -> bool,
+}
+
+impl RpcLayer {
+    /// `known` tells the paths of the server's RPCs; any other path is the
+    /// caller's to choose, so the metric records it as service and method
+    /// `_OTHER`, and callers cannot grow its series without end.
+    pub fn new(known: fn(&str) -> bool) -> Self {
+        Self { known }
+    }
+}
 
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner }
+        RpcService {
+            inner,
+            known: self.known,
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct RpcService<S> {
     inner: S,
+    known: fn(&str) -> bool,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -95,6 +110,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let started = Instant::now();
         let path = req.uri().path().to_owned();
+        let known = (self.known)(&path);
         let future = self.inner.call(req);
         Box::pin(async move {
             let result = future.await.map_err(Into::into);
@@ -111,11 +127,10 @@ where
             if is_server_error(code) {
                 span.record("otel.status_code", "error");
             }
-            // Unknown paths are the caller's to choose: kept out of the
-            // metric's attributes, so they cannot grow its series without end.
-            let (service, method) = match code {
-                Code::Unimplemented => ("_OTHER", "_OTHER"),
-                _ => service_and_method(&path),
+            let (service, method) = if known {
+                service_and_method(&path)
+            } else {
+                ("_OTHER", "_OTHER")
             };
             metrics::get().rpc(service, method, i32::from(code), started.elapsed());
             result

@@ -548,6 +548,18 @@ async fn the_prometheus_endpoint_serves_the_collectors_names() {
     app.try_login(ADMIN_EMAIL, "not the password")
         .await
         .expect_err("wrong password");
+    // A method of the caller's invention is counted, not named.
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.expect("ready");
+    let unknown = grpc
+        .unary::<(), (), _>(
+            Request::new(()),
+            http::uri::PathAndQuery::from_static("/roster.v1.Invented/Anything"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("no such method");
+    assert_eq!(unknown.code(), tonic::Code::Unauthenticated);
 
     let (status, body) = http_get(addr, "/metrics").await;
     assert!(status.contains("200"), "{status}");
@@ -568,10 +580,16 @@ async fn the_prometheus_endpoint_serves_the_collectors_names() {
                 && l.ends_with(" 1")),
         "the failed login's duration:\n{body}"
     );
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("rpc_server_duration_milliseconds_count{")
+                && l.contains(r#"rpc_method="_OTHER",rpc_service="_OTHER""#)
+                && l.contains(r#"rpc_grpc_status_code="16""#)),
+        "the unknown method's duration:\n{body}"
+    );
+    assert!(!body.contains("Invented"), "{body}");
     let (status, _) = http_get(addr, "/other").await;
     assert!(status.contains("404"), "{status}");
-    // The endpoint is not the gRPC port.
-    assert_ne!(app.addr, addr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
