@@ -583,7 +583,8 @@ async fn the_prometheus_endpoint_serves_the_collectors_names() {
     assert!(
         body.lines()
             .any(|l| l.starts_with("rpc_server_duration_milliseconds_count{")
-                && l.contains(r#"rpc_method="_OTHER",rpc_service="_OTHER""#)
+                && l.contains(r#"rpc_method="_OTHER""#)
+                && l.contains(r#"rpc_service="_OTHER""#)
                 && l.contains(r#"rpc_grpc_status_code="16""#)),
         "the unknown method's duration:\n{body}"
     );
