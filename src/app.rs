@@ -26,10 +26,11 @@ use crate::{
     domain::{Email, OrgSlug, Password},
     error::Error,
     mail::{MailError, Mailer},
+    metrics,
     org::Org,
     presence::{Hub, HubConfig, Presences},
     store::{Store, StoreError},
-    telemetry,
+    telemetry::{self, RpcLayer},
     users::{Bootstrap, Users},
 };
 
@@ -102,6 +103,7 @@ impl App {
                 watch_buffer: config.presence_watch_buffer,
             },
         );
+        metrics::observe(&hub, &store);
         let presences = Presences::new(store.clone(), hub, config.presence_retention());
         Ok(Self {
             listener,
@@ -141,6 +143,7 @@ impl App {
             .build_v1alpha()?;
 
         let layers = ServiceBuilder::new()
+            .layer(RpcLayer::new(api::is_rpc))
             .load_shed()
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 self.config.max_concurrent_requests,

@@ -47,6 +47,21 @@ pub struct Config {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
+    /// Longest one OTLP export (traces or metrics) may take, in
+    /// milliseconds; connecting gets at most 2 s of it. Exports run beside
+    /// the RPCs, so a slow collector delays only telemetry.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", default_value_t = 10_000)]
+    pub otlp_timeout_ms: u64,
+
+    /// How often metrics are exported over OTLP, in milliseconds.
+    #[arg(long, env = "OTEL_METRIC_EXPORT_INTERVAL", default_value_t = 60_000)]
+    pub metric_export_interval_ms: u64,
+
+    /// Address to serve Prometheus metrics on (`GET /metrics`); unset
+    /// means no endpoint.
+    #[arg(long, env = "ROSTER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Longest a unary RPC may run, in seconds (a client's shorter
     /// `grpc-timeout` wins).
     #[arg(long, env = "ROSTER_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
@@ -144,6 +159,9 @@ impl Config {
             log_format: LogFormat::Text,
             log_level: "warn".into(),
             otlp_endpoint: None,
+            otlp_timeout_ms: 10_000,
+            metric_export_interval_ms: 60_000,
+            metrics_listen: None,
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             shutdown_grace_secs: 5,
@@ -164,6 +182,14 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn otlp_timeout(&self) -> Duration {
+        Duration::from_millis(self.otlp_timeout_ms.max(1))
+    }
+
+    pub fn metric_export_interval(&self) -> Duration {
+        Duration::from_millis(self.metric_export_interval_ms.max(1))
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod mail;
+pub mod metrics;
 pub mod org;
 pub mod presence;
 pub mod store;

@@ -95,6 +95,12 @@ where
             if !is_public(&path) {
                 match authenticate(&authenticator, &path, authorization.as_deref()).await {
                     Ok(principal) => {
+                        // Ids only: the RPC's span never carries the token.
+                        let span = tracing::Span::current();
+                        span.record("roster.org_id", tracing::field::display(principal.org_id));
+                        if let Some(user_id) = principal.user_id() {
+                            span.record("roster.user_id", tracing::field::display(user_id));
+                        }
                         req.extensions_mut().insert(principal);
                     }
                     Err(err) => return Ok(Status::from(err).into_http()),

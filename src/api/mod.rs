@@ -54,6 +54,19 @@ pub const SERVICE_NAMES: [&str; 6] = [
     "roster.v1.ReportService",
 ];
 
+/// Whether `path` (`/package.Service/Method`) is an RPC this server
+/// serves: one of the permission table's, health or reflection.
+pub fn is_rpc(path: &str) -> bool {
+    access::rule_for(path).is_some()
+        || matches!(
+            path,
+            "/grpc.health.v1.Health/Check"
+                | "/grpc.health.v1.Health/Watch"
+                | "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+                | "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+        )
+}
+
 /// The authenticated caller (put there by [`AuthLayer`]) and where the
 /// request came from.
 fn caller<T>(req: &Request<T>) -> Result<(Principal, Origin), Error> {

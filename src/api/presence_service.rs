@@ -416,6 +416,7 @@ impl WatchService {
             token,
             principal,
             ended: false,
+            _open: crate::metrics::get().watch_opened(),
         };
         Ok(Response::new(
             stream::unfold(watch, |mut watch| async move {
@@ -436,6 +437,8 @@ struct Watch {
     token: Option<String>,
     principal: Principal,
     ended: bool,
+    /// Counts the stream as open until it is dropped.
+    _open: crate::metrics::OpenStream,
 }
 
 impl Watch {
@@ -448,7 +451,12 @@ impl Watch {
         let message = loop {
             tokio::select! {
                 item = self.watcher.next() => {
-                    break item.map(|item| encode(&item)).map_err(Status::from);
+                    break item
+                        .map(|item| {
+                            crate::metrics::get().watch_item(&item);
+                            encode(&item)
+                        })
+                        .map_err(Status::from);
                 }
                 _ = self.reauth.tick() => {
                     if let Err(status) =

@@ -50,6 +50,7 @@ impl Authenticator {
         };
         let Some(org) = org else {
             self.hasher.verify(password, None).await?;
+            crate::metrics::get().login("unknown org");
             return Err(invalid());
         };
         let found = read
@@ -114,6 +115,7 @@ impl Authenticator {
             .await?
             .ok_or_else(Error::user_not_found)?;
         tx.commit().await?;
+        crate::metrics::get().login("success");
         Ok(SignedIn {
             session_token,
             expires_at: session.expires_at,
@@ -149,6 +151,7 @@ impl Authenticator {
         ))
         .await?;
         tx.commit().await?;
+        crate::metrics::get().login(why);
         Ok(())
     }
 

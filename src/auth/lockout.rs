@@ -37,6 +37,8 @@ pub async fn count_failure(
         .record_login_failure(user_id, org.lockout_threshold, chrono::Utc::now())
         .await?;
     if locked {
+        // Counted when decided; the attempt's transaction commits next.
+        crate::metrics::get().lockout();
         repo.append_audit(audit::entry(
             org.org_id,
             AuditActor::System,

@@ -12,7 +12,6 @@ use argon2::{
     password_hash::{PasswordHash, PasswordVerifier, SaltString, rand_core::OsRng},
 };
 use tokio::sync::oneshot;
-use tracing::Span;
 
 use crate::{
     domain::Password,
@@ -64,7 +63,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<String> {
         let argon2 = self.argon2.clone();
         let password = password.expose().to_owned();
-        self.run(move || {
+        self.run("password.hash", move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2
                 .hash_password(password.as_bytes(), &salt)
@@ -81,7 +80,7 @@ impl PasswordHasher {
         let phc = phc.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
         let password = password.to_owned();
         let matches = self
-            .run(move || {
+            .run("password.verify", move || {
                 let parsed = PasswordHash::new(&phc).map_err(Error::internal)?;
                 Ok(Argon2::default()
                     .verify_password(password.as_bytes(), &parsed)
@@ -91,11 +90,14 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
+    /// Runs `work` on a hashing thread, in a child span `name` of the
+    /// caller's that covers the wait for a thread too.
     async fn run<T: Send + 'static>(
         &self,
+        name: &'static str,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let span = Span::current();
+        let span = tracing::info_span!("argon2id", otel.name = name);
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {

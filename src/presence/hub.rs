@@ -166,6 +166,25 @@ impl Hub {
             .collect()
     }
 
+    /// Visits every watched user's current presence in each org this
+    /// replica has loaded (orgs are loaded when first watched here), one
+    /// org's lock at a time; for the presence gauges.
+    pub fn visit_loaded(&self, mut visit: impl FnMut(OrgId, &Presence)) {
+        let feeds: Vec<(OrgId, Arc<Feed>)> = self
+            .inner
+            .feeds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(org_id, feed)| (*org_id, feed.clone()))
+            .collect();
+        for (org_id, feed) in feeds {
+            for presence in feed.lock().users.values() {
+                visit(org_id, presence);
+            }
+        }
+    }
+
     /// Reads new events of signalled orgs until stopped. Runs once per
     /// replica, beside [`Hub::listen`].
     pub async fn run(self) {

@@ -95,6 +95,14 @@ pub struct Store {
     cache: Option<Arc<Cache>>,
 }
 
+/// The connection pool's counters (see [`Store::pool_usage`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// Which orgs have committed presence events that this process has not
 /// read yet: set after a local commit and, on PostgreSQL, by other
 /// replicas' notifications (see [`Store::listen`]).
@@ -184,6 +192,34 @@ impl Store {
     /// goes through [`Store::read`] and [`Store::write`].
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// How many connections the pool holds now, idle among them, and at
+    /// most; read from the pool's counters, without waiting.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let (open, idle, max) = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolUsage {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
     }
 
     pub fn presence_signal(&self) -> Arc<PresenceSignal> {

@@ -268,6 +268,7 @@ impl Users {
                     }
                 }
                 Parsed::Rows(batch) => {
+                    let before = (run.job.imported_rows, run.job.failed_rows);
                     run.job.total_rows += batch.len() as u64;
                     let mut lines = Vec::new();
                     let mut candidates = Vec::new();
@@ -279,6 +280,12 @@ impl Users {
                     }
                     run.job.failed_rows += lines.len() as u64;
                     self.commit_batch(&mut run, &lines, candidates).await?;
+                    if !options.dry_run {
+                        crate::metrics::get().import_rows(
+                            run.job.imported_rows - before.0,
+                            run.job.failed_rows - before.1,
+                        );
+                    }
                 }
             }
         }

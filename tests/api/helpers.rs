@@ -28,8 +28,15 @@ pub struct TestApp {
     /// A session token of the bootstrap admin.
     pub admin_token: String,
     pub database_url: String,
-    server: tokio::task::JoinHandle<()>,
+    server: Server,
     _database: TestDatabase,
+}
+
+/// In this process (most tests), or a `rosterd` process of its own (tests
+/// of process-wide settings such as telemetry).
+enum Server {
+    Task(tokio::task::JoinHandle<()>),
+    Process(Rosterd),
 }
 
 pub type Users = UserServiceClient<InterceptedService<Channel, Bearer>>;
@@ -57,6 +64,18 @@ async fn spawn_configured(database: TestDatabase, configure: impl FnOnce(&mut Co
     config.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
     configure(&mut config);
     let (addr, server) = start(config).await;
+    signed_in(addr, Server::Task(server), database).await
+}
+
+/// A `rosterd` process on a fresh database, with more environment.
+pub async fn spawn_rosterd(env: &[(&str, String)]) -> TestApp {
+    let database = TestDatabase::create().await;
+    let rosterd = Rosterd::start_with(&database.url, env).await;
+    signed_in(rosterd.addr, Server::Process(rosterd), database).await
+}
+
+/// Connects to the server at `addr` and signs the admin in.
+async fn signed_in(addr: SocketAddr, server: Server, database: TestDatabase) -> TestApp {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("valid uri")
         .connect()
@@ -254,9 +273,22 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// What the `rosterd` process logged so far (empty in this process).
+    pub fn process_log(&self) -> String {
+        match &self.server {
+            Server::Process(rosterd) => rosterd.log_text(),
+            Server::Task(_) => String::new(),
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.server.abort();
+        // A process kills itself on drop.
+        if let Server::Task(task) = &self.server {
+            task.abort();
+        }
     }
 }
 
@@ -279,6 +311,107 @@ pub fn bad_fields(status: &Status) -> Vec<String> {
         .get_details_bad_request()
         .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
+}
+
+/// A `rosterd` process of the test's own, killed (SIGKILL) when dropped so
+/// a failing test leaves no server behind. Its log goes to a file, shown
+/// when it fails to start.
+pub struct Rosterd {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    log: tempfile::NamedTempFile,
+}
+
+impl Rosterd {
+    /// Starts the real binary on `database_url` and waits until its health
+    /// service says SERVING.
+    pub async fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// [`Rosterd::start`] with more environment (telemetry settings, say).
+    /// The port is found free just before; should another process take it
+    /// first, the server exits and is started again on another.
+    pub async fn start_with(database_url: &str, env: &[(&str, String)]) -> Self {
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let log = tempfile::NamedTempFile::new().expect("log file");
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"));
+            command
+                .env("DATABASE_URL", database_url)
+                .env("ROSTER_LISTEN", addr.to_string())
+                .env("ROSTER_BOOTSTRAP_ORG", ORG)
+                .env("ROSTER_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
+                .env("ROSTER_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+                .env("ROSTER_PASSWORD_HASHING", "insecure-fast")
+                .env("ROSTER_LOG_LEVEL", "warn")
+                // An upload must not be cut short by the server's own
+                // per-request limit on a slow machine.
+                .env("ROSTER_REQUEST_TIMEOUT_SECS", "3600")
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .env_remove("ROSTER_METRICS_LISTEN")
+                .env_remove("ROSTER_SMTP_URL")
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(std::process::Stdio::null())
+                .stdout(log.reopen().expect("log file"))
+                .stderr(log.reopen().expect("log file"));
+            let child = command.spawn().expect("rosterd starts");
+            let mut server = Self { child, addr, log };
+            if server.wait_until_serving().await {
+                return server;
+            }
+        }
+        panic!("rosterd did not start on any of 5 ports");
+    }
+
+    /// `true` once SERVING; `false` if the process exited first (its log
+    /// is printed); fails the test if neither happens within 3 minutes.
+    async fn wait_until_serving(&mut self) -> bool {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("rosterd status") {
+                eprintln!("rosterd exited with {status}: {}", self.log_text());
+                return false;
+            }
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
+                .expect("uri")
+                .connect()
+                .await
+                && let Ok(answer) = HealthClient::new(channel)
+                    .check(HealthCheckRequest::default())
+                    .await
+                && answer.into_inner().status == ServingStatus::Serving as i32
+            {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("rosterd not SERVING after 3 minutes: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs, as when a machine dies.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill rosterd");
+        self.child.wait().expect("reap rosterd");
+    }
+}
+
+impl Drop for Rosterd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A database of its own for one test.

@@ -5,7 +5,9 @@ use std::time::Duration;
 use roster::api::pb::{self, ImportJobStatus as Status_};
 use tonic::{Code, transport::Channel};
 
-use crate::helpers::{TestApp, TestDatabase, reason, spawn_app, spawn_app_on, spawn_app_with};
+use crate::helpers::{
+    Rosterd, TestApp, TestDatabase, reason, spawn_app, spawn_app_on, spawn_app_with,
+};
 
 const HEADER: &str = "first_name,last_name,login_id,email,roles,teams\n";
 
@@ -530,103 +532,6 @@ async fn a_million_rows_stream_through_without_trouble() {
         ))
         .await;
     assert_eq!(lines.len(), 1, "the last row is reported at its line");
-}
-
-/// A `rosterd` process of the test's own, killed (SIGKILL) when dropped so
-/// a failing test leaves no server behind. Its log goes to a file, shown
-/// when it fails to start.
-struct Rosterd {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-    log: tempfile::NamedTempFile,
-}
-
-impl Rosterd {
-    /// Starts the real binary on `database_url` and waits until its health
-    /// service says SERVING. The port is found free just before; should
-    /// another process take it first, the server exits and is started again
-    /// on another.
-    async fn start(database_url: &str) -> Self {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let log = tempfile::NamedTempFile::new().expect("log file");
-            let child = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
-                .env("DATABASE_URL", database_url)
-                .env("ROSTER_LISTEN", addr.to_string())
-                .env("ROSTER_BOOTSTRAP_ORG", crate::helpers::ORG)
-                .env("ROSTER_BOOTSTRAP_ADMIN_EMAIL", crate::helpers::ADMIN_EMAIL)
-                .env(
-                    "ROSTER_BOOTSTRAP_ADMIN_PASSWORD",
-                    crate::helpers::ADMIN_PASSWORD,
-                )
-                .env("ROSTER_PASSWORD_HASHING", "insecure-fast")
-                .env("ROSTER_LOG_LEVEL", "warn")
-                // The upload must not be cut short by the server's own
-                // per-request limit on a slow machine.
-                .env("ROSTER_REQUEST_TIMEOUT_SECS", "3600")
-                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .env_remove("ROSTER_SMTP_URL")
-                .stdin(std::process::Stdio::null())
-                .stdout(log.reopen().expect("log file"))
-                .stderr(log.reopen().expect("log file"))
-                .spawn()
-                .expect("rosterd starts");
-            let mut server = Self { child, addr, log };
-            if server.wait_until_serving().await {
-                return server;
-            }
-        }
-        panic!("rosterd did not start on any of 5 ports");
-    }
-
-    /// `true` once SERVING; `false` if the process exited first (its log
-    /// is printed); fails the test if neither happens within 3 minutes.
-    async fn wait_until_serving(&mut self) -> bool {
-        use tonic_health::pb::{
-            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-        while tokio::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("rosterd status") {
-                eprintln!("rosterd exited with {status}: {}", self.log_text());
-                return false;
-            }
-            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
-                .expect("uri")
-                .connect()
-                .await
-                && let Ok(answer) = HealthClient::new(channel)
-                    .check(HealthCheckRequest::default())
-                    .await
-                && answer.into_inner().status == ServingStatus::Serving as i32
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("rosterd not SERVING after 3 minutes: {}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    /// SIGKILL: no shutdown code runs, as when a machine dies.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill rosterd");
-        self.child.wait().expect("reap rosterd");
-    }
-}
-
-impl Drop for Rosterd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A client of `addr`'s UserService signed in as the bootstrap admin.

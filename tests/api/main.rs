@@ -21,4 +21,5 @@ mod reports;
 mod search;
 mod server;
 mod smtp;
+mod telemetry;
 mod users;
