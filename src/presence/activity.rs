@@ -15,7 +15,8 @@ use super::Presences;
 use crate::{
     auth::{Principal, report_read_scope},
     domain::{
-        ActivityRange, ActivityRow, PresenceEvent, TeamId, Timeline, UserId, UserScope, activity,
+        ActivityRange, ActivityRow, OrgSettings, PresenceEvent, PresenceStatus, TeamId, Timeline,
+        UserId, UserScope, activity,
     },
     error::{Error, ParseError, Reason, Result},
 };
@@ -63,9 +64,11 @@ impl Presences {
         after: Option<ActivityPageKey>,
         page_size: usize,
     ) -> Result<(Vec<ActivityRow>, Option<ActivityPageKey>)> {
+        let read = self.store.read();
+        let org = read.org(principal.org_id).await?;
         // Who first: a caller out of scope learns nothing of the history.
         let scope = report_read_scope(principal);
-        self.check_named(principal, &scope, query).await?;
+        self.check_named(&org, &scope, query).await?;
         let now = Utc::now();
         let retained_from = chrono::Duration::from_std(self.retention)
             .map(|r| now - r)
@@ -83,8 +86,6 @@ impl Presences {
                 .at("start_time"),
             ));
         }
-        let read = self.store.read();
-        let org = read.org(principal.org_id).await?;
         let mut page = Vec::with_capacity(page_size.min(1024));
         // The user a page ended with may have more rows.
         let mut from = after.map_or(Bound::Unbounded, |a| Bound::Included(a.user_id));
@@ -125,15 +126,14 @@ impl Presences {
     /// for a team-scoped caller, be the caller's.
     async fn check_named(
         &self,
-        principal: &Principal,
+        org: &OrgSettings,
         scope: &UserScope,
         query: &ActivityQuery,
     ) -> Result<()> {
         let read = self.store.read();
-        let org = read.org(principal.org_id).await?;
         for id in &query.user_ids {
             let user = read
-                .user(&org, *id)
+                .user(org, *id)
                 .await?
                 .ok_or_else(Error::user_not_found)?;
             if !scope.covers(user.id, &user.team_ids) {
@@ -163,7 +163,7 @@ impl Presences {
     /// Each subject's history over the range, as far as it has happened.
     async fn timelines(
         &self,
-        org: &crate::domain::OrgSettings,
+        org: &OrgSettings,
         range: &ActivityRange,
         subjects: &[(UserId, DateTime<Utc>)],
         now: DateTime<Utc>,
@@ -190,7 +190,7 @@ impl Presences {
             .copied()
             .filter(|id| !history.contains_key(id))
             .collect();
-        let mut states: HashMap<UserId, (crate::domain::PresenceStatus, u32)> = read
+        let mut states: HashMap<UserId, (PresenceStatus, u32)> = read
             .presence_of(org, &quiet, now)
             .await?
             .into_iter()
