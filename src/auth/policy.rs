@@ -39,25 +39,25 @@ pub fn authorize(principal: &Principal, permission: Permission) -> Result<()> {
 }
 
 pub fn user_read_scope(principal: &Principal) -> UserScope {
-    let me = principal.user_id();
-    if principal.permissions.contains(Permission::ReadUsers) {
-        UserScope::Org
-    } else if principal.permissions.contains(Permission::ReadTeamUsers) {
-        UserScope::Teams {
-            teams: principal.team_ids.clone(),
-            me,
-        }
-    } else {
-        UserScope::Me(me)
-    }
+    scope_of(principal, Permission::ReadUsers, Permission::ReadTeamUsers)
 }
 
 /// Whose activity reports the principal may read.
 pub fn report_read_scope(principal: &Principal) -> UserScope {
+    scope_of(
+        principal,
+        Permission::ReadReports,
+        Permission::ReadTeamReports,
+    )
+}
+
+/// The org with `org_wide`, else the caller's teams (and self) with
+/// `team_wide`, else oneself.
+fn scope_of(principal: &Principal, org_wide: Permission, team_wide: Permission) -> UserScope {
     let me = principal.user_id();
-    if principal.permissions.contains(Permission::ReadReports) {
+    if principal.permissions.contains(org_wide) {
         UserScope::Org
-    } else if principal.permissions.contains(Permission::ReadTeamReports) {
+    } else if principal.permissions.contains(team_wide) {
         UserScope::Teams {
             teams: principal.team_ids.clone(),
             me,

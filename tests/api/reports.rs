@@ -17,6 +17,7 @@ use crate::helpers::{
 };
 
 type Reports = ReportServiceClient<InterceptedService<Channel, Bearer>>;
+type Presence = PresenceServiceClient<InterceptedService<Channel, Bearer>>;
 
 fn reports_as(app: &TestApp, token: &str) -> Reports {
     ReportServiceClient::with_interceptor(app.channel.clone(), Bearer::new(token).expect("token"))
@@ -112,32 +113,34 @@ async fn totals_equal_the_time_between_the_changes() {
         PresenceServiceClient::with_interceptor(app.channel.clone(), Bearer::new(&token).unwrap());
     let mut admin_presence =
         PresenceServiceClient::with_interceptor(app.channel.clone(), app.bearer());
-    let status_at = |p: pb::Presence| time_of(&p.status_changed_at);
-
-    let signed_in = admin_presence
-        .get_presence(pb::GetPresenceRequest {
-            user_ids: vec![agent.user_id.clone()],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .presences
-        .remove(0);
-    assert_eq!(signed_in.status, St::Unavailable as i32);
-    let t1 = status_at(signed_in);
-    let set = |status: St| pb::SetAvailabilityRequest {
-        user_id: String::new(),
-        status: status.into(),
-    };
-    let t2 = status_at(
-        presence
-            .set_availability(set(St::Available))
+    let now_of = |p: &pb::Presence| time_of(&p.status_changed_at);
+    async fn current(client: &mut Presence, user_id: &str) -> pb::Presence {
+        let mut got = client
+            .get_presence(pb::GetPresenceRequest {
+                user_ids: vec![user_id.into()],
+            })
             .await
-            .unwrap()
+            .expect("presence")
+            .into_inner();
+        got.presences.remove(0)
+    }
+    async fn set(client: &mut Presence, status: St) -> pb::Presence {
+        client
+            .set_availability(pb::SetAvailabilityRequest {
+                user_id: String::new(),
+                status: status.into(),
+            })
+            .await
+            .expect("availability set")
             .into_inner()
             .presence
-            .unwrap(),
-    );
+            .expect("presence")
+    }
+
+    let signed_in = current(&mut admin_presence, &agent.user_id).await;
+    assert_eq!(signed_in.status, St::Unavailable as i32);
+    let t1 = now_of(&signed_in);
+    let t2 = now_of(&set(&mut presence, St::Available).await);
     for chats in [3, 1] {
         admin_presence
             .report_chat_load(pb::ReportChatLoadRequest {
@@ -145,32 +148,16 @@ async fn totals_equal_the_time_between_the_changes() {
                 active_chats: chats,
             })
             .await
-            .unwrap();
+            .expect("chat load");
     }
-    let t3 = status_at(
-        presence
-            .set_availability(set(St::Unavailable))
-            .await
-            .unwrap()
-            .into_inner()
-            .presence
-            .unwrap(),
-    );
+    let t3 = now_of(&set(&mut presence, St::Unavailable).await);
     app.auth_as(&token)
         .logout(pb::LogoutRequest {})
         .await
-        .unwrap();
-    let signed_out = admin_presence
-        .get_presence(pb::GetPresenceRequest {
-            user_ids: vec![agent.user_id.clone()],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .presences
-        .remove(0);
+        .expect("logout");
+    let signed_out = current(&mut admin_presence, &agent.user_id).await;
     assert_eq!(signed_out.status, St::Offline as i32);
-    let t4 = status_at(signed_out);
+    let t4 = now_of(&signed_out);
 
     // From sign-in to sign-out: nothing OFFLINE.
     let mut reports = reports_as(&app, &app.admin_token);
