@@ -18,7 +18,7 @@ use std::{collections::HashMap, sync::OnceLock, time::Duration};
 
 use opentelemetry::{
     KeyValue, global,
-    metrics::{Counter, Histogram, Meter, UpDownCounter},
+    metrics::{AsyncInstrument, Counter, Histogram, Meter, UpDownCounter},
 };
 
 use crate::{
@@ -180,15 +180,7 @@ pub fn observe(hub: &Hub, store: &Store) {
                         .or_default() += 1;
                 }
             });
-            for ((org_id, status), n) in counts {
-                gauge.observe(
-                    n,
-                    &[
-                        KeyValue::new("roster.org_id", org_id),
-                        KeyValue::new("status", status.as_str()),
-                    ],
-                );
-            }
+            observe_by_status(gauge, "roster.org_id", counts);
         })
         .build();
     let by_team = hub.clone();
@@ -207,15 +199,7 @@ pub fn observe(hub: &Hub, store: &Store) {
                     }
                 }
             });
-            for ((team_id, status), n) in counts {
-                gauge.observe(
-                    n,
-                    &[
-                        KeyValue::new("roster.team_id", team_id),
-                        KeyValue::new("status", status.as_str()),
-                    ],
-                );
-            }
+            observe_by_status(gauge, "roster.team_id", counts);
         })
         .build();
     let with_capacity = hub.clone();
@@ -261,4 +245,21 @@ pub fn observe(hub: &Hub, store: &Store) {
         .with_description("Most database connections the pool opens")
         .with_callback(move |gauge| gauge.observe(u64::from(pool.pool_usage().max), &[]))
         .build();
+}
+
+/// One point per (key, status) count.
+fn observe_by_status(
+    gauge: &dyn AsyncInstrument<u64>,
+    key: &'static str,
+    counts: HashMap<(String, PresenceStatus), u64>,
+) {
+    for ((id, status), n) in counts {
+        gauge.observe(
+            n,
+            &[
+                KeyValue::new(key, id),
+                KeyValue::new("status", status.as_str()),
+            ],
+        );
+    }
 }

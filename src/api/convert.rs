@@ -484,15 +484,18 @@ fn bounded(len: usize, max: usize) -> Result<(), ParseError> {
 
 /// `page_size`: 0 means the default; negative is invalid; large is capped.
 pub fn page_size(raw: i32) -> Result<u64, ParseError> {
-    const DEFAULT: u64 = 50;
-    const MAX: u64 = 500;
+    page_size_within(raw, 50, 500)
+}
+
+/// A page size: `default` for 0, at most `max`, never negative.
+pub fn page_size_within(raw: i32, default: u64, max: u64) -> Result<u64, ParseError> {
     match raw {
-        0 => Ok(DEFAULT),
+        0 => Ok(default),
         n if n < 0 => Err(ParseError::new(
             Reason::InvalidArgument,
             "must not be negative",
         )),
-        n => Ok((n as u64).min(MAX)),
+        n => Ok((n as u64).min(max)),
     }
 }
 

@@ -5,7 +5,10 @@ use tonic::{Request, Response, Status};
 
 use super::{
     caller,
-    convert::{Violations, decode_cursor, encode_cursor, fingerprint, parse_time, timestamp},
+    convert::{
+        Violations, decode_cursor, encode_cursor, fingerprint, page_size_within, parse_time,
+        timestamp,
+    },
     pb::{self, report_service_server::ReportService},
 };
 use crate::{
@@ -15,8 +18,8 @@ use crate::{
 };
 
 /// Rows per page unless the request says otherwise, and at most.
-const DEFAULT_PAGE: usize = 1000;
-const MAX_PAGE: usize = 10_000;
+const DEFAULT_PAGE: u64 = 1000;
+const MAX_PAGE: u64 = 10_000;
 /// The most users and teams one request may name.
 const MAX_NAMED: usize = 1000;
 
@@ -53,7 +56,10 @@ impl ReportService for ReportApi {
         let start = v.check("start_time", required_time(start_time));
         let end = v.check("end_time", required_time(end_time));
         let granularity = v.check("granularity", parse_granularity(granularity));
-        let size = v.check("page_size", parse_page_size(page_size));
+        let size = v.check(
+            "page_size",
+            page_size_within(page_size, DEFAULT_PAGE, MAX_PAGE).map(|n| n as usize),
+        );
         let range = match (start, end, granularity) {
             (Some(start), Some(end), Some(granularity)) => {
                 v.check("end_time", ActivityRange::parse(start, end, granularity))
@@ -128,17 +134,6 @@ fn parse_granularity(raw: i32) -> Result<Granularity, ParseError> {
             Reason::InvalidArgument,
             "must be ACTIVITY_GRANULARITY_DAY or ACTIVITY_GRANULARITY_HOUR",
         )),
-    }
-}
-
-fn parse_page_size(raw: i32) -> Result<usize, ParseError> {
-    match raw {
-        0 => Ok(DEFAULT_PAGE),
-        n if n < 0 => Err(ParseError::new(
-            Reason::InvalidArgument,
-            "must not be negative",
-        )),
-        n => Ok((n as usize).min(MAX_PAGE)),
     }
 }
 

@@ -191,19 +191,19 @@ impl Presences {
             .filter(|id| !history.contains_key(id))
             .collect();
         let mut states: HashMap<UserId, (PresenceStatus, u32)> = read
-            .presence_of(org, &quiet, now)
-            .await?
-            .into_iter()
-            .map(|p| (p.user_id, (p.status, p.active_chats)))
-            .collect();
-        for event in read
             .first_presence_events_from(org.org_id, &quiet, until)
             .await?
-        {
-            states.insert(
-                event.presence.user_id,
-                (event.before.status, event.active_chats_before),
-            );
+            .into_iter()
+            .map(|e| (e.presence.user_id, (e.before.status, e.active_chats_before)))
+            .collect();
+        let unchanged_since: Vec<UserId> = quiet
+            .into_iter()
+            .filter(|id| !states.contains_key(id))
+            .collect();
+        if !unchanged_since.is_empty() {
+            for p in read.presence_of(org, &unchanged_since, now).await? {
+                states.insert(p.user_id, (p.status, p.active_chats));
+            }
         }
         Ok(subjects
             .iter()
