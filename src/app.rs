@@ -74,7 +74,12 @@ impl App {
     /// Connects and migrates the database, bootstraps an empty one, and binds
     /// the listener (port 0 picks a free port: see [`App::local_addr`]).
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let store = Store::connect(&config.database_url, config.cache_capacity).await?;
+        let store = Store::connect(
+            &config.database_url,
+            config.cache_capacity,
+            config.database_acquire_timeout(),
+        )
+        .await?;
         store.migrate().await?;
         let hasher = PasswordHasher::new(config.hash_cost())?;
         let mailer = Mailer::new(
@@ -101,6 +106,7 @@ impl App {
             HubConfig {
                 tail: config.presence_tail,
                 watch_buffer: config.presence_watch_buffer,
+                poll: config.presence_poll(),
             },
         );
         metrics::observe(&hub, &store);
@@ -127,9 +133,13 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes, then drains: health turns NOT_SERVING,
-    /// new connections are refused, and in-flight RPCs get the configured
-    /// grace period before the server stops regardless.
+    /// Serves until `stop` completes, then drains: health turns NOT_SERVING
+    /// and everything is still served for the shutdown delay (so load
+    /// balancers stop sending work first); then new connections are
+    /// refused, watches end UNAVAILABLE, and in-flight RPCs get the
+    /// configured grace period before the server stops regardless.
+    ///
+    /// Meanwhile health follows the database (see [`follow_database`]).
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> Result<(), StartError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, ServingStatus::Serving).await;
@@ -149,7 +159,8 @@ impl App {
                 self.config.max_concurrent_requests,
             ))
             .layer(DeadlineLayer::new(self.config.request_timeout()))
-            .layer(AuthLayer::new(self.authenticator.clone()));
+            .layer(AuthLayer::new(self.authenticator.clone()))
+            .map_response(api::wire::rename_oversize);
         let router = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -184,6 +195,8 @@ impl App {
         tokio::spawn(hub.clone().listen());
         tokio::spawn(self.presences.clone().run_sweeper());
 
+        let probe = tokio::spawn(follow_database(self.store.clone(), health.clone()));
+
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let incoming = TcpListenerStream::new(self.listener);
         let serve = router.serve_with_incoming_shutdown(incoming, async {
@@ -194,8 +207,21 @@ impl App {
             result = &mut serve => return Ok(result?),
             () = stop => {}
         }
-        tracing::info!("shutting down: draining in-flight requests");
+        // Stopped and gone before health is set for the last time, so it
+        // cannot turn health back to SERVING.
+        probe.abort();
+        let _ = probe.await;
         set_health(&health, ServingStatus::NotServing).await;
+        let delay = self.config.shutdown_delay();
+        tracing::info!(
+            delay_secs = delay.as_secs(),
+            "shutting down: health is NOT_SERVING; draining after the delay"
+        );
+        tokio::select! {
+            result = &mut serve => return Ok(result?),
+            () = tokio::time::sleep(delay) => {}
+        }
+        tracing::info!("draining in-flight requests");
         // Watches would hold the server open forever: end them with
         // UNAVAILABLE so their clients resume on another replica.
         hub.stop();
@@ -206,6 +232,38 @@ impl App {
         }
         self.store.close().await?;
         Ok(())
+    }
+}
+
+/// How often health checks the database, and how long one check may take.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Keeps health truthful about the database: NOT_SERVING (overall and per
+/// service) from the first failed probe, SERVING again from the first that
+/// succeeds. One cheap query a second, whatever the RPC rate.
+async fn follow_database(store: Store, health: HealthReporter) {
+    let mut serving = true;
+    let mut interval = tokio::time::interval(HEALTH_PROBE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let probe = tokio::time::timeout(HEALTH_PROBE_TIMEOUT, store.ping()).await;
+        let reachable = matches!(probe, Ok(Ok(())));
+        if reachable == serving {
+            continue;
+        }
+        serving = reachable;
+        if reachable {
+            tracing::info!("the database answers again: health is SERVING");
+            set_health(&health, ServingStatus::Serving).await;
+        } else {
+            match probe {
+                Ok(Err(err)) => tracing::warn!(%err, "the database does not answer: health is NOT_SERVING"),
+                _ => tracing::warn!("the database did not answer within a second: health is NOT_SERVING"),
+            }
+            set_health(&health, ServingStatus::NotServing).await;
+        }
     }
 }
 

@@ -35,6 +35,13 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://roster.db")]
     pub database_url: String,
 
+    /// Longest a statement waits for a database connection (on SQLite, for
+    /// the write lock), in milliseconds; past it the RPC answers UNAVAILABLE
+    /// (`DATABASE_UNAVAILABLE`), so clients retry elsewhere instead of
+    /// hanging through an outage.
+    #[arg(long, env = "ROSTER_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 1500)]
+    pub database_acquire_timeout_ms: u64,
+
     /// Log format on stderr.
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -75,6 +82,13 @@ pub struct Config {
     /// On SIGTERM/SIGINT, how long in-flight RPCs get to finish, in seconds.
     #[arg(long, env = "ROSTER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// On SIGTERM/SIGINT, how long health says NOT_SERVING while the server
+    /// still serves everything, in seconds, before it starts draining: the
+    /// time load balancers (Kubernetes endpoints) need to stop sending it
+    /// new work.
+    #[arg(long, env = "ROSTER_SHUTDOWN_DELAY_SECS", default_value_t = 5)]
+    pub shutdown_delay_secs: u64,
 
     /// Slug of the org created on first start with an empty database.
     #[arg(long, env = "ROSTER_BOOTSTRAP_ORG", default_value = "default")]
@@ -134,6 +148,12 @@ pub struct Config {
     #[arg(long, env = "ROSTER_PRESENCE_WATCH_BUFFER", default_value_t = 1024)]
     pub presence_watch_buffer: usize,
 
+    /// How often each replica reads every org it follows for presence
+    /// events even without a notification, in milliseconds: how late a
+    /// change can be seen when a notification is lost.
+    #[arg(long, env = "ROSTER_PRESENCE_POLL_MS", default_value_t = 5000)]
+    pub presence_poll_ms: u64,
+
     /// Sessions and users each replica keeps in memory (each; orgs and
     /// their roles a tenth of it), so most requests are authenticated and
     /// answered without a database read; 0 turns the cache off.
@@ -165,6 +185,8 @@ impl Config {
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             shutdown_grace_secs: 5,
+            shutdown_delay_secs: 0,
+            database_acquire_timeout_ms: 1500,
             bootstrap_org: "default".into(),
             bootstrap_admin_email: "admin@localhost".into(),
             bootstrap_admin_password: None,
@@ -175,6 +197,7 @@ impl Config {
             presence_retention_secs: 2_678_400,
             presence_tail: 4096,
             presence_watch_buffer: 1024,
+            presence_poll_ms: 5000,
             cache_capacity: 20_000,
             import_max_bytes: 50 * 1024 * 1024,
         }
@@ -192,12 +215,24 @@ impl Config {
         Duration::from_millis(self.metric_export_interval_ms.max(1))
     }
 
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+
+    pub fn database_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_acquire_timeout_ms.max(1))
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
     pub fn presence_retention(&self) -> Duration {
         Duration::from_secs(self.presence_retention_secs)
+    }
+
+    pub fn presence_poll(&self) -> Duration {
+        Duration::from_millis(self.presence_poll_ms)
     }
 
     pub fn hash_cost(&self) -> HashCost {

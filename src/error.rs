@@ -86,6 +86,13 @@ pub enum Reason {
     FileTooLarge,
     /// The client's upload stream ended with an error before its end.
     UploadInterrupted,
+    /// The database cannot be reached now; retry, here or on another replica.
+    DatabaseUnavailable,
+    /// A request message that cannot be decoded (not protobuf, a string
+    /// that is not UTF-8).
+    MalformedRequest,
+    /// A request message over the server's size limit.
+    MessageTooLarge,
     NotImplemented,
     Internal,
 }
@@ -154,6 +161,9 @@ impl Reason {
             Reason::InvalidTimeRange => "INVALID_TIME_RANGE",
             Reason::RangeTooLong => "RANGE_TOO_LONG",
             Reason::BeyondRetention => "BEYOND_RETENTION",
+            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            Reason::MalformedRequest => "MALFORMED_REQUEST",
+            Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }
@@ -254,6 +264,10 @@ pub enum Error {
     /// `UNAVAILABLE`: retry, on this or another replica.
     #[error("{message}")]
     Unavailable { reason: Reason, message: String },
+    /// `INVALID_ARGUMENT` `MALFORMED_REQUEST`: the request message could not
+    /// be decoded at all.
+    #[error("the request cannot be decoded: {0}")]
+    Malformed(String),
     /// `UNIMPLEMENTED`: part of the contract this server does not do yet.
     #[error("{0} is not implemented yet")]
     Unimplemented(&'static str),
@@ -291,6 +305,29 @@ impl Error {
             reason,
             message: message.into(),
             metadata: Vec::new(),
+        }
+    }
+
+    /// `UNAVAILABLE` `DATABASE_UNAVAILABLE`: the cause was logged where it
+    /// was seen.
+    pub fn database_unavailable() -> Self {
+        Error::Unavailable {
+            reason: Reason::DatabaseUnavailable,
+            message: "the database is unavailable: retry shortly".into(),
+        }
+    }
+
+    /// A copy to hand to each of several callers that shared one attempt
+    /// (a batch): an outage stays an outage; anything else becomes internal,
+    /// keeping its cause's text for the log.
+    pub fn share(&self) -> Self {
+        match self {
+            Error::Unavailable { reason, message } => Error::Unavailable {
+                reason: *reason,
+                message: message.clone(),
+            },
+            Error::Internal(cause) => Error::internal(std::io::Error::other(cause.to_string())),
+            other => Error::internal(std::io::Error::other(other.to_string())),
         }
     }
 

@@ -161,7 +161,7 @@ async fn raw_insert(options: &Options, rows: usize) -> Result<Measure, BenchErro
     let database = Database::fresh(options.store, &options.postgres_url).await?;
     // Let Roster create the schema and the org, then leave.
     drop(Server::start(ServerKind::Roster, &client::roster_env(&database.url)).await?);
-    let store = Store::connect(&database.url, 0).await?;
+    let store = Store::connect(&database.url, 0, std::time::Duration::from_secs(10)).await?;
     let db = store.connection();
     let backend = db.get_database_backend();
     let org_id = db

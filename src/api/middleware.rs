@@ -111,15 +111,19 @@ where
     }
 }
 
-/// The token of an `authorization: Bearer <token>` header value.
+/// The token of an `authorization: Bearer <token>` header value, read
+/// strictly (RFC 6750): the scheme in any case, one space, a token68 and
+/// nothing else. Anything looser is no credential at all, so no two header
+/// values name the same token.
 pub(super) fn bearer_token(authorization: Option<&str>) -> Option<&str> {
-    authorization
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let (scheme, token) = authorization?.split_once(' ')?;
+    let token68 = token.trim_end_matches('=');
+    let valid = scheme.eq_ignore_ascii_case("bearer")
+        && !token68.is_empty()
+        && token68
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    valid.then_some(token)
 }
 
 async fn authenticate(
@@ -153,4 +157,32 @@ async fn authenticate(
         }
     }
     Ok(principal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn only_one_space_and_a_token68_make_a_bearer_token() {
+        assert_eq!(bearer_token(Some("Bearer abc_123")), Some("abc_123"));
+        assert_eq!(bearer_token(Some("bearer rk_a.b~c+d/e==")), Some("rk_a.b~c+d/e=="));
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Bearer  token",
+            "Bearer token ",
+            "Bearer\ttoken",
+            "Bearer \ttoken",
+            "Bearer tok\ten",
+            "Bearer tok en",
+            "Bearer ==",
+            "Bearer a=b",
+            "Basic dXNlcjpwYXNz",
+            "token",
+        ] {
+            assert_eq!(bearer_token(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(bearer_token(None), None);
+    }
 }

@@ -15,6 +15,7 @@ mod presence_service;
 mod report_service;
 mod status;
 mod user_service;
+pub mod wire;
 
 use tonic::Request;
 
@@ -38,6 +39,7 @@ use crate::{
 pub mod pb {
     //! Code generated from `proto/roster/v1`.
     tonic::include_proto!("roster.v1");
+    include!(concat!(env!("OUT_DIR"), "/roster_nul_checks.rs"));
 
     /// The encoded descriptor set of `roster.v1`, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

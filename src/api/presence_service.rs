@@ -19,7 +19,7 @@ use tonic::{
     codec::{Codec, EncodeBuf, Encoder},
     server::{Grpc, NamedService, ServerStreamingService},
 };
-use tonic_prost::ProstDecoder;
+use super::wire::RosterDecoder;
 
 use super::{
     caller,
@@ -459,11 +459,14 @@ impl Watch {
                         .map_err(Status::from);
                 }
                 _ = self.reauth.tick() => {
-                    if let Err(status) =
-                        still_allowed(&self.authenticator, self.token.as_deref(), &self.principal)
-                            .await
+                    match still_allowed(&self.authenticator, self.token.as_deref(), &self.principal)
+                        .await
                     {
-                        break Err(status);
+                        Ok(()) => {}
+                        // Nothing about the caller can change while the
+                        // database is away: check again at the next tick.
+                        Err(Error::Unavailable { .. }) => {}
+                        Err(err) => break Err(Status::from(err)),
                     }
                 }
             }
@@ -479,13 +482,9 @@ async fn still_allowed(
     authenticator: &Authenticator,
     token: Option<&str>,
     principal: &Principal,
-) -> Result<(), Status> {
-    let token =
-        token.ok_or_else(|| Status::from(Error::Unauthenticated(Reason::MissingCredentials)))?;
-    let now = authenticator
-        .authenticate(token)
-        .await
-        .map_err(Status::from)?;
+) -> Result<(), Error> {
+    let token = token.ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
+    let now = authenticator.authenticate(token).await?;
     let access = |p: &Principal| {
         (
             p.permissions.contains(Permission::ReadPresence),
@@ -496,7 +495,9 @@ async fn still_allowed(
     if access(&now) == access(principal) {
         Ok(())
     } else {
-        Err(Error::permission_denied("your access to presence changed: watch again").into())
+        Err(Error::permission_denied(
+            "your access to presence changed: watch again",
+        ))
     }
 }
 
@@ -509,14 +510,14 @@ impl Codec for PassThrough {
     type Encode = Bytes;
     type Decode = pb::WatchPresenceRequest;
     type Encoder = PassThrough;
-    type Decoder = ProstDecoder<pb::WatchPresenceRequest>;
+    type Decoder = RosterDecoder<pb::WatchPresenceRequest>;
 
     fn encoder(&mut self) -> Self::Encoder {
         PassThrough
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ProstDecoder::default()
+        RosterDecoder::default()
     }
 }
 

@@ -65,6 +65,7 @@ impl From<Error> for Status {
             Error::OutOfRange { reason, .. } => (Code::OutOfRange, reason),
             Error::Unavailable { reason, .. } => (Code::Unavailable, reason),
             Error::Aborted { .. } => (Code::Aborted, Reason::StaleEtag),
+            Error::Malformed(_) => (Code::InvalidArgument, Reason::MalformedRequest),
             Error::Unimplemented(_) => (Code::Unimplemented, Reason::NotImplemented),
             Error::Internal(cause) => {
                 tracing::error!(error = %ErrorChain(&*cause), "internal error");

@@ -641,10 +641,7 @@ async fn spool(
         chunk = upload
             .message()
             .await
-            .map_err(|status| Error::Unavailable {
-                reason: Reason::UploadInterrupted,
-                message: format!("the upload broke off: {}", status.message()),
-            })?
+            .map_err(|status| super::wire::upload_error(&status))?
             .map(|m| m.chunk);
     }
     if let Some(declared) = declared

@@ -97,9 +97,7 @@ async fn run(store: Store, mut reports: mpsc::Receiver<Report>) {
                 }
                 Err(err) => {
                     for report in reports {
-                        let _ = report
-                            .reply
-                            .send(Err(Error::internal(BatchFailed(err.to_string()))));
+                        let _ = report.reply.send(Err(err.share()));
                     }
                 }
             }

@@ -15,6 +15,14 @@
 //!   allowed to lose events: it is resynchronised with a RESET and a fresh
 //!   snapshot. Memory per watcher stays bounded by the channel, not by how
 //!   far behind it is.
+//! - A feed that finds a gap in the log (events pruned while this replica
+//!   was behind) is retired: its channel closes, and every watcher of it,
+//!   or resynchronising on it, moves to the org's reloaded feed with a
+//!   RESET. Nothing can subscribe to a retired feed.
+//! - Locks: an org's first load is serialised per org (one load however
+//!   many watches open at once, and one slow org delays no other); reads
+//!   of an org's new events are serialised by its feed's `loading` lock.
+//!   No lock is held across another org's reads.
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -27,7 +35,7 @@ use std::{
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{OnceCell, broadcast, watch};
 
 use crate::{
     domain::{OrgId, Presence, PresenceEvent, PresenceFilter, UserId},
@@ -37,9 +45,6 @@ use crate::{
 
 /// Events read from the database per query while catching up.
 const CATCH_UP_BATCH: u64 = 1000;
-/// How often every loaded org is checked even without a signal, in case a
-/// notification was lost.
-const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// The most events a resume replays from the database; further behind, the
 /// watcher gets a fresh snapshot, which is then smaller.
 const MAX_DB_REPLAY: u64 = 10_000;
@@ -89,6 +94,9 @@ pub enum WatchItem {
 pub struct HubConfig {
     pub tail: usize,
     pub watch_buffer: usize,
+    /// How often every loaded org is read even without a signal, in case a
+    /// notification was lost.
+    pub poll: Duration,
 }
 
 /// Cheap to clone; every clone is the same hub.
@@ -100,10 +108,9 @@ pub struct Hub {
 struct Inner {
     store: Store,
     config: HubConfig,
-    feeds: Mutex<HashMap<OrgId, Arc<Feed>>>,
-    /// Held while an org's feed is read for the first time, so a burst of
-    /// watches opening on a fresh replica reads it once.
-    loading_feeds: tokio::sync::Mutex<()>,
+    /// Each org's feed, set by its first load; a burst of watches opening
+    /// on a fresh replica shares that one load, and orgs load side by side.
+    feeds: Mutex<HashMap<OrgId, Arc<OnceCell<Arc<Feed>>>>>,
     stopping: watch::Sender<bool>,
 }
 
@@ -126,7 +133,9 @@ struct FeedState {
     /// copy of the org, not one each.
     shared_snapshot: Option<Arc<[Presence]>>,
     tail: VecDeque<Arc<HubEvent>>,
-    sender: broadcast::Sender<Arc<HubEvent>>,
+    /// `None` once the feed is retired (see the module docs): dropping the
+    /// sender closes every receiver.
+    sender: Option<broadcast::Sender<Arc<HubEvent>>>,
 }
 
 impl Hub {
@@ -137,9 +146,9 @@ impl Hub {
                 config: HubConfig {
                     tail: config.tail.max(1),
                     watch_buffer: config.watch_buffer.max(1),
+                    poll: config.poll.max(Duration::from_millis(10)),
                 },
                 feeds: Mutex::default(),
-                loading_feeds: tokio::sync::Mutex::new(()),
                 stopping: watch::Sender::new(false),
             }),
         }
@@ -156,29 +165,26 @@ impl Hub {
         self.inner.stopping.subscribe()
     }
 
-    fn loaded_orgs(&self) -> Vec<OrgId> {
+    /// The feeds loaded so far.
+    fn loaded_feeds(&self) -> Vec<(OrgId, Arc<Feed>)> {
         self.inner
             .feeds
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
+            .iter()
+            .filter_map(|(org_id, cell)| Some((*org_id, cell.get()?.clone())))
             .collect()
+    }
+
+    fn loaded_orgs(&self) -> Vec<OrgId> {
+        self.loaded_feeds().into_iter().map(|(org_id, _)| org_id).collect()
     }
 
     /// Visits every watched user's current presence in each org this
     /// replica has loaded (orgs are loaded when first watched here), one
     /// org's lock at a time; for the presence gauges.
     pub fn visit_loaded(&self, mut visit: impl FnMut(OrgId, &Presence)) {
-        let feeds: Vec<(OrgId, Arc<Feed>)> = self
-            .inner
-            .feeds
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(org_id, feed)| (*org_id, feed.clone()))
-            .collect();
-        for (org_id, feed) in feeds {
+        for (org_id, feed) in self.loaded_feeds() {
             for presence in feed.lock().users.values() {
                 visit(org_id, presence);
             }
@@ -190,10 +196,14 @@ impl Hub {
     pub async fn run(self) {
         let signal = self.inner.store.presence_signal();
         let mut stopping = self.inner.stopping.subscribe();
+        // An interval, not a sleep per turn: signals for busy orgs must not
+        // keep postponing the poll of quiet ones.
+        let mut poll = tokio::time::interval(self.inner.config.poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let orgs: Vec<OrgId> = tokio::select! {
                 raised = signal.wait() => raised.into_iter().collect(),
-                () = tokio::time::sleep(SAFETY_POLL) => self.loaded_orgs(),
+                _ = poll.tick() => self.loaded_orgs(),
                 _ = stopping.wait_for(|s| *s) => return,
             };
             for org_id in orgs {
@@ -226,19 +236,38 @@ impl Hub {
             .feeds
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&org_id)
+            .get(&org_id)?
+            .get()
             .cloned()
     }
 
-    /// The org's feed, loaded from the database on first use.
-    async fn feed(&self, org_id: OrgId) -> Result<Arc<Feed>> {
-        if let Some(feed) = self.loaded(org_id) {
-            return Ok(feed);
+    /// The org's feed as it is now, caught up with every event committed
+    /// before this call; never a retired one.
+    async fn live_feed(&self, org_id: OrgId) -> Result<Arc<Feed>> {
+        // A feed just loaded starts at the log's end, where nothing is
+        // pruned: it cannot find a gap, so the second turn ends this.
+        for _ in 0..3 {
+            let cell = self
+                .inner
+                .feeds
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(org_id)
+                .or_default()
+                .clone();
+            let feed = cell.get_or_try_init(|| self.load(org_id)).await?.clone();
+            self.catch_up(org_id, &feed).await?;
+            if !feed.lock().is_retired() {
+                return Ok(feed);
+            }
         }
-        let _loading = self.inner.loading_feeds.lock().await;
-        if let Some(feed) = self.loaded(org_id) {
-            return Ok(feed);
-        }
+        Err(Error::internal(std::io::Error::other(
+            "the presence log kept moving under a freshly loaded feed",
+        )))
+    }
+
+    /// Reads the org's presence from the database into a new feed.
+    async fn load(&self, org_id: OrgId) -> Result<Arc<Feed>> {
         let read = self.inner.store.read();
         // The sequence first, then the rows: rows newer than the sequence
         // are fine, since replaying events after it sets each user's state
@@ -252,28 +281,18 @@ impl Hub {
             .filter(|p| p.watched)
             .map(|p| (p.user_id, p))
             .collect();
-        let feed = Arc::new(Feed {
+        Ok(Arc::new(Feed {
             state: Mutex::new(FeedState {
                 applied,
                 users,
                 shared_snapshot: None,
                 tail: VecDeque::new(),
-                sender: broadcast::channel(self.inner.config.watch_buffer).0,
+                sender: Some(broadcast::channel(self.inner.config.watch_buffer).0),
             }),
             loading: tokio::sync::Mutex::new(()),
             reads_begun: AtomicU64::new(0),
             last_good_read: AtomicU64::new(0),
-        });
-        let feed = self
-            .inner
-            .feeds
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(org_id)
-            .or_insert(feed)
-            .clone();
-        self.catch_up(org_id, &feed).await?;
-        Ok(feed)
+        }))
     }
 
     /// Applies the org's events committed before this call, and maybe more.
@@ -285,7 +304,7 @@ impl Hub {
     async fn catch_up(&self, org_id: OrgId, feed: &Feed) -> Result<()> {
         let arrived = feed.reads_begun.load(Ordering::Acquire);
         let _reading = feed.loading.lock().await;
-        if feed.last_good_read.load(Ordering::Acquire) > arrived {
+        if feed.last_good_read.load(Ordering::Acquire) > arrived || feed.lock().is_retired() {
             return Ok(());
         }
         let read = feed.reads_begun.fetch_add(1, Ordering::AcqRel) + 1;
@@ -309,16 +328,24 @@ impl Hub {
             let mut state = feed.lock();
             for event in events {
                 if event.sequence != state.applied + 1 {
-                    // Pruned while this replica was behind: start the org
-                    // over; closing the channel resynchronises its watchers.
+                    // Pruned while this replica was behind: retire the feed
+                    // (its watchers move to a reloaded one) and forget it,
+                    // unless a newer feed has replaced it already.
                     tracing::warn!(org_id = %org_id, "presence log gap; reloading the org");
-                    state.sender = broadcast::channel(1).0;
+                    state.sender = None;
                     drop(state);
-                    self.inner
+                    let mut feeds = self
+                        .inner
                         .feeds
                         .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&org_id);
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if feeds
+                        .get(&org_id)
+                        .and_then(|cell| cell.get())
+                        .is_some_and(|current| std::ptr::eq(Arc::as_ptr(current), feed))
+                    {
+                        feeds.remove(&org_id);
+                    }
                     return Ok(());
                 }
                 state.apply(HubEvent::new(event), self.inner.config.tail);
@@ -348,10 +375,9 @@ impl Hub {
         filter: PresenceFilter,
         resume_after: Option<u64>,
     ) -> Result<Watcher> {
-        let feed = self.feed(org_id).await?;
-        // Read what committed up to now, so a watch opened after a change
-        // (by this client or through another replica) reflects it.
-        self.catch_up(org_id, &feed).await?;
+        // Caught up with what committed up to now, so a watch opened after a
+        // change (by this client or through another replica) reflects it.
+        let feed = self.live_feed(org_id).await?;
         let mut watcher = Watcher {
             hub: self.clone(),
             org_id,
@@ -384,7 +410,9 @@ impl Hub {
         // Subscribe first, then take what came before from the tail.
         let (receiver, applied, from_tail) = {
             let state = feed.lock();
-            let receiver = state.sender.subscribe();
+            // Retired since it was caught up: the watch starts over on the
+            // reloaded feed at its first item.
+            let receiver = state.sender.as_ref().map(broadcast::Sender::subscribe);
             let tail_start = state
                 .tail
                 .front()
@@ -398,6 +426,9 @@ impl Hub {
                     .collect::<Vec<_>>()
             });
             (receiver, state.applied, from_tail)
+        };
+        let Some(receiver) = receiver else {
+            return Ok(watcher);
         };
         watcher.receiver = Some(receiver);
         watcher.last = after;
@@ -451,6 +482,10 @@ impl Feed {
 }
 
 impl FeedState {
+    fn is_retired(&self) -> bool {
+        self.sender.is_none()
+    }
+
     fn snapshot(&mut self) -> Arc<[Presence]> {
         self.shared_snapshot
             .get_or_insert_with(|| self.users.values().cloned().collect())
@@ -471,7 +506,9 @@ impl FeedState {
         }
         self.tail.push_back(event.clone());
         // No receivers is fine: nobody watches this org right now.
-        let _ = self.sender.send(event);
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(event);
+        }
     }
 }
 
@@ -514,6 +551,8 @@ impl Watcher {
                 return Err(shutting_down());
             }
             let Some(receiver) = self.receiver.as_mut() else {
+                // The feed was retired: follow the org's live one.
+                self.feed = self.hub.live_feed(self.org_id).await?;
                 self.resync(true);
                 continue;
             };
@@ -527,11 +566,7 @@ impl Watcher {
                     tracing::debug!(missed, org_id = %self.org_id, "watcher fell behind; resynchronising");
                     self.resync(true);
                 }
-                Err(broadcast::error::RecvError::Closed) => {
-                    // The feed was reloaded: follow the new one.
-                    self.feed = self.hub.feed(self.org_id).await?;
-                    self.resync(true);
-                }
+                Err(broadcast::error::RecvError::Closed) => self.receiver = None,
             }
         }
     }
@@ -555,13 +590,19 @@ impl Watcher {
     }
 
     /// Replaces whatever is pending with a snapshot of the feed as it is
-    /// now, subscribed at the same instant so nothing falls between.
+    /// now, subscribed at the same instant so nothing falls between. On a
+    /// retired feed it leaves no receiver, so [`Watcher::next`] moves to
+    /// the live feed and resynchronises there.
     fn resync(&mut self, reset: bool) {
         let mut state = self.feed.lock();
-        self.receiver = Some(state.sender.subscribe());
+        self.pending.clear();
+        self.snapshot = None;
+        self.receiver = state.sender.as_ref().map(broadcast::Sender::subscribe);
+        if self.receiver.is_none() {
+            return;
+        }
         let sequence = state.applied;
         self.last = sequence;
-        self.pending.clear();
         if reset {
             self.pending.push_back(WatchItem::Reset { sequence });
         }

@@ -31,7 +31,7 @@ use std::{
 use migrations::MigratorTrait;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -63,12 +63,22 @@ pub enum StoreError {
     /// A stored value no longer parses into its domain type.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database could not be reached or answered that it cannot serve
+    /// now: a refused or lost connection, a pool that had no connection to
+    /// give within the acquire timeout, a server shutting down or starting
+    /// up, an SQLite file locked by another process past the busy timeout.
+    /// Retrying later, or on another replica, may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
     #[error(transparent)]
     Db(DbErr),
 }
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            return StoreError::Unavailable(err);
+        }
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(detail)) => StoreError::Conflict(detail),
             _ => StoreError::Db(err),
@@ -76,9 +86,50 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// Whether a database error means "cannot be reached now" rather than a
+/// refusal of the statement itself (a constraint, a bug).
+fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => sqlx_unavailable(err),
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>().is_some() {
+                // Class 08: connection exceptions; 57P01-57P03: the server is
+                // shutting down, crashed or starting up; 53300: no connection
+                // slot left.
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+            } else {
+                // SQLite's primary code is the low byte of the extended one:
+                // 5 SQLITE_BUSY, 6 SQLITE_LOCKED (another connection holds the
+                // file past the busy timeout).
+                code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+        }
+        _ => false,
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
-        Error::internal(err)
+        match err {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Error::database_unavailable()
+            }
+            err => Error::internal(err),
+        }
     }
 }
 
@@ -137,17 +188,22 @@ impl PresenceSignal {
 impl Store {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`), with
     /// a cache of sessions and users of `cache_capacity` entries each (0:
-    /// none; see [`cache`]).
-    pub async fn connect(url: &str, cache_capacity: usize) -> Result<Self, StoreError> {
+    /// none; see [`cache`]). A statement that cannot get a connection
+    /// within `acquire_timeout` (on SQLite: the write lock) fails with
+    /// [`StoreError::Unavailable`], so callers learn of an outage in about
+    /// that time instead of queueing behind it.
+    pub async fn connect(
+        url: &str,
+        cache_capacity: usize,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let mut opts = ConnectOptions::new(url);
-        opts.sqlx_logging(false)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(10));
+        opts.sqlx_logging(false).acquire_timeout(acquire_timeout);
         if url.starts_with("sqlite:") {
-            opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+            opts.max_connections(8).map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
+                    .busy_timeout(acquire_timeout)
                     .foreign_keys(true)
                     .create_if_missing(true)
             });
@@ -171,6 +227,12 @@ impl Store {
             write_turn,
             cache,
         })
+    }
+
+    /// Whether the database answers a trivial query now; for health.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await?;
+        Ok(())
     }
 
     /// Applies every pending migration.
