@@ -85,15 +85,21 @@ fn field_checks(message: &DescriptorProto) -> Vec<String> {
         let name = field.name();
         let repeated = field.label() == Label::Repeated;
         let check = match (field.r#type(), repeated) {
-            (Type::String, true) => format!("crate::api::wire::nul_in_strs(\"{name}\", &self.{name})"),
+            (Type::String, true) => {
+                format!("crate::api::wire::nul_in_strs(\"{name}\", &self.{name})")
+            }
             (Type::String, false) if field.proto3_optional() => format!(
                 "crate::api::wire::nul_in_str(\"{name}\", self.{name}.as_deref().unwrap_or_default())"
             ),
-            (Type::String, false) => format!("crate::api::wire::nul_in_str(\"{name}\", &self.{name})"),
-            (Type::Message, true) => format!("crate::api::wire::nul_in_messages(\"{name}\", &self.{name})"),
-            (Type::Message, false) => format!(
-                "crate::api::wire::nul_in_message(\"{name}\", self.{name}.as_ref())"
-            ),
+            (Type::String, false) => {
+                format!("crate::api::wire::nul_in_str(\"{name}\", &self.{name})")
+            }
+            (Type::Message, true) => {
+                format!("crate::api::wire::nul_in_messages(\"{name}\", &self.{name})")
+            }
+            (Type::Message, false) => {
+                format!("crate::api::wire::nul_in_message(\"{name}\", self.{name}.as_ref())")
+            }
             _ => continue,
         };
         checks.push(check);

@@ -259,8 +259,12 @@ async fn follow_database(store: Store, health: HealthReporter) {
             set_health(&health, ServingStatus::Serving).await;
         } else {
             match probe {
-                Ok(Err(err)) => tracing::warn!(%err, "the database does not answer: health is NOT_SERVING"),
-                _ => tracing::warn!("the database did not answer within a second: health is NOT_SERVING"),
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "the database does not answer: health is NOT_SERVING")
+                }
+                _ => tracing::warn!(
+                    "the database did not answer within a second: health is NOT_SERVING"
+                ),
             }
             set_health(&health, ServingStatus::NotServing).await;
         }

@@ -39,7 +39,11 @@ pub struct Config {
     /// the write lock), in milliseconds; past it the RPC answers UNAVAILABLE
     /// (`DATABASE_UNAVAILABLE`), so clients retry elsewhere instead of
     /// hanging through an outage.
-    #[arg(long, env = "ROSTER_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 1500)]
+    #[arg(
+        long,
+        env = "ROSTER_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 1500
+    )]
     pub database_acquire_timeout_ms: u64,
 
     /// Log format on stderr.

@@ -166,7 +166,10 @@ mod tests {
     #[test]
     fn only_one_space_and_a_token68_make_a_bearer_token() {
         assert_eq!(bearer_token(Some("Bearer abc_123")), Some("abc_123"));
-        assert_eq!(bearer_token(Some("bearer rk_a.b~c+d/e==")), Some("rk_a.b~c+d/e=="));
+        assert_eq!(
+            bearer_token(Some("bearer rk_a.b~c+d/e==")),
+            Some("rk_a.b~c+d/e==")
+        );
         for bad in [
             "Bearer",
             "Bearer ",

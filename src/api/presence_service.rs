@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use super::wire::RosterDecoder;
 use bytes::{BufMut, Bytes};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use prost::Message;
@@ -19,7 +20,6 @@ use tonic::{
     codec::{Codec, EncodeBuf, Encoder},
     server::{Grpc, NamedService, ServerStreamingService},
 };
-use super::wire::RosterDecoder;
 
 use super::{
     caller,

@@ -156,9 +156,13 @@ fn message_too_large(status: &Status) -> Error {
 
 /// A response carrying tonic's oversize refusal, answered as
 /// `RESOURCE_EXHAUSTED` `MESSAGE_TOO_LARGE` instead; others as they are.
-pub fn rename_oversize(response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+pub fn rename_oversize(
+    response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
     match Status::from_header_map(response.headers()) {
-        Some(status) if is_oversize(&status) => Status::from(message_too_large(&status)).into_http(),
+        Some(status) if is_oversize(&status) => {
+            Status::from(message_too_large(&status)).into_http()
+        }
         _ => response,
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     domain::{OrgSettings, OrgSlug, SessionId, User, UserId, UserState, permissions_of},
     error::{Error, Reason, Result},
     presence,
-    store::{SessionRecord, Store, WriteTx},
+    store::{LoginCandidate, SessionRecord, Store, WriteTx},
 };
 
 /// A new session.
@@ -53,40 +53,34 @@ impl Authenticator {
             crate::metrics::get().login("unknown org");
             return Err(invalid());
         };
-        let found = read
-            .user_by_login(&org, login)
+        // PostgreSQL text cannot hold NUL: such a login names nobody, and is
+        // looked up and audited as U+FFFD so its failure costs what any does.
+        let login = &login.replace('\0', "\u{FFFD}");
+        let candidate = read
+            .login_candidate(&org, login)
             .await?
-            .filter(|(user, _)| login_allowed(&org, user, login));
-        let Some((user, credential)) = found else {
-            self.hasher.verify(password, None).await?;
-            self.audit_failure(&org, None, login, "unknown login", origin)
-                .await?;
-            return Err(invalid());
+            .filter(|candidate| login_allowed(&org, candidate, login));
+        let hash = candidate
+            .as_ref()
+            .and_then(|c| c.credential.as_ref())
+            .map(|c| c.password_hash.as_str());
+        let matches = self.hasher.verify(password, hash).await?;
+        let user = match candidate {
+            Some(user) if matches && !user.locked && user.state == UserState::Active => user,
+            // Every refusal does the same work from here: one audited failure.
+            refused => {
+                let why = match &refused {
+                    None => "unknown login",
+                    Some(_) if !matches => "wrong password",
+                    Some(user) if user.locked => "account locked",
+                    Some(user) if user.state == UserState::Invited => "invitation not accepted",
+                    Some(_) => "account suspended",
+                };
+                self.audit_failure(&org, refused.as_ref(), login, why, origin)
+                    .await?;
+                return Err(invalid());
+            }
         };
-        let matches = self
-            .hasher
-            .verify(
-                password,
-                credential.as_ref().map(|c| c.password_hash.as_str()),
-            )
-            .await?;
-        let refusal = if !matches {
-            Some("wrong password")
-        } else if user.locked {
-            Some("account locked")
-        } else if user.state != UserState::Active {
-            Some(match user.state {
-                UserState::Invited => "invitation not accepted",
-                _ => "account suspended",
-            })
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
-            self.audit_failure(&org, Some(&user), login, why, origin)
-                .await?;
-            return Err(invalid());
-        }
 
         let now = Utc::now();
         let tx = self.store.write().await?;
@@ -123,24 +117,26 @@ impl Authenticator {
         })
     }
 
-    /// Counts the failure against a known user (locking them at the org's
-    /// threshold, after ending a lock that ran out) and records why in the
-    /// audit log.
+    /// Counts the failure against a known user who is not locked (locking
+    /// them at the org's threshold, after ending a lock that ran out) and
+    /// records why in the audit log. The same statements run for a locked
+    /// or unknown user, on an id that names nobody, so every failure takes
+    /// the same time.
     async fn audit_failure(
         &self,
         org: &OrgSettings,
-        user: Option<&User>,
+        user: Option<&LoginCandidate>,
         login: &str,
         why: &str,
         origin: &Origin,
     ) -> Result<()> {
         let tx = self.store.write().await?;
         let repo = tx.repo();
-        let mut locked_now = false;
-        if let Some(user) = user.filter(|u| !u.locked) {
-            super::lockout::end_expired_lock(&tx, org, user.id, origin).await?;
-            locked_now = super::lockout::count_failure(&tx, org, user.id, origin).await?;
-        }
+        let counted = user
+            .filter(|u| !u.locked)
+            .map_or_else(UserId::none, |u| u.id);
+        super::lockout::end_expired_lock(&tx, org, counted, origin).await?;
+        let locked_now = super::lockout::count_failure(&tx, org, counted, origin).await?;
         repo.append_audit(audit::entry(
             org.org_id,
             user.map_or(AuditActor::Anonymous, |u| AuditActor::User(u.id)),
@@ -259,7 +255,7 @@ pub async fn open_session(
 }
 
 /// Whether `login` names the user by an identifier their `login_with` allows.
-fn login_allowed(org: &OrgSettings, user: &User, login: &str) -> bool {
+fn login_allowed(org: &OrgSettings, user: &LoginCandidate, login: &str) -> bool {
     let rule = user.login_with.unwrap_or(org.login_with);
     let by_email = user.email.as_str() == login.trim().to_lowercase();
     (by_email && rule.allows_email()) || (!by_email && rule.allows_login_id())

@@ -27,6 +27,13 @@ impl<T> Id<T> {
         Self::from_uuid(uuid::Uuid::now_v7())
     }
 
+    /// The nil UUID, which [`Id::generate`] never makes: an id that names
+    /// nothing, for statements that must run even when there is no row
+    /// (so that work, and its time, does not depend on whether there is).
+    pub fn none() -> Self {
+        Self::from_uuid(uuid::Uuid::nil())
+    }
+
     fn from_uuid(uuid: uuid::Uuid) -> Self {
         Self {
             uuid,

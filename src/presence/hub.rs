@@ -177,7 +177,10 @@ impl Hub {
     }
 
     fn loaded_orgs(&self) -> Vec<OrgId> {
-        self.loaded_feeds().into_iter().map(|(org_id, _)| org_id).collect()
+        self.loaded_feeds()
+            .into_iter()
+            .map(|(org_id, _)| org_id)
+            .collect()
     }
 
     /// Visits every watched user's current presence in each org this

@@ -41,7 +41,7 @@ pub use imports::{ImportCriteria, ImportOrder};
 pub use invites::InviteRecord;
 pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
 pub use sessions::SessionRecord;
-pub use users::{CredentialRecord, UserCriteria, UserFilter, UserPageKey};
+pub use users::{CredentialRecord, LoginCandidate, UserCriteria, UserFilter, UserPageKey};
 
 use crate::{domain::OrgId, error::Error};
 
@@ -105,7 +105,10 @@ fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
         E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
         E::Database(db) => {
             let code = db.code().unwrap_or_default();
-            if db.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>().is_some() {
+            if db
+                .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
                 // Class 08: connection exceptions; 57P01-57P03: the server is
                 // shutting down, crashed or starting up; 53300: no connection
                 // slot left.

@@ -16,8 +16,8 @@ use super::{
     non_negative,
 };
 use crate::domain::{
-    DisplayName, Email, LoginId, OrgId, OrgSettings, Permission, PermissionSet, PresenceStatus,
-    ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
+    DisplayName, Email, LoginId, LoginWith, OrgId, OrgSettings, Permission, PermissionSet,
+    PresenceStatus, ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
 };
 
 /// Users per insert statement: SQLite allows 32,766 bound values, and a
@@ -60,6 +60,18 @@ pub struct UserFilter {
 pub struct UserPageKey {
     pub sort_key: String,
     pub user_id: String,
+}
+
+/// A user as a sign-in sees them: who, how they may sign in, whether they
+/// may, and their credential.
+#[derive(Debug, Clone)]
+pub struct LoginCandidate {
+    pub id: UserId,
+    pub email: Email,
+    pub login_with: Option<LoginWith>,
+    pub state: UserState,
+    pub locked: bool,
+    pub credential: Option<CredentialRecord>,
 }
 
 /// A user's password credential and sign-in failure count.
@@ -194,13 +206,14 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         .await
     }
 
-    /// The user whose email or login id is `login`, whichever it is, with
-    /// their credential. Whether that identifier may be used is the caller's rule.
-    pub async fn user_by_login(
+    /// What a sign-in with `login` (an email or a login id) needs to
+    /// decide, read with the same two statements whether or not it names a
+    /// user, so that timing does not tell which logins exist.
+    pub async fn login_candidate(
         &self,
         org: &OrgSettings,
         login: &str,
-    ) -> Result<Option<(User, Option<CredentialRecord>)>, StoreError> {
+    ) -> Result<Option<LoginCandidate>, StoreError> {
         let login = login.trim();
         let rows = users::Entity::find()
             .filter(users::Column::OrgId.eq(org.org_id.to_string()))
@@ -212,15 +225,15 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .all(self.conn())
             .await?;
         // An email match wins over another user's identical login id.
-        let Some(row) = rows
+        let row = rows
             .iter()
             .find(|r| r.email == login.to_lowercase())
-            .or(rows.first())
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        let credential = credentials::Entity::find_by_id(row.id.clone())
+            .or(rows.first());
+        let id = row.map_or_else(
+            || Ok(UserId::none()),
+            |r| UserId::parse(&r.id).map_err(corrupt),
+        )?;
+        let credential = credentials::Entity::find_by_id(id.to_string())
             .one(self.conn())
             .await?
             .map(|c| CredentialRecord {
@@ -228,8 +241,25 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 password_change_required: c.password_change_required,
                 failed_logins: non_negative(c.failed_logins),
             });
-        let user = self.hydrate(org, vec![row]).await?.pop();
-        Ok(user.map(|u| (u, credential)))
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let cutoff = lock_cutoff(org);
+        Ok(Some(LoginCandidate {
+            id,
+            email: Email::parse(&row.email).map_err(corrupt)?,
+            login_with: row
+                .login_with
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            state: row.state.parse().map_err(corrupt)?,
+            locked: row
+                .locked_at
+                .is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff)),
+            credential,
+        }))
     }
 
     /// Up to `limit` users matching `filter`, ordered by sort key then id,

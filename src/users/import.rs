@@ -60,12 +60,12 @@ pub struct ImportOptions {
     pub size_bytes: Option<u64>,
 }
 
-/// One data row of the file: where it starts and its cells (`None` when
-/// it is not UTF-8).
+/// One data row of the file: where it starts and its cells, or why they
+/// cannot be read (not UTF-8, or NUL, which text cannot hold).
 #[derive(Debug, Clone)]
 pub struct ImportRow {
     pub line_no: u64,
-    pub cells: Option<Vec<String>>,
+    pub cells: Result<Vec<String>, String>,
 }
 
 /// What the reader thread sends: the header's column positions, batches of
@@ -541,10 +541,7 @@ struct RowChecker<'a> {
 
 impl RowChecker<'_> {
     fn check(&mut self, row: &ImportRow) -> Result<User, String> {
-        let cells = row
-            .cells
-            .as_ref()
-            .ok_or_else(|| format!("{}: the line is not UTF-8", Reason::InvalidText))?;
+        let cells = row.cells.as_ref().map_err(Clone::clone)?;
         let cell = |name: &str| {
             self.columns
                 .get(name)
@@ -685,7 +682,14 @@ fn read_csv(file: impl Read, sender: &mpsc::Sender<Parsed>) {
             .iter()
             .map(|c| std::str::from_utf8(c).map(str::to_owned))
             .collect::<Result<Vec<_>, _>>()
-            .ok();
+            .map_err(|_| format!("{}: the line is not UTF-8", Reason::InvalidText))
+            .and_then(|cells| match cells.iter().any(|c| c.contains('\0')) {
+                true => Err(format!(
+                    "{}: the line holds NUL (U+0000)",
+                    Reason::InvalidText
+                )),
+                false => Ok(cells),
+            });
         batch.push(ImportRow { line_no, cells });
         if batch.len() == BATCH
             && sender
@@ -766,6 +770,9 @@ fn parse_header(record: &csv::ByteRecord) -> Parsed {
         let Ok(name) = std::str::from_utf8(raw) else {
             return Parsed::Fatal("the header row is not UTF-8".into());
         };
+        if name.contains('\0') {
+            return Parsed::Fatal("the header row (line 1) holds NUL (U+0000)".into());
+        }
         let name = name.trim_start_matches('\u{feff}').trim().to_lowercase();
         match REQUIRED.iter().chain(OPTIONAL.iter()).find(|c| **c == name) {
             Some(known) => {

@@ -180,6 +180,11 @@ async fn files_that_cannot_be_read_fail_and_import_nothing() {
             "lacks the columns first_name, last_name, login_id",
         ),
         ("first_name,last_name,login_id\n", "lacks the columns email"),
+        // PostgreSQL text cannot hold NUL: refused in the header, on both stores.
+        (
+            "first_name,last_name,login_id,email,shoe\u{0}size\nAna,Lima,,ana@example.com,1\n",
+            "the header row (line 1) holds NUL",
+        ),
     ] {
         let job = import(&app, csv).await;
         assert_eq!(job.status(), Status_::Failed, "{csv:?}");
@@ -197,8 +202,17 @@ async fn files_that_cannot_be_read_fail_and_import_nothing() {
         .expect("import");
     assert_eq!((job.imported_rows, job.failed_rows), (1, 1));
     assert!(report(&app, &job).await.starts_with("line 2: INVALID_TEXT"));
+    // And so is a row holding NUL.
+    let csv = format!("{HEADER}Cy,Ok,,cy@example.com,,\nDi,N\u{0}ul,,di@example.com,,\n");
+    let job = import(&app, &csv).await;
+    assert_eq!((job.imported_rows, job.failed_rows), (1, 1));
+    let text = report(&app, &job).await;
+    assert!(
+        text.starts_with("line 3: INVALID_TEXT: the line holds NUL"),
+        "{text}"
+    );
     let after = emails(&app).await;
-    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after.len(), before.len() + 2);
 }
 
 #[tokio::test]

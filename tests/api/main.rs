@@ -23,3 +23,4 @@ mod server;
 mod smtp;
 mod telemetry;
 mod users;
+mod wire;

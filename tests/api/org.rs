@@ -600,7 +600,7 @@ async fn bad_team_input_is_refused_by_field_and_nothing_changes() {
             "INVALID_NAME",
         ),
         (
-            create("a\u{0}b".into(), "".into()),
+            create("a\u{1}b".into(), "".into()),
             "team.name",
             "INVALID_NAME",
         ),

@@ -133,7 +133,7 @@ async fn bad_input_names_each_offending_field() {
             "INVALID_NAME",
         ),
         (
-            create_request("ana@example.com", "Ana\u{0}Zero", &["agent"]),
+            create_request("ana@example.com", "Ana\u{1}One", &["agent"]),
             "user.display_name",
             "INVALID_NAME",
         ),
