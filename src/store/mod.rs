@@ -90,11 +90,12 @@ impl From<DbErr> for StoreError {
 /// refusal of the statement itself (a constraint, a bug).
 fn is_unavailable(err: &DbErr) -> bool {
     match err {
-        DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(err))
-        | DbErr::Exec(RuntimeErr::SqlxError(err))
-        | DbErr::Query(RuntimeErr::SqlxError(err)) => sqlx_unavailable(err),
-        DbErr::Conn(_) => true,
+        // Whatever stops a connection from being made: refused, closed
+        // during the handshake, garbage instead of the server's answer.
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) => {
+            sqlx_unavailable(err)
+        }
         _ => false,
     }
 }
@@ -102,7 +103,14 @@ fn is_unavailable(err: &DbErr) -> bool {
 fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
     match err {
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        // A connection that broke mid-statement reads as I/O or protocol
+        // errors (the server's bytes stopped, or made no sense).
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => true,
         E::Database(db) => {
             let code = db.code().unwrap_or_default();
             if db

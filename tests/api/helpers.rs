@@ -53,6 +53,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     spawn_configured(database, configure).await
 }
 
+/// A server on `url` (the test's database behind a proxy, say); `database`
+/// stays the test's own, for its SQL and to be dropped.
+pub async fn spawn_app_through(database: TestDatabase, url: String) -> TestApp {
+    spawn_configured(database, |c| c.database_url = url).await
+}
+
 pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
     spawn_configured(database, |_| {}).await
 }

@@ -9,6 +9,7 @@ mod auth;
 mod cached_reads;
 mod cli;
 mod export;
+mod faults;
 mod hardening;
 mod helpers;
 mod import;

@@ -1112,3 +1112,124 @@ async fn users_are_listed_by_presence_status() {
     let bad = list(9).await.unwrap_err();
     assert_eq!(crate::helpers::bad_fields(&bad), vec!["presence_status"]);
 }
+
+/// Appends to the org's presence log behind the server's back, as a writer
+/// whose notification was lost would: a copy of the org's latest event,
+/// numbered `skipped + 1` after it (skipped events: pruned before this
+/// replica read them). Returns the new event's sequence.
+async fn append_behind_the_servers_back(app: &TestApp, org_slug: &str, skipped: u64) -> u64 {
+    let org_id = app
+        .sql_strings(&format!("SELECT id FROM orgs WHERE slug = '{org_slug}'"))
+        .await
+        .remove(0);
+    let step = skipped + 1;
+    let columns = "user_id, reason, occurred_at, status, status_changed_at, active_chats, \
+                   effective_max_chats, max_chats_overridden, team_ids, can_handle_chats, \
+                   watched, prev_status, prev_team_ids, prev_watched, prev_active_chats";
+    app.sql(&format!(
+        "INSERT INTO presence_events (org_id, sequence, {columns}) \
+         SELECT org_id, sequence + {step}, {columns} FROM presence_events \
+         WHERE org_id = '{org_id}' ORDER BY sequence DESC LIMIT 1"
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE presence_sequences SET last_sequence = last_sequence + {step} \
+         WHERE org_id = '{org_id}'"
+    ))
+    .await;
+    app.sql_strings(&format!(
+        "SELECT CAST(last_sequence AS TEXT) FROM presence_sequences WHERE org_id = '{org_id}'"
+    ))
+    .await
+    .remove(0)
+    .parse()
+    .expect("a sequence")
+}
+
+#[tokio::test]
+async fn a_gap_in_the_log_moves_every_watch_to_the_reloaded_org() {
+    // No poll during the test: the gap is found when the server next reads.
+    let app = spawn_app_with(|c| c.presence_poll_ms = 600_000).await;
+    let (agent, token) = signed_in_agent(&app, "ann@example.com").await;
+    let mut old = Watch::open(&mut admin(&app), watch_all())
+        .await
+        .expect("watch");
+    old.snapshot().await;
+
+    let after_gap = append_behind_the_servers_back(&app, ORG, 5).await;
+    // This watch's own catch-up finds the gap.
+    let mut fresh = Watch::open(&mut admin(&app), watch_all())
+        .await
+        .expect("watch");
+    assert_eq!(fresh.snapshot().await, after_gap);
+
+    set(&mut presence_as(&app, &token), "", St::Available)
+        .await
+        .expect("available");
+    let change = fresh.change_of(&agent).await;
+    assert_eq!(change.sequence, after_gap + 1);
+    // The watch opened before the gap starts over, then follows too.
+    let change = old.change_of(&agent).await;
+    assert_eq!(change.sequence, after_gap + 1);
+    assert_eq!(old.resets, 1);
+    assert_eq!(old.state[&agent].status(), St::Available);
+    // And one more change reaches both: neither follows a dead feed.
+    set(&mut presence_as(&app, &token), "", St::Unavailable)
+        .await
+        .expect("unavailable");
+    assert_eq!(fresh.change_of(&agent).await.sequence, after_gap + 2);
+    assert_eq!(old.change_of(&agent).await.sequence, after_gap + 2);
+}
+
+#[tokio::test]
+async fn a_lost_notification_is_caught_by_the_poll_even_while_other_orgs_are_busy() {
+    let app = spawn_app_with(|c| c.presence_poll_ms = 500).await;
+    // A quiet org with a watching admin, made behind the API (orgs have no
+    // RPC yet): the bootstrap admin's credential and role, copied.
+    let quiet_admin = app
+        .insert_org_with_user("quiet", "q@example.com", "Quiet")
+        .await;
+    app.sql(&format!(
+        "INSERT INTO user_roles (user_id, role_name) VALUES ('{quiet_admin}', 'admin')"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO credentials (user_id, password_hash, password_change_required, \
+         failed_logins, updated_at) SELECT '{quiet_admin}', password_hash, false, 0, updated_at \
+         FROM credentials WHERE user_id = (SELECT id FROM users WHERE email = '{ADMIN_EMAIL}')"
+    ))
+    .await;
+    let quiet_token = app
+        .auth()
+        .login(pb::LoginRequest {
+            org: "quiet".into(),
+            login: "q@example.com".into(),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("signed in to the quiet org")
+        .into_inner()
+        .session_token;
+    let mut quiet = Watch::open(&mut presence_as(&app, &quiet_token), watch_all())
+        .await
+        .expect("watch");
+    quiet.snapshot().await;
+
+    // The busy org changes far more often than the poll.
+    let (agent, _) = signed_in_agent(&app, "busy@example.com").await;
+    let busy = tokio::spawn({
+        let mut client = admin(&app);
+        async move {
+            for chats in (0..).map(|n| n % 3) {
+                load(&mut client, &agent, chats).await.expect("chat load");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let lost = append_behind_the_servers_back(&app, "quiet", 0).await;
+    tokio::time::timeout(Duration::from_secs(10), quiet.until(lost))
+        .await
+        .expect("the poll reads the quiet org within seconds");
+    assert!(!busy.is_finished(), "the busy org kept changing throughout");
+    busy.abort();
+}
