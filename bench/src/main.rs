@@ -13,6 +13,7 @@ mod database;
 mod fanout;
 mod import;
 mod load;
+mod login_timing;
 mod report;
 mod unary;
 
@@ -82,6 +83,9 @@ pub enum Scenario {
     ListUsers,
     InviteUser,
     Login,
+    /// Login's four refusals (unknown, wrong password, locked, suspended)
+    /// timed side by side.
+    LoginTiming,
     /// WatchPresence: 100 watchers over 10 connections, 5,000 changes/s.
     FanoutRouters,
     /// WatchPresence: 1,000 watchers over 100 connections, 1,000 changes/s.
@@ -193,6 +197,9 @@ async fn bench(options: &Options) -> Result<(), BenchError> {
         outcomes.extend(fanout::run(options).await?);
     }
     report::print(&outcomes);
+    if options.runs(Scenario::LoginTiming) {
+        login_timing::run(options).await?;
+    }
     Ok(())
 }
 
