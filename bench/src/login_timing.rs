@@ -31,7 +31,12 @@ enum Kind {
     Suspended,
 }
 
-const KINDS: [Kind; 4] = [Kind::Unknown, Kind::WrongPassword, Kind::Locked, Kind::Suspended];
+const KINDS: [Kind; 4] = [
+    Kind::Unknown,
+    Kind::WrongPassword,
+    Kind::Locked,
+    Kind::Suspended,
+];
 
 impl Kind {
     fn name(self) -> &'static str {
@@ -226,7 +231,11 @@ mod tests {
 
     #[test]
     fn mann_whitney_tells_shifted_samples_apart_and_not_equal_ones() {
-        let ms = |v: &[u64]| v.iter().map(|m| Duration::from_millis(*m)).collect::<Vec<_>>();
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|m| Duration::from_millis(*m))
+                .collect::<Vec<_>>()
+        };
         let a = ms(&[10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
         assert!(mann_whitney_z(&a, &a).abs() < 1e-9);
         let later = ms(&[20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);

@@ -136,7 +136,9 @@ impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable");
+                // Debug only: health logs each outage once, as it begins and
+                // ends, instead of once per refused RPC.
+                tracing::debug!(error = %cause, "database unavailable");
                 Error::database_unavailable()
             }
             err => Error::internal(err),

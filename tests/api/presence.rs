@@ -1184,32 +1184,7 @@ async fn a_gap_in_the_log_moves_every_watch_to_the_reloaded_org() {
 #[tokio::test]
 async fn a_lost_notification_is_caught_by_the_poll_even_while_other_orgs_are_busy() {
     let app = spawn_app_with(|c| c.presence_poll_ms = 500).await;
-    // A quiet org with a watching admin, made behind the API (orgs have no
-    // RPC yet): the bootstrap admin's credential and role, copied.
-    let quiet_admin = app
-        .insert_org_with_user("quiet", "q@example.com", "Quiet")
-        .await;
-    app.sql(&format!(
-        "INSERT INTO user_roles (user_id, role_name) VALUES ('{quiet_admin}', 'admin')"
-    ))
-    .await;
-    app.sql(&format!(
-        "INSERT INTO credentials (user_id, password_hash, password_change_required, \
-         failed_logins, updated_at) SELECT '{quiet_admin}', password_hash, false, 0, updated_at \
-         FROM credentials WHERE user_id = (SELECT id FROM users WHERE email = '{ADMIN_EMAIL}')"
-    ))
-    .await;
-    let quiet_token = app
-        .auth()
-        .login(pb::LoginRequest {
-            org: "quiet".into(),
-            login: "q@example.com".into(),
-            password: ADMIN_PASSWORD.into(),
-        })
-        .await
-        .expect("signed in to the quiet org")
-        .into_inner()
-        .session_token;
+    let (_, quiet_token) = second_org_admin(&app, "quiet").await;
     let mut quiet = Watch::open(&mut presence_as(&app, &quiet_token), watch_all())
         .await
         .expect("watch");
@@ -1232,4 +1207,91 @@ async fn a_lost_notification_is_caught_by_the_poll_even_while_other_orgs_are_bus
         .expect("the poll reads the quiet org within seconds");
     assert!(!busy.is_finished(), "the busy org kept changing throughout");
     busy.abort();
+}
+
+/// Signs in the admin of a second org made behind the API (orgs have no
+/// RPC yet): the bootstrap admin's credential and role, copied. Returns
+/// (user id, session token).
+async fn second_org_admin(app: &TestApp, slug: &str) -> (String, String) {
+    let email = format!("admin@{slug}.example.com");
+    let user_id = app.insert_org_with_user(slug, &email, "Admin").await;
+    app.sql(&format!(
+        "INSERT INTO user_roles (user_id, role_name) VALUES ('{user_id}', 'admin')"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO credentials (user_id, password_hash, password_change_required, \
+         failed_logins, updated_at) SELECT '{user_id}', password_hash, false, 0, updated_at \
+         FROM credentials WHERE user_id = (SELECT id FROM users WHERE email = '{ADMIN_EMAIL}')"
+    ))
+    .await;
+    let token = app
+        .auth()
+        .login(pb::LoginRequest {
+            org: slug.into(),
+            login: email,
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("signed in to the second org")
+        .into_inner()
+        .session_token;
+    (user_id, token)
+}
+
+#[tokio::test]
+async fn a_large_org_loading_does_not_hold_up_the_first_watch_of_another() {
+    let app = spawn_app().await;
+    let (big_admin, big_token) = second_org_admin(&app, "big").await;
+    let org_id = app
+        .sql_strings("SELECT id FROM orgs WHERE slug = 'big'")
+        .await
+        .remove(0);
+    let id = if app.database_url.starts_with("postgres") {
+        "'00000000-0000-7000-8000-' || lpad(i::text, 12, '0')"
+    } else {
+        "printf('00000000-0000-7000-8000-%012d', i)"
+    };
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) \
+         INSERT INTO users (id, org_id, email, login_id, display_name, sort_key, search_text, \
+         public_name, state, locked_at, max_chats, login_with, language, landline_phone, \
+         mobile_phone, job_title, location, can_view_colleagues_chats, version, created_at, \
+         updated_at, last_login_at, last_logout_at, suspend_reason, has_avatar) \
+         SELECT {id}, o.id, 'big' || i || '@example.com', NULL, 'Big', 'big', 'big', '', \
+         'active', NULL, NULL, NULL, '', '', '', '', '', false, 1, o.created_at, o.created_at, \
+         NULL, NULL, NULL, false FROM n, orgs o WHERE o.id = '{org_id}'"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO presence (user_id, org_id, status, status_changed_at, active_chats, \
+         lease_expires_at, effective_max_chats, max_chats_overridden, team_ids, \
+         can_handle_chats, watched) SELECT u.id, u.org_id, p.status, p.status_changed_at, 0, \
+         p.lease_expires_at, p.effective_max_chats, false, '', p.can_handle_chats, true \
+         FROM users u, presence p WHERE u.org_id = '{org_id}' AND u.id <> '{big_admin}' \
+         AND p.user_id = '{big_admin}'"
+    ))
+    .await;
+
+    // The large org's first load starts, and the small org's watch opens
+    // while it runs.
+    let big = tokio::spawn({
+        let mut client = presence_as(&app, &big_token);
+        async move {
+            let mut watch = Watch::open(&mut client, watch_all()).await.expect("watch");
+            watch.next().await.expect("the large org's first item");
+            tokio::time::Instant::now()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut small = Watch::open(&mut admin(&app), watch_all())
+        .await
+        .expect("watch");
+    small.snapshot().await;
+    let small_done = tokio::time::Instant::now();
+    let big_first = big.await.expect("large watch");
+    assert!(
+        small_done < big_first,
+        "the small org's snapshot waited for the large org's load"
+    );
 }
