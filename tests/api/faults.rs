@@ -287,7 +287,7 @@ async fn a_database_outage_is_unavailable_then_recovers_with_every_acknowledged_
     .expect("the change after the outage is watched");
     assert!(seen);
 
-    let outcomes = outcomes.lock().expect("outcomes");
+    let outcomes = std::mem::take(&mut *outcomes.lock().expect("outcomes"));
     assert!(!outcomes.refusals.is_empty(), "the outage refused nothing");
     for (_, took, code, why) in &outcomes.refusals {
         assert_eq!(
