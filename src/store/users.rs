@@ -248,16 +248,9 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(Some(LoginCandidate {
             id,
             email: Email::parse(&row.email).map_err(corrupt)?,
-            login_with: row
-                .login_with
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(corrupt)?,
+            login_with: login_with_of(row)?,
             state: row.state.parse().map_err(corrupt)?,
-            locked: row
-                .locked_at
-                .is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff)),
+            locked: locked_now(row, cutoff),
             credential,
         }))
     }
@@ -945,19 +938,12 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                     display_name: DisplayName::parse(&row.display_name).map_err(corrupt)?,
                     public_name: text(&row.public_name)?,
                     state: row.state.parse().map_err(corrupt)?,
-                    locked: row
-                        .locked_at
-                        .is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff)),
+                    locked: locked_now(&row, cutoff),
                     roles: roles_of.remove(&row.id).unwrap_or_default(),
                     team_ids: teams_of.remove(&row.id).unwrap_or_default(),
                     max_chats,
                     effective_max_chats: max_chats.unwrap_or(org.default_max_chats),
-                    login_with: row
-                        .login_with
-                        .as_deref()
-                        .map(str::parse)
-                        .transpose()
-                        .map_err(corrupt)?,
+                    login_with: login_with_of(&row)?,
                     language: text(&row.language)?,
                     landline_phone: text(&row.landline_phone)?,
                     mobile_phone: text(&row.mobile_phone)?,
@@ -978,6 +964,20 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             })
             .collect()
     }
+}
+
+fn login_with_of(row: &users::Model) -> Result<Option<LoginWith>, StoreError> {
+    row.login_with
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(corrupt)
+}
+
+/// Whether the user's lock is in force, given [`lock_cutoff`].
+fn locked_now(row: &users::Model, cutoff: Option<DateTime<Utc>>) -> bool {
+    row.locked_at
+        .is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff))
 }
 
 /// Locks set after this instant are still in force; `None` means locks last

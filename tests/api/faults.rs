@@ -17,7 +17,6 @@ use roster::{
     api::pb::{
         self, org_service_client::OrgServiceClient, presence_service_client::PresenceServiceClient,
     },
-    app::App,
     config::Config,
 };
 use tokio::{
@@ -29,7 +28,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::helpers::{TestDatabase, USER_PASSWORD, reason, spawn_app_through, spawn_app_with};
+use crate::helpers::{
+    Stoppable, TestDatabase, USER_PASSWORD, reason, spawn_app_through, spawn_app_with,
+};
 
 /// A TCP proxy the test controls, between rosterd and PostgreSQL: `cut`
 /// closes every connection through it and closes new ones at once (as a
@@ -379,25 +380,16 @@ async fn on_shutdown_health_is_not_serving_for_the_delay_before_connections_clos
     let mut config = Config::for_tests(database.url.clone());
     config.shutdown_delay_secs = 2;
     config.shutdown_grace_secs = 2;
-    let app = App::build(config).await.expect("builds");
-    let addr = app.local_addr();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        stop_rx.await.ok();
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+    let mut server = Stoppable::start(config).await;
+    let channel = server.channel.clone();
     health_becomes(&channel, ServingStatus::Serving, Duration::from_secs(5)).await;
     let stopped_at = Instant::now();
-    stop_tx.send(()).expect("server listening for stop");
+    server.stop();
     health_becomes(&channel, ServingStatus::NotServing, Duration::from_secs(1)).await;
     // Still answering through most of the delay: pollers see NOT_SERVING.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(health(&channel, "").await, Some(ServingStatus::NotServing));
-    tokio::time::timeout(Duration::from_secs(10), server)
+    tokio::time::timeout(Duration::from_secs(10), server.server)
         .await
         .expect("stops after the delay and the grace")
         .expect("task")

@@ -111,6 +111,43 @@ pub async fn start(config: Config) -> (SocketAddr, tokio::task::JoinHandle<()>) 
     (addr, server)
 }
 
+/// A server that serves until [`Stoppable::stop`], with a channel to it.
+pub struct Stoppable {
+    pub channel: Channel,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<Result<(), roster::app::StartError>>,
+}
+
+impl Stoppable {
+    pub async fn start(config: Config) -> Self {
+        let app = App::build(config).await.expect("server builds");
+        let addr = app.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            stopped.await.ok();
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            channel,
+            stop: Some(stop),
+            server,
+        }
+    }
+
+    /// Tells the server to stop, as SIGTERM would.
+    pub fn stop(&mut self) {
+        self.stop
+            .take()
+            .expect("stopped once")
+            .send(())
+            .expect("server listening for stop");
+    }
+}
+
 fn bearer(token: &str) -> Bearer {
     Bearer::new(token).expect("token is header text")
 }
@@ -489,5 +526,48 @@ impl Drop for TestDatabase {
         })
         .join()
         .ok();
+    }
+}
+
+/// Passes already-encoded messages through: what a dynamic client does with
+/// messages it built from descriptors.
+#[derive(Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, Self::Error> {
+        let len = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, len).to_vec()))
     }
 }

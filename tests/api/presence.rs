@@ -14,7 +14,6 @@ use roster::{
             presence_service_client::PresenceServiceClient,
         },
     },
-    app::App,
     config::Config,
 };
 use tonic::{
@@ -25,8 +24,8 @@ use tonic::{
 };
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, ORG, TestApp, TestDatabase, USER_PASSWORD, reason, spawn_app,
-    spawn_app_on, spawn_app_with, start,
+    ADMIN_EMAIL, ADMIN_PASSWORD, ORG, Stoppable, TestApp, TestDatabase, USER_PASSWORD, reason,
+    spawn_app, spawn_app_on, spawn_app_with, start,
 };
 
 type Client = PresenceServiceClient<InterceptedService<Channel, Bearer>>;
@@ -1039,17 +1038,8 @@ async fn stopping_the_server_ends_watches_with_unavailable() {
     config.bootstrap_admin_email = ADMIN_EMAIL.into();
     config.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
     config.shutdown_grace_secs = 5;
-    let app = App::build(config).await.expect("builds");
-    let addr = app.local_addr();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        stop_rx.await.ok();
-    }));
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+    let mut server = Stoppable::start(config).await;
+    let channel = server.channel.clone();
     let token = AuthServiceClient::new(channel.clone())
         .login(pb::LoginRequest {
             org: ORG.into(),
@@ -1065,7 +1055,7 @@ async fn stopping_the_server_ends_watches_with_unavailable() {
     let mut watch = Watch::open(&mut client, watch_all()).await.expect("watch");
     watch.snapshot().await;
 
-    stop_tx.send(()).expect("server listening for stop");
+    server.stop();
     let ended = tokio::time::timeout(Duration::from_secs(10), watch.stream.message())
         .await
         .expect("the watch ends promptly");
@@ -1074,7 +1064,7 @@ async fn stopping_the_server_ends_watches_with_unavailable() {
         (status.code(), reason(&status).as_str()),
         (Code::Unavailable, "SHUTTING_DOWN")
     );
-    tokio::time::timeout(Duration::from_secs(10), server)
+    tokio::time::timeout(Duration::from_secs(10), server.server)
         .await
         .expect("stops within the grace period")
         .expect("task")

@@ -3,20 +3,17 @@
 use std::time::Duration;
 
 use prost::Message;
-use prost::bytes::{Buf, BufMut};
 use roster::{api::pb, app::App, config::Config};
 use tokio_stream::StreamExt;
-use tonic::{
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    transport::Channel,
-};
+use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, ORG, TestDatabase, reason, spawn_app, spawn_app_on, start,
+    ADMIN_EMAIL, ADMIN_PASSWORD, ORG, RawCodec, Stoppable, TestDatabase, reason, spawn_app,
+    spawn_app_on, start,
 };
 
 const SERVICES: [&str; 6] = [
@@ -204,41 +201,6 @@ async fn a_client_with_only_reflection_can_sign_in() {
     assert!(token.starts_with("rs_"));
 }
 
-/// Passes already-encoded messages through: what a dynamic client does with
-/// messages it built from descriptors.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Self::Error> {
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
-}
-
 /// The string value of field `number` in an encoded message.
 fn read_string_field(mut bytes: &[u8], number: u32) -> Option<String> {
     use prost::encoding::{DecodeContext, WireType, decode_key, skip_field};
@@ -310,23 +272,13 @@ async fn shutdown_drains_and_stops_within_the_grace_period() {
     let database = TestDatabase::create().await;
     let mut config = Config::for_tests(database.url.clone());
     config.shutdown_grace_secs = 2;
-    let app = App::build(config).await.expect("builds");
-    let addr = app.local_addr();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        stop_rx.await.ok();
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    HealthClient::new(channel.clone())
+    let mut server = Stoppable::start(config).await;
+    HealthClient::new(server.channel.clone())
         .check(HealthCheckRequest::default())
         .await
         .expect("serving");
-    stop_tx.send(()).expect("server listening for stop");
-    tokio::time::timeout(Duration::from_secs(10), server)
+    server.stop();
+    tokio::time::timeout(Duration::from_secs(10), server.server)
         .await
         .expect("stops within the grace period")
         .expect("task")
