@@ -38,6 +38,12 @@ use crate::{
 pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "the database schema is not current: missing migrations {}; run `rosterd migrate` \
+         (or start without --no-migrate)",
+        .0.join(", ")
+    )]
+    SchemaNotCurrent(Vec<String>),
     #[error("invalid bootstrap setting {setting}: {message}")]
     Bootstrap {
         setting: &'static str,
@@ -71,16 +77,19 @@ pub struct App {
 }
 
 impl App {
-    /// Connects and migrates the database, bootstraps an empty one, and binds
-    /// the listener (port 0 picks a free port: see [`App::local_addr`]).
+    /// Connects and migrates the database (or, with `no_migrate`, checks
+    /// that it is current), binds the listener (port 0 picks a free port:
+    /// see [`App::local_addr`]), then bootstraps an empty database: a port
+    /// in use stops start-up before anything is created.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let store = Store::connect(
-            &config.database_url,
-            config.cache_capacity,
-            config.database_acquire_timeout(),
-        )
-        .await?;
-        store.migrate().await?;
+        let store = migrated_store(&config).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let hasher = PasswordHasher::new(config.hash_cost())?;
         let mailer = Mailer::new(
             config.smtp_url.as_deref(),
@@ -94,13 +103,6 @@ impl App {
             tracing::warn!(failed, "imports cut off by the last stop are marked FAILED");
         }
         let authenticator = Authenticator::new(store.clone(), hasher);
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
         let hub = Hub::new(
             store.clone(),
             HubConfig {
@@ -269,6 +271,39 @@ async fn follow_database(store: Store, health: HealthReporter) {
             set_health(&health, ServingStatus::NotServing).await;
         }
     }
+}
+
+/// Applies every pending migration to the configured database and returns
+/// their names: `rosterd migrate`.
+pub async fn migrate(config: &Config) -> Result<Vec<String>, StartError> {
+    let store = connect(config).await?;
+    let pending = store.pending_migrations().await?;
+    store.migrate().await?;
+    store.close().await?;
+    Ok(pending)
+}
+
+async fn connect(config: &Config) -> Result<Store, StartError> {
+    Ok(Store::connect(
+        &config.database_url,
+        config.cache_capacity,
+        config.database_acquire_timeout(),
+    )
+    .await?)
+}
+
+/// The store, migrated; with `no_migrate`, refused unless already current.
+async fn migrated_store(config: &Config) -> Result<Store, StartError> {
+    let store = connect(config).await?;
+    if config.no_migrate {
+        let pending = store.pending_migrations().await?;
+        if !pending.is_empty() {
+            return Err(StartError::SchemaNotCurrent(pending));
+        }
+    } else {
+        store.migrate().await?;
+    }
+    Ok(store)
 }
 
 async fn set_health(health: &HealthReporter, status: ServingStatus) {

@@ -46,6 +46,12 @@ pub struct Config {
     )]
     pub database_acquire_timeout_ms: u64,
 
+    /// Refuse to start on a schema that is not current (naming the missing
+    /// migrations) instead of applying them: for deployments that migrate
+    /// with `rosterd migrate` first.
+    #[arg(long, env = "ROSTER_NO_MIGRATE")]
+    pub no_migrate: bool,
+
     /// Log format on stderr.
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -191,6 +197,7 @@ impl Config {
             shutdown_grace_secs: 5,
             shutdown_delay_secs: 0,
             database_acquire_timeout_ms: 1500,
+            no_migrate: false,
             bootstrap_org: "default".into(),
             bootstrap_admin_email: "admin@localhost".into(),
             bootstrap_admin_password: None,

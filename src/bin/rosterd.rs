@@ -1,11 +1,27 @@
-//! `rosterd`: serves the roster.v1 gRPC API.
+//! `rosterd`: serves the roster.v1 gRPC API, or runs an operator command.
 
-use clap::Parser;
-use roster::{app::App, config::Config, telemetry};
+use clap::{Parser, Subcommand};
+use roster::{app, app::App, config::Config, telemetry};
+
+#[derive(Parser)]
+#[command(name = "rosterd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply every pending database migration, then exit (for a job that
+    /// runs before the servers, which then start with --no-migrate).
+    Migrate,
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let Cli { config, command } = Cli::parse();
     let _telemetry = match telemetry::init(&config) {
         Ok(guard) => guard,
         Err(err) => {
@@ -13,12 +29,16 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = async {
-        let app = App::build(config).await?;
-        tracing::info!(addr = %app.local_addr(), "serving roster.v1");
-        app.run_until_stopped().await
-    }
-    .await;
+    let result = match command {
+        None => serve(config).await,
+        Some(Command::Migrate) => app::migrate(&config).await.map(|applied| {
+            tracing::info!(
+                applied = applied.len(),
+                migrations = %applied.join(", "),
+                "the database schema is current"
+            );
+        }),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -26,4 +46,10 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn serve(config: Config) -> Result<(), app::StartError> {
+    let app = App::build(config).await?;
+    tracing::info!(addr = %app.local_addr(), "serving roster.v1");
+    app.run_until_stopped().await
 }

@@ -70,6 +70,10 @@ pub enum StoreError {
     /// Retrying later, or on another replica, may succeed.
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
+    /// The database could not be opened at start-up: `target` says where
+    /// it was looked for (never a password), `cause` why.
+    #[error("cannot open the database at {target}: {cause}")]
+    Open { target: String, cause: String },
     #[error(transparent)]
     Db(DbErr),
 }
@@ -226,7 +230,10 @@ impl Store {
         let write_turn = url
             .starts_with("sqlite:")
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let db = Database::connect(opts).await?;
+        let db = match Database::connect(opts).await {
+            Ok(db) => db,
+            Err(err) => return Err(open_failure(url, err).await),
+        };
         let cache =
             NonZeroUsize::new(cache_capacity).map(|capacity| Arc::new(Cache::new(capacity)));
         // One process writes an SQLite file: every change is known here.
@@ -240,6 +247,17 @@ impl Store {
             write_turn,
             cache,
         })
+    }
+
+    /// The migrations this database lacks, by name, without changing it.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            migrations::Migrator::get_pending_migrations_read_only(&self.db)
+                .await?
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect(),
+        )
     }
 
     /// Whether the database answers a trivial query now; for health.
@@ -533,6 +551,47 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             cache.keep(ticket, |entries| keep(entries, loaded.clone()));
         }
         Ok(loaded)
+    }
+}
+
+/// Why the database at `url` could not be opened, and where that is. The
+/// pool says only that it timed out, so for PostgreSQL one direct
+/// connection attempt finds the cause (refused, unknown host, no such
+/// database, authentication).
+async fn open_failure(url: &str, err: DbErr) -> StoreError {
+    use sea_orm::sqlx::{
+        Connection,
+        postgres::{PgConnectOptions, PgConnection},
+        sqlite::SqliteConnectOptions,
+    };
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if let Some(opts) = postgres
+        .then(|| url.parse::<PgConnectOptions>().ok())
+        .flatten()
+    {
+        let target = format!(
+            "PostgreSQL {}:{} (database {}, user {})",
+            opts.get_host(),
+            opts.get_port(),
+            opts.get_database().unwrap_or(opts.get_username()),
+            opts.get_username()
+        );
+        let cause = match PgConnection::connect_with(&opts).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                err.to_string()
+            }
+            Err(cause) => cause.to_string(),
+        };
+        return StoreError::Open { target, cause };
+    }
+    let target = match url.parse::<SqliteConnectOptions>() {
+        Ok(opts) => format!("SQLite file {}", opts.get_filename().display()),
+        Err(_) => "an unreadable URL (expected sqlite://FILE or postgres://…)".into(),
+    };
+    StoreError::Open {
+        target,
+        cause: err.to_string(),
     }
 }
 

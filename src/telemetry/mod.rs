@@ -182,6 +182,9 @@ pub fn init(config: &Config) -> Result<TelemetryGuard, TelemetryError> {
         .with(fmt.with_filter(logged))
         .with(otel)
         .try_init()?;
+    if let Some(addr) = config.metrics_listen {
+        tracing::info!(%addr, "serving Prometheus metrics at http://{addr}/metrics");
+    }
     Ok(TelemetryGuard { tracer, meter })
 }
 

@@ -284,3 +284,108 @@ async fn shutdown_drains_and_stops_within_the_grace_period() {
         .expect("task")
         .expect("clean stop");
 }
+
+/// The number of orgs in the database at `url`.
+async fn org_count(url: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(url).await.expect("db");
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM orgs",
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    db.close().await.ok();
+    row.try_get_by_index::<i64>(0).expect("a count")
+}
+
+#[tokio::test]
+async fn a_port_in_use_stops_start_up_before_anything_is_created() {
+    let database = TestDatabase::create().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let mut config = Config::for_tests(database.url.clone());
+    config.listen = taken.local_addr().expect("address");
+    let err = App::build(config).await.err().expect("refused");
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+    assert_eq!(
+        org_count(&database.url).await,
+        0,
+        "nothing was bootstrapped"
+    );
+}
+
+#[tokio::test]
+async fn migrate_brings_the_schema_up_and_no_migrate_refuses_one_that_is_not() {
+    let database = TestDatabase::create().await;
+    let mut config = Config::for_tests(database.url.clone());
+    config.no_migrate = true;
+    let err = App::build(config.clone()).await.err().expect("refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("missing migrations m2026") && message.contains("rosterd migrate"),
+        "{message}"
+    );
+
+    // The real binary's `migrate`, as a deployment job runs it.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .arg("migrate")
+        .env("DATABASE_URL", &database.url)
+        .env("ROSTER_LOG_LEVEL", "info")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("ROSTER_METRICS_LISTEN")
+        .output()
+        .expect("rosterd migrate runs");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("the database schema is current"), "{log}");
+    assert_eq!(
+        org_count(&database.url).await,
+        0,
+        "migrate bootstraps nothing"
+    );
+    assert!(
+        roster::app::migrate(&config)
+            .await
+            .expect("again")
+            .is_empty(),
+        "a second migrate has nothing to do"
+    );
+
+    let (_, server) = start(config).await;
+    server.abort();
+    assert_eq!(
+        org_count(&database.url).await,
+        1,
+        "started and bootstrapped"
+    );
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_is_named_with_the_cause() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("no such folder").join("roster.db");
+    for (url, expected) in [
+        (
+            "postgres://roster@127.0.0.1:1/roster".to_owned(),
+            vec![
+                "PostgreSQL 127.0.0.1:1 (database roster, user roster)",
+                "refused",
+            ],
+        ),
+        (
+            format!("sqlite://{}", missing.display()),
+            vec![missing.to_str().expect("path")],
+        ),
+    ] {
+        let err = App::build(Config::for_tests(url.clone()))
+            .await
+            .err()
+            .expect("refused");
+        let message = err.to_string();
+        for part in expected {
+            assert!(message.contains(part), "{url}: {message}");
+        }
+    }
+}
