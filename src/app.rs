@@ -3,7 +3,6 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use rand::{Rng, distr::Alphanumeric};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -21,7 +20,7 @@ use crate::{
         },
     },
     audit::AuditLog,
-    auth::{Authenticator, PasswordHasher},
+    auth::{Authenticator, PasswordHasher, generate_password},
     config::Config,
     domain::{Email, OrgSlug, Password},
     error::Error,
@@ -283,7 +282,7 @@ pub async fn migrate(config: &Config) -> Result<Vec<String>, StartError> {
     Ok(pending)
 }
 
-async fn connect(config: &Config) -> Result<Store, StartError> {
+pub(crate) async fn connect(config: &Config) -> Result<Store, StartError> {
     Ok(Store::connect(
         &config.database_url,
         config.cache_capacity,
@@ -327,14 +326,7 @@ async fn bootstrap(config: &Config, users: &Users) -> Result<(), StartError> {
         .map_err(invalid("ROSTER_BOOTSTRAP_ADMIN_EMAIL"))?;
     let (password, generated) = match &config.bootstrap_admin_password {
         Some(p) => (p.clone(), false),
-        None => (
-            rand::rng()
-                .sample_iter(Alphanumeric)
-                .take(20)
-                .map(char::from)
-                .collect(),
-            true,
-        ),
+        None => (generate_password(), true),
     };
     let admin_password = Password::parse(&password, Password::MIN_LEN)
         .map_err(invalid("ROSTER_BOOTSTRAP_ADMIN_PASSWORD"))?;

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod mail;
 pub mod metrics;
+pub mod operator;
 pub mod org;
 pub mod presence;
 pub mod store;

@@ -88,7 +88,7 @@ impl AuthService for AuthApi {
         let api_key = self.authenticator.caller_key(&principal).await?;
         let session_expires_at = match principal.actor {
             Actor::User { expires_at, .. } => Some(timestamp(expires_at)),
-            Actor::ApiKey { .. } => None,
+            Actor::ApiKey { .. } | Actor::Operator => None,
         };
         Ok(Response::new(pb::WhoAmIResponse {
             org_id: org.org_id.to_string(),

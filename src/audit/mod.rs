@@ -30,7 +30,7 @@ pub enum AuditActor {
     ApiKey(ApiKeyId),
     /// A failed sign-in by nobody we could identify.
     Anonymous,
-    /// Roster itself (bootstrap).
+    /// Roster itself (bootstrap, expiry), or an operator at its console.
     System,
 }
 
@@ -39,6 +39,7 @@ impl From<&Principal> for AuditActor {
         match principal.actor {
             Actor::User { user_id, .. } => AuditActor::User(user_id),
             Actor::ApiKey { key_id } => AuditActor::ApiKey(key_id),
+            Actor::Operator => AuditActor::System,
         }
     }
 }

@@ -197,7 +197,7 @@ impl Authenticator {
             Actor::ApiKey { key_id } => {
                 Ok(self.store.read().api_key(principal.org_id, key_id).await?)
             }
-            Actor::User { .. } => Ok(None),
+            Actor::User { .. } | Actor::Operator => Ok(None),
         }
     }
 

@@ -11,7 +11,7 @@ mod token;
 
 pub use api_keys::{CreatedKey, KeyPage};
 pub use authenticator::{Authenticator, SignedIn, open_session};
-pub use password::{HashCost, PasswordHasher};
+pub use password::{HashCost, PasswordHasher, generate_password};
 pub use policy::{authorize, authorize_grant, report_read_scope, user_read_scope};
 pub use principal::{Actor, Principal};
 pub use token::{

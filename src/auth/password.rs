@@ -18,6 +18,17 @@ use crate::{
     error::{Error, Result},
 };
 
+/// A random password of 20 letters and digits (about 119 bits), for a
+/// password the server makes up and shows once.
+pub fn generate_password() -> String {
+    use rand::{Rng, distr::Alphanumeric};
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
 /// How expensive a new hash is. Verification always uses the parameters
 /// stored in the hash itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

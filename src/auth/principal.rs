@@ -13,6 +13,9 @@ pub enum Actor {
     },
     /// A backend service, through an API key; its permissions are the key's scopes.
     ApiKey { key_id: ApiKeyId },
+    /// An operator at the server's console (`rosterd admin …`), inside one
+    /// org; audited as the system. Never the caller of an RPC.
+    Operator,
 }
 
 /// An authenticated caller, resolved afresh on every request, so a role change
@@ -30,7 +33,7 @@ impl Principal {
     pub fn user_id(&self) -> Option<UserId> {
         match &self.actor {
             Actor::User { user_id, .. } => Some(*user_id),
-            Actor::ApiKey { .. } => None,
+            Actor::ApiKey { .. } | Actor::Operator => None,
         }
     }
 }

@@ -389,3 +389,140 @@ async fn a_database_that_cannot_be_opened_is_named_with_the_cause() {
         }
     }
 }
+
+/// `rosterd admin …` on the database at `url`, with `stdin`; returns
+/// whether it succeeded and what it printed.
+fn rosterd_admin(url: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .arg("admin")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("ROSTER_PASSWORD_HASHING", "insecure-fast")
+        .env("ROSTER_LOG_LEVEL", "warn")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("ROSTER_METRICS_LISTEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rosterd admin runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
+    let output = child.wait_with_output().expect("rosterd admin ends");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+#[tokio::test]
+async fn an_operator_unlocks_and_resets_the_only_admin_offline_and_it_is_audited() {
+    let database = TestDatabase::create().await;
+    let mut config = Config::for_tests(database.url.clone());
+    config.bootstrap_org = ORG.into();
+    config.bootstrap_admin_email = ADMIN_EMAIL.into();
+    config.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
+    let login = |addr: std::net::SocketAddr, password: &'static str| async move {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        roster::api::pb::auth_service_client::AuthServiceClient::new(channel)
+            .login(pb::LoginRequest {
+                org: ORG.into(),
+                login: ADMIN_EMAIL.into(),
+                password: password.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    };
+    let (addr, server) = start(config.clone()).await;
+    for _ in 0..5 {
+        login(addr, "not the password").await.expect_err("refused");
+    }
+    login(addr, ADMIN_PASSWORD)
+        .await
+        .expect_err("the only admin is locked out");
+    server.abort();
+    let _ = server.await;
+
+    let url = &database.url;
+    let (ok, printed) = rosterd_admin(
+        url,
+        &["unlock", "--org", "nope", "--login", ADMIN_EMAIL],
+        "",
+    );
+    assert!(
+        !ok && printed.contains("no org with slug \"nope\""),
+        "{printed}"
+    );
+    let (ok, printed) = rosterd_admin(
+        url,
+        &["unlock", "--org", ORG, "--login", "who@example.com"],
+        "",
+    );
+    assert!(!ok && printed.contains("no user signs in as"), "{printed}");
+    let (ok, printed) = rosterd_admin(url, &["unlock", "--org", ORG, "--login", ADMIN_EMAIL], "");
+    assert!(ok && printed.contains("is unlocked"), "{printed}");
+    let reset = [
+        "reset-password",
+        "--org",
+        ORG,
+        "--login",
+        ADMIN_EMAIL,
+        "--password-stdin",
+    ];
+    let (ok, printed) = rosterd_admin(url, &reset, "short\n");
+    assert!(
+        !ok && printed.contains("password:"),
+        "the org's policy holds: {printed}"
+    );
+    let (ok, printed) = rosterd_admin(url, &reset, "a brand new admin password\n");
+    assert!(ok && printed.contains("must be changed"), "{printed}");
+    let (ok, printed) = rosterd_admin(url, &reset[..5], "");
+    assert!(ok && printed.contains("shown only this once"), "{printed}");
+    let generated = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("New password (shown only this once): "))
+        .expect("the generated password")
+        .to_owned();
+
+    let (addr, server) = start(config).await;
+    login(addr, "a brand new admin password")
+        .await
+        .expect_err("replaced by the generated one");
+    let generated: &'static str = generated.leak();
+    let signed_in = login(addr, generated)
+        .await
+        .expect("the admin signs in again");
+    assert!(signed_in.password_change_required);
+    server.abort();
+
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(url.as_str()).await.expect("db");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT action FROM audit_events WHERE actor_kind = 'system' \
+             AND request_id = 'rosterd-admin' ORDER BY occurred_at",
+        ))
+        .await
+        .expect("audit");
+    let actions: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).expect("action"))
+        .collect();
+    db.close().await.ok();
+    assert_eq!(
+        actions,
+        ["user.unlock", "user.password_reset", "user.password_reset"]
+    );
+}
