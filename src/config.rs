@@ -1,7 +1,7 @@
 //! `rosterd`'s settings, from flags and the environment (a flag wins),
 //! validated at start-up.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, ValueEnum};
 
@@ -32,8 +32,18 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Database: `sqlite://FILE` (created if missing) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://roster.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://roster.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
+
+    /// A file holding the database URL (a mounted secret, so its password
+    /// is in no environment variable); wins over DATABASE_URL.
+    #[arg(long, env = "ROSTER_DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
 
     /// Longest a statement waits for a database connection (on SQLite, for
     /// the write lock), in milliseconds; past it the RPC answers UNAVAILABLE
@@ -179,13 +189,37 @@ pub struct Config {
     pub password_hashing: PasswordHashing,
 }
 
+/// A setting that names a file which cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {setting} {}: {source}", path.display())]
+pub struct ConfigFileError {
+    setting: &'static str,
+    path: PathBuf,
+    source: std::io::Error,
+}
+
 impl Config {
+    /// Reads the settings that name files (ROSTER_DATABASE_URL_FILE) into
+    /// the values they stand for; once, at start-up.
+    pub fn read_files(&mut self) -> Result<(), ConfigFileError> {
+        if let Some(path) = &self.database_url_file {
+            let url = std::fs::read_to_string(path).map_err(|source| ConfigFileError {
+                setting: "ROSTER_DATABASE_URL_FILE",
+                path: path.clone(),
+                source,
+            })?;
+            self.database_url = url.trim().to_owned();
+        }
+        Ok(())
+    }
+
     /// Settings for a server in a test or a benchmark: the given database,
     /// an OS-chosen port, cheap hashing, no telemetry export.
     pub fn for_tests(database_url: impl Into<String>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
+            database_url_file: None,
             log_format: LogFormat::Text,
             log_level: "warn".into(),
             otlp_endpoint: None,

@@ -25,6 +25,9 @@ enum Command {
     /// Apply every pending database migration, then exit (for a job that
     /// runs before the servers, which then start with --no-migrate).
     Migrate,
+    /// Ask the server on ROSTER_LISTEN's port (on this machine) for its
+    /// health; exit 0 when SERVING: a container health check.
+    Probe,
     /// Recover an account offline, straight on the database, when nobody
     /// who could fix it can sign in. Audited as the system.
     #[command(subcommand)]
@@ -60,7 +63,14 @@ enum AdminCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let Cli { config, command } = Cli::parse();
+    let Cli {
+        mut config,
+        command,
+    } = Cli::parse();
+    if let Err(err) = config.read_files() {
+        eprintln!("rosterd: {err}");
+        return std::process::ExitCode::FAILURE;
+    }
     let _telemetry = match telemetry::init(&config) {
         Ok(guard) => guard,
         Err(err) => {
@@ -72,6 +82,7 @@ async fn main() -> std::process::ExitCode {
         None => serve(config).await.map_err(Into::into),
         Some(Command::Migrate) => migrate(&config).await.map_err(Into::into),
         Some(Command::Admin(command)) => admin(&config, command).await,
+        Some(Command::Probe) => probe(&config).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -96,6 +107,28 @@ async fn migrate(config: &Config) -> Result<(), app::StartError> {
         migrations = %applied.join(", "),
         "the database schema is current"
     );
+    Ok(())
+}
+
+async fn probe(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let url = format!("http://127.0.0.1:{}", config.listen.port());
+    let channel = tonic::transport::Endpoint::from_shared(url)?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await?
+        .into_inner()
+        .status();
+    if status != ServingStatus::Serving {
+        return Err(format!("health is {}", status.as_str_name()).into());
+    }
+    println!("SERVING");
     Ok(())
 }
 

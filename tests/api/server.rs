@@ -328,10 +328,14 @@ async fn migrate_brings_the_schema_up_and_no_migrate_refuses_one_that_is_not() {
         "{message}"
     );
 
-    // The real binary's `migrate`, as a deployment job runs it.
+    // The real binary's `migrate`, as a deployment job runs it: the URL
+    // from a mounted secret file.
+    let secret = tempfile::NamedTempFile::new().expect("secret file");
+    std::fs::write(secret.path(), format!("{}\n", database.url)).expect("secret written");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
         .arg("migrate")
-        .env("DATABASE_URL", &database.url)
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/not-this-one")
+        .env("ROSTER_DATABASE_URL_FILE", secret.path())
         .env("ROSTER_LOG_LEVEL", "info")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("ROSTER_METRICS_LISTEN")
@@ -525,4 +529,29 @@ async fn an_operator_unlocks_and_resets_the_only_admin_offline_and_it_is_audited
         actions,
         ["user.unlock", "user.password_reset", "user.password_reset"]
     );
+}
+
+#[tokio::test]
+async fn rosterd_probe_tells_a_serving_server_from_none() {
+    let database = TestDatabase::create().await;
+    let server = crate::helpers::Rosterd::start(&database.url).await;
+    let probe = |addr: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+            .arg("probe")
+            .env("ROSTER_LISTEN", addr)
+            .env("ROSTER_LOG_LEVEL", "error")
+            .env_remove("ROSTER_METRICS_LISTEN")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .output()
+            .expect("rosterd probe runs")
+    };
+    let serving = probe(format!("0.0.0.0:{}", server.addr.port()));
+    assert!(serving.status.success(), "{serving:?}");
+    assert_eq!(String::from_utf8_lossy(&serving.stdout).trim(), "SERVING");
+    drop(server);
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port");
+    let nobody = probe(unused.to_string());
+    assert!(!nobody.status.success(), "{nobody:?}");
 }
