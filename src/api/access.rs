@@ -114,6 +114,11 @@ pub const RULES: &[Rule] = &[
     rule("roster.v1.UserService/GetUser", USERS_READERS, READ_USERS),
     rule("roster.v1.UserService/ListUsers", USERS_READERS, READ_USERS),
     rule(
+        "roster.v1.UserService/ListDeletedUsers",
+        Callers::AnyOf(&[ReadUsers]),
+        "the org",
+    ),
+    rule(
         "roster.v1.UserService/UpdateUser",
         Callers::AnyOf(&[ManageUsers, EditOwnProfile]),
         "self (names, language, phones) with profile.edit_own; the org with users.manage",

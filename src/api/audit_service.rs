@@ -1,13 +1,13 @@
 //! AuditService: reading the audit log. It has no RPC that edits or deletes
 //! an entry, by design.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use tonic::{Request, Response, Status};
 
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, encode_cursor, fingerprint, page_size, parse_time, timestamp,
+        Violations, decode_time_cursor, encode_time_cursor, fingerprint, page_size, parse_time,
+        timestamp,
     },
     pb::{self, audit_service_server::AuditService},
 };
@@ -79,9 +79,9 @@ impl AuditService for AuditApi {
             })
         })?;
         let print = fingerprint(&criteria);
-        let after = decode_cursor(&page_token, &print)
-            .and_then(|cursor| cursor.map(page_key).transpose())
-            .map_err(|e| Error::invalid(e.at("page_token")))?;
+        let after = decode_time_cursor(&page_token, &print)
+            .map_err(|e| Error::invalid(e.at("page_token")))?
+            .map(|(occurred_at, id)| AuditPageKey { occurred_at, id });
         let page = self
             .log
             .list(&principal, criteria, after, size.unwrap_or_default())
@@ -90,10 +90,7 @@ impl AuditService for AuditApi {
             audit_events: page.events.iter().map(event_to_pb).collect(),
             next_page_token: page
                 .next
-                .map(|key| {
-                    let time = key.occurred_at.to_rfc3339_opts(SecondsFormat::Nanos, true);
-                    encode_cursor(&time, &key.id, print)
-                })
+                .map(|key| encode_time_cursor(key.occurred_at, &key.id, print))
                 .unwrap_or_default(),
         }))
     }
@@ -163,18 +160,6 @@ fn parse_action(raw: &str) -> Result<ActionFilter, ParseError> {
     } else {
         ActionFilter::Exactly(raw.to_owned())
     })
-}
-
-fn page_key((time, id): (String, String)) -> Result<AuditPageKey, ParseError> {
-    let occurred_at = DateTime::parse_from_rfc3339(&time)
-        .map_err(|_| {
-            ParseError::new(
-                Reason::InvalidPageToken,
-                "is not a token this listing issued",
-            )
-        })?
-        .with_timezone(&Utc);
-    Ok(AuditPageKey { occurred_at, id })
 }
 
 fn event_to_pb(event: &AuditEvent) -> pb::AuditEvent {

@@ -2,7 +2,7 @@
 //! is checked; every offending field is reported at once, by its path.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -554,6 +554,60 @@ pub fn decode_cursor(raw: &str, fingerprint: &str) -> Result<Option<(String, Str
         ));
     }
     Ok(Some((token.k, token.i)))
+}
+
+/// The most ids a request may name in one repeated field.
+pub const MAX_NAMED: usize = 1000;
+
+/// At most `MAX_NAMED` ids, sorted and without repeats, so the same set
+/// makes the same page tokens.
+pub fn parse_ids<T: Ord>(
+    v: &mut Violations,
+    field: &str,
+    raw: &[String],
+    parse: impl Fn(&str) -> Result<T, ParseError>,
+) -> Option<Vec<T>> {
+    if raw.len() > MAX_NAMED {
+        v.check::<()>(
+            field,
+            Err(ParseError::new(
+                Reason::InvalidArgument,
+                format!("name at most {MAX_NAMED}"),
+            )),
+        );
+        return None;
+    }
+    let parsed: Vec<Option<T>> = raw.iter().map(|id| v.check(field, parse(id))).collect();
+    let mut ids: Vec<T> = parsed.into_iter().collect::<Option<_>>()?;
+    ids.sort();
+    ids.dedup();
+    Some(ids)
+}
+
+/// A page token over (time, id), for listings ordered by time: what
+/// [`decode_time_cursor`] reads back.
+pub fn encode_time_cursor(at: DateTime<Utc>, id: &str, fingerprint: String) -> String {
+    encode_cursor(
+        &at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        id,
+        fingerprint,
+    )
+}
+
+pub fn decode_time_cursor(
+    raw: &str,
+    fingerprint: &str,
+) -> Result<Option<(DateTime<Utc>, String)>, ParseError> {
+    let Some((time, id)) = decode_cursor(raw, fingerprint)? else {
+        return Ok(None);
+    };
+    let at = DateTime::parse_from_rfc3339(&time).map_err(|_| {
+        ParseError::new(
+            Reason::InvalidPageToken,
+            "is not a token this listing issued",
+        )
+    })?;
+    Ok(Some((at.with_timezone(&Utc), id)))
 }
 
 impl From<&ApiKey> for pb::ApiKey {

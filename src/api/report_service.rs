@@ -6,8 +6,8 @@ use tonic::{Request, Response, Status};
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, encode_cursor, fingerprint, page_size_within, parse_time,
-        timestamp,
+        Violations, decode_cursor, encode_cursor, fingerprint, page_size_within, parse_ids,
+        parse_time, timestamp,
     },
     pb::{self, report_service_server::ReportService},
 };
@@ -20,8 +20,6 @@ use crate::{
 /// Rows per page unless the request says otherwise, and at most.
 const DEFAULT_PAGE: u64 = 1000;
 const MAX_PAGE: u64 = 10_000;
-/// The most users and teams one request may name.
-const MAX_NAMED: usize = 1000;
 
 pub struct ReportApi {
     presences: Presences,
@@ -94,30 +92,6 @@ impl ReportService for ReportApi {
                 .unwrap_or_default(),
         }))
     }
-}
-
-/// Sorted and without repeats, so the same set makes the same page tokens.
-fn parse_ids<T: Ord>(
-    v: &mut Violations,
-    field: &str,
-    raw: &[String],
-    parse: impl Fn(&str) -> Result<T, ParseError>,
-) -> Option<Vec<T>> {
-    if raw.len() > MAX_NAMED {
-        v.check::<()>(
-            field,
-            Err(ParseError::new(
-                Reason::InvalidArgument,
-                format!("name at most {MAX_NAMED}"),
-            )),
-        );
-        return None;
-    }
-    let parsed: Vec<Option<T>> = raw.iter().map(|id| v.check(field, parse(id))).collect();
-    let mut ids: Vec<T> = parsed.into_iter().collect::<Option<_>>()?;
-    ids.sort();
-    ids.dedup();
-    Some(ids)
 }
 
 fn required_time(raw: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>, ParseError> {

@@ -9,9 +9,10 @@ use tracing::Instrument;
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, decode_page_token, encode_cursor, encode_page_token,
-        fingerprint, page_size, parse_new_user, parse_request_id, parse_status, parse_time,
-        parse_user_state_filter, parse_user_update, timestamp,
+        Violations, decode_cursor, decode_page_token, decode_time_cursor, encode_cursor,
+        encode_page_token, encode_time_cursor, fingerprint, page_size, page_size_within, parse_ids,
+        parse_new_user, parse_request_id, parse_status, parse_time, parse_user_state_filter,
+        parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
 };
@@ -486,6 +487,50 @@ impl UserService for UserApi {
         Ok(Response::new(pb::GetAvatarResponse {
             image,
             content_type,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_deleted_users(
+        &self,
+        req: Request<pb::ListDeletedUsersRequest>,
+    ) -> Result<Response<pb::ListDeletedUsersResponse>, Status> {
+        let (principal, _) = caller(&req)?;
+        let pb::ListDeletedUsersRequest {
+            page_size: raw_page_size,
+            page_token,
+            user_ids,
+        } = req.into_inner();
+        let mut v = Violations::default();
+        let size = v.check("page_size", page_size_within(raw_page_size, 50, 1000));
+        let ids = parse_ids(&mut v, "user_ids", &user_ids, UserId::parse);
+        let (size, ids) = v.finish(|| Some((size?, ids?)))?;
+        let print = fingerprint(&ids);
+        let after = decode_time_cursor(&page_token, &print)
+            .and_then(|cursor| {
+                cursor
+                    .map(|(at, id)| Ok((at, UserId::parse(&id)?)))
+                    .transpose()
+            })
+            .map_err(|e| Error::invalid(e.at("page_token")))?;
+        let (tombstones, next) = self
+            .users
+            .list_deleted(&principal, &ids, after, size)
+            .await?;
+        Ok(Response::new(pb::ListDeletedUsersResponse {
+            deleted_users: tombstones
+                .iter()
+                .map(|t| pb::DeletedUser {
+                    user_id: t.id.to_string(),
+                    email: t.email.as_str().to_owned(),
+                    display_name: t.display_name.as_str().to_owned(),
+                    deleted_at: Some(timestamp(t.deleted_at)),
+                    deleted_by: t.deleted_by.map(|id| id.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+            next_page_token: next
+                .map(|(at, id)| encode_time_cursor(at, &id.to_string(), print))
+                .unwrap_or_default(),
         }))
     }
 

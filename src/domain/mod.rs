@@ -29,4 +29,4 @@ pub use presence::{
 pub use role::{CustomRole, Permission, PermissionSet, RoleName, permissions_of};
 pub use scope::UserScope;
 pub use team::{Team, TeamName};
-pub use user::{DisplayName, Email, LoginId, LoginWith, ProfileText, User, UserState};
+pub use user::{DisplayName, Email, LoginId, LoginWith, ProfileText, Tombstone, User, UserState};

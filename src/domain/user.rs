@@ -238,6 +238,17 @@ impl FromStr for LoginWith {
     }
 }
 
+/// What is kept of a deleted user, so history can still name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub id: UserId,
+    pub email: Email,
+    pub display_name: DisplayName,
+    pub deleted_at: DateTime<Utc>,
+    /// The user who deleted them; `None` for an API key or the system.
+    pub deleted_by: Option<UserId>,
+}
+
 /// A user as stored, with roles and teams.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {

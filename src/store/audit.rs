@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
 
@@ -145,15 +145,12 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             select = select.filter(Col::OccurredAt.lt(end));
         }
         if let Some(after) = after {
-            select = select.filter(
-                Condition::any()
-                    .add(Col::OccurredAt.lt(after.occurred_at))
-                    .add(
-                        Condition::all()
-                            .add(Col::OccurredAt.eq(after.occurred_at))
-                            .add(Col::Id.lt(after.id.as_str())),
-                    ),
-            );
+            select = select.filter(super::newest_first_after(
+                Col::OccurredAt,
+                Col::Id,
+                after.occurred_at,
+                &after.id,
+            ));
         }
         Ok(select
             .order_by_desc(Col::OccurredAt)

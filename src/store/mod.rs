@@ -595,6 +595,21 @@ async fn open_failure(url: &str, err: DbErr) -> StoreError {
     }
 }
 
+/// The rows after (`at`, `id`) in a listing ordered newest first by `time`,
+/// then by `id` descending: the next page's keyset condition.
+fn newest_first_after<C: sea_orm::ColumnTrait>(
+    time: C,
+    id_column: C,
+    at: chrono::DateTime<chrono::Utc>,
+    id: &str,
+) -> sea_orm::Condition {
+    sea_orm::Condition::any().add(time.lt(at)).add(
+        sea_orm::Condition::all()
+            .add(time.eq(at))
+            .add(id_column.lt(id)),
+    )
+}
+
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }

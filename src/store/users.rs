@@ -17,7 +17,7 @@ use super::{
 };
 use crate::domain::{
     DisplayName, Email, LoginId, LoginWith, OrgId, OrgSettings, Permission, PermissionSet,
-    PresenceStatus, ProfileText, RoleName, TeamId, User, UserId, UserScope, UserState,
+    PresenceStatus, ProfileText, RoleName, TeamId, Tombstone, User, UserId, UserScope, UserState,
 };
 
 /// Users per insert statement: SQLite allows 32,766 bound values, and a
@@ -881,6 +881,53 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .await?;
         self.changed(Change::User(user.id));
         Ok(())
+    }
+
+    /// Up to `limit` tombstones of the org, most recently deleted first
+    /// (then by id), after `after` (deleted at, id); only those of `ids`
+    /// unless it is empty.
+    pub async fn tombstones(
+        &self,
+        org_id: OrgId,
+        ids: &[UserId],
+        after: Option<(DateTime<Utc>, UserId)>,
+        limit: u64,
+    ) -> Result<Vec<Tombstone>, StoreError> {
+        use user_tombstones::Column as Col;
+        let mut select = user_tombstones::Entity::find().filter(Col::OrgId.eq(org_id.to_string()));
+        if !ids.is_empty() {
+            select = select.filter(Col::Id.is_in(ids.iter().map(ToString::to_string)));
+        }
+        if let Some((at, id)) = after {
+            select = select.filter(super::newest_first_after(
+                Col::DeletedAt,
+                Col::Id,
+                at,
+                &id.to_string(),
+            ));
+        }
+        select
+            .order_by_desc(Col::DeletedAt)
+            .order_by_desc(Col::Id)
+            .limit(limit)
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(Tombstone {
+                    id: UserId::parse(&row.id).map_err(corrupt)?,
+                    email: Email::parse(&row.email).map_err(corrupt)?,
+                    display_name: DisplayName::parse(&row.display_name).map_err(corrupt)?,
+                    deleted_at: row.deleted_at,
+                    deleted_by: row
+                        .deleted_by
+                        .as_deref()
+                        .map(UserId::parse)
+                        .transpose()
+                        .map_err(corrupt)?,
+                })
+            })
+            .collect()
     }
 
     /// Turns rows into users, loading roles, teams and credential flags in

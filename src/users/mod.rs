@@ -14,7 +14,7 @@ mod passwords;
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 pub use export::UserExport;
@@ -27,8 +27,8 @@ use crate::{
     auth::{PasswordHasher, Principal, authorize, authorize_grant, user_read_scope},
     domain::{
         ChangeReason, DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password,
-        Permission, PermissionSet, ProfileText, RoleName, TeamId, User, UserId, UserScope,
-        UserState, permissions_of,
+        Permission, PermissionSet, ProfileText, RoleName, TeamId, Tombstone, User, UserId,
+        UserScope, UserState, permissions_of,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
     mail::{Mailer, Welcome},
@@ -311,6 +311,31 @@ impl Users {
             users: rows.into_iter().map(|(_, user)| user).collect(),
             next,
         })
+    }
+
+    /// A page of the org's tombstones, most recently deleted first, for
+    /// callers who read the whole org's users (a tombstone has no team);
+    /// and the key of the next page.
+    pub async fn list_deleted(
+        &self,
+        principal: &Principal,
+        ids: &[UserId],
+        after: Option<(DateTime<Utc>, UserId)>,
+        page_size: u64,
+    ) -> Result<(Vec<Tombstone>, Option<(DateTime<Utc>, UserId)>)> {
+        authorize(principal, Permission::ReadUsers)?;
+        let mut rows = self
+            .store
+            .read()
+            .tombstones(principal.org_id, ids, after, page_size + 1)
+            .await?;
+        let next = if rows.len() as u64 > page_size {
+            rows.truncate(page_size as usize);
+            rows.last().map(|t| (t.deleted_at, t.id))
+        } else {
+            None
+        };
+        Ok((rows, next))
     }
 
     /// On an empty database, creates the org and its first admin. Returns

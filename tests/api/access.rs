@@ -136,6 +136,7 @@ enum Case {
     ListImportJobs,
     GetImportReport,
     ExportUsers,
+    ListDeletedUsers,
     SetOwnAvailability,
     SetTargetAvailability,
     Heartbeat,
@@ -222,6 +223,7 @@ const ROWS: &[Row] = &[
     row("UserService/ListImportJobs", "", "users.manage", Case::ListImportJobs,                         [U, D, D, D, D, A, D, A, D, N]),
     row("UserService/GetImportReport", "an unknown id", "users.manage", Case::GetImportReport,          [U, D, D, D, D, A, D, A, D, N]),
     row("UserService/ExportUsers", "everyone", "users.read", Case::ExportUsers,                         [U, D, D, D, A, A, A, A, D, N]),
+    row("UserService/ListDeletedUsers", "the org's tombstones", "users.read", Case::ListDeletedUsers,    [U, D, D, D, A, A, A, A, D, N]),
     row("PresenceService/SetAvailability", "self", "presence.manage", Case::SetOwnAvailability,         [U, A, A, A, A, A, S, A, S, A]),
     row("PresenceService/SetAvailability", "target", "presence.manage", Case::SetTargetAvailability,    [U, S, A, S, A, A, S, A, S, N]),
     row("PresenceService/Heartbeat", "", "presence.read", Case::Heartbeat,                              [U, A, A, A, A, A, A, D, D, A]),
@@ -686,6 +688,11 @@ impl Fixture {
                 }
                 Ok(String::from_utf8_lossy(&csv).into_owned())
             }
+            Case::ListDeletedUsers => debug(
+                c.users
+                    .list_deleted_users(pb::ListDeletedUsersRequest::default())
+                    .await,
+            ),
             Case::SetOwnAvailability | Case::SetTargetAvailability => {
                 let user_id =
                     if row.case == Case::SetOwnAvailability && self.people.contains_key(&who) {

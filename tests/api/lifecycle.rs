@@ -783,3 +783,177 @@ async fn another_orgs_users_are_not_found() {
         .await;
     assert_eq!(state, ["Faractive"]);
 }
+
+#[tokio::test]
+async fn deleted_users_leave_tombstones_that_users_readers_can_list() {
+    let app = spawn_app().await;
+    let admin_id = app
+        .auth_as(&app.admin_token)
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("whoami")
+        .into_inner()
+        .user
+        .expect("user")
+        .user_id;
+    let mut deleted = Vec::new();
+    for name in ["Ann", "Bea", "Cy"] {
+        let email = format!("{}@example.com", name.to_lowercase());
+        let user = app.create_user(&email, name, &["agent"]).await;
+        app.admin_users()
+            .delete_user(pb::DeleteUserRequest {
+                user_id: user.user_id.clone(),
+            })
+            .await
+            .expect("deleted");
+        deleted.push(user);
+    }
+    // The email is free again; the tombstone keeps the old user.
+    app.create_user("ann@example.com", "Another Ann", &["agent"])
+        .await;
+    let list = |request: pb::ListDeletedUsersRequest| {
+        let mut users = app.admin_users();
+        async move {
+            users
+                .list_deleted_users(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let all = list(pb::ListDeletedUsersRequest::default())
+        .await
+        .expect("listed");
+    assert!(all.next_page_token.is_empty());
+    let seen: Vec<(&str, &str, &str)> = all
+        .deleted_users
+        .iter()
+        .map(|t| {
+            (
+                t.user_id.as_str(),
+                t.email.as_str(),
+                t.display_name.as_str(),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, &str, &str)> = deleted
+        .iter()
+        .rev()
+        .map(|u| {
+            (
+                u.user_id.as_str(),
+                u.email.as_str(),
+                u.display_name.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected, "newest deletion first");
+    assert!(
+        all.deleted_users
+            .iter()
+            .all(|t| t.deleted_by == admin_id && t.deleted_at.is_some())
+    );
+    let status = app
+        .get_user(&deleted[0].user_id)
+        .await
+        .expect_err("gone from GetUser");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // By id, and page by page.
+    let only = list(pb::ListDeletedUsersRequest {
+        user_ids: vec![deleted[1].user_id.clone(), uuid::Uuid::now_v7().to_string()],
+        ..Default::default()
+    })
+    .await
+    .expect("listed");
+    assert_eq!(only.deleted_users.len(), 1);
+    assert_eq!(only.deleted_users[0].user_id, deleted[1].user_id);
+    let mut paged = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = list(pb::ListDeletedUsersRequest {
+            page_size: 1,
+            page_token: page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("a page");
+        paged.extend(page.deleted_users);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(paged, all.deleted_users);
+
+    // Bad input, each named.
+    let first_page = list(pb::ListDeletedUsersRequest {
+        page_size: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("a page");
+    for (request, field, why) in [
+        (
+            pb::ListDeletedUsersRequest {
+                page_size: -1,
+                ..Default::default()
+            },
+            "page_size",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            pb::ListDeletedUsersRequest {
+                user_ids: vec!["nope".into()],
+                ..Default::default()
+            },
+            "user_ids",
+            "INVALID_ID",
+        ),
+        (
+            pb::ListDeletedUsersRequest {
+                user_ids: (0..1001)
+                    .map(|_| uuid::Uuid::now_v7().to_string())
+                    .collect(),
+                ..Default::default()
+            },
+            "user_ids",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            pb::ListDeletedUsersRequest {
+                page_token: first_page.next_page_token.clone(),
+                user_ids: vec![deleted[0].user_id.clone()],
+                ..Default::default()
+            },
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+        ),
+        (
+            pb::ListDeletedUsersRequest {
+                page_token: "garbage".into(),
+                ..Default::default()
+            },
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+        ),
+    ] {
+        let status = list(request).await.expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        assert_eq!(bad_fields(&status), [field]);
+        assert_eq!(reason(&status), why, "{field}");
+    }
+
+    // Only those who read the whole org's users.
+    app.create_user("agent@example.com", "Agent", &["agent"])
+        .await;
+    let agent = app
+        .login("agent@example.com", USER_PASSWORD)
+        .await
+        .session_token;
+    let status = app
+        .users_as(&agent)
+        .list_deleted_users(pb::ListDeletedUsersRequest::default())
+        .await
+        .expect_err("an agent may not");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
