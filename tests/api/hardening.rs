@@ -65,15 +65,7 @@ async fn nobody_grants_more_than_they_hold() {
         .await
         .expect_err("cannot promote oneself");
     assert_eq!(status.code(), Code::PermissionDenied);
-    let admin_id = app
-        .auth_as(&app.admin_token)
-        .who_am_i(pb::WhoAmIRequest {})
-        .await
-        .expect("whoami")
-        .into_inner()
-        .user
-        .expect("user")
-        .user_id;
+    let admin_id = app.admin_id().await;
     let status = app
         .users_as(&hr)
         .reset_password(pb::ResetPasswordRequest {

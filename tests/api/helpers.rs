@@ -306,6 +306,18 @@ impl TestApp {
             .team_id
     }
 
+    /// The bootstrap admin's user id.
+    pub async fn admin_id(&self) -> String {
+        self.auth_as(&self.admin_token)
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .expect("whoami")
+            .into_inner()
+            .user
+            .expect("user")
+            .user_id
+    }
+
     pub async fn get_user(&self, user_id: &str) -> Result<pb::User, Status> {
         self.admin_users()
             .get_user(pb::GetUserRequest {

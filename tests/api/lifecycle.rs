@@ -787,15 +787,7 @@ async fn another_orgs_users_are_not_found() {
 #[tokio::test]
 async fn deleted_users_leave_tombstones_that_users_readers_can_list() {
     let app = spawn_app().await;
-    let admin_id = app
-        .auth_as(&app.admin_token)
-        .who_am_i(pb::WhoAmIRequest {})
-        .await
-        .expect("whoami")
-        .into_inner()
-        .user
-        .expect("user")
-        .user_id;
+    let admin_id = app.admin_id().await;
     let mut deleted = Vec::new();
     for name in ["Ann", "Bea", "Cy"] {
         let email = format!("{}@example.com", name.to_lowercase());
@@ -824,27 +816,15 @@ async fn deleted_users_leave_tombstones_that_users_readers_can_list() {
         .await
         .expect("listed");
     assert!(all.next_page_token.is_empty());
-    let seen: Vec<(&str, &str, &str)> = all
+    let seen: Vec<[&str; 3]> = all
         .deleted_users
         .iter()
-        .map(|t| {
-            (
-                t.user_id.as_str(),
-                t.email.as_str(),
-                t.display_name.as_str(),
-            )
-        })
+        .map(|t| [&t.user_id, &t.email, &t.display_name].map(String::as_str))
         .collect();
-    let expected: Vec<(&str, &str, &str)> = deleted
+    let expected: Vec<[&str; 3]> = deleted
         .iter()
         .rev()
-        .map(|u| {
-            (
-                u.user_id.as_str(),
-                u.email.as_str(),
-                u.display_name.as_str(),
-            )
-        })
+        .map(|u| [&u.user_id, &u.email, &u.display_name].map(String::as_str))
         .collect();
     assert_eq!(seen, expected, "newest deletion first");
     assert!(
