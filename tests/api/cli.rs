@@ -689,6 +689,22 @@ async fn users_suspend_reactivate_and_delete() {
     );
     let gone = app.get_user(&user.user_id).await.expect_err("deleted");
     assert_eq!(gone.code(), tonic::Code::NotFound);
+
+    // The tombstone still names her.
+    let tombstones = ctl
+        .run(&["users", "deleted", "--id", &user.user_id, "--json"], "")
+        .await;
+    assert!(tombstones.success, "{}", tombstones.stderr);
+    let view = tombstones.json();
+    assert_eq!(view[0]["user_id"], user.user_id.as_str());
+    assert_eq!(view[0]["display_name"], "Carla");
+    assert_eq!(view[0]["email"], "carla@example.com");
+    let table = ctl.run(&["users", "deleted"], "").await;
+    assert!(
+        table.stdout.contains("DELETED AT") && table.stdout.contains("carla@example.com"),
+        "{}",
+        table.stdout
+    );
 }
 
 #[tokio::test]

@@ -79,6 +79,9 @@ pub enum UsersCommand {
         #[command(flatten)]
         confirmation: Confirmation,
     },
+    /// List deleted users' tombstones (id, name, email, when and by whom),
+    /// most recently deleted first.
+    Deleted(ListDeletedArgs),
     /// Set a user's avatar from a JPG, GIF or PNG file (at most 1,500 KB).
     SetAvatar {
         /// Id of the user.
@@ -129,6 +132,7 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
             user_id,
             confirmation,
         } => admin::delete_user(signed_in, user_id, confirmation, out).await,
+        C::Deleted(args) => list_deleted(signed_in, args, out).await,
         C::SetAvatar { user_id, file } => admin::set_avatar(signed_in, user_id, file, out).await,
         C::GetAvatar { user_id, output } => {
             admin::get_avatar(signed_in, user_id, output, out).await
@@ -167,6 +171,15 @@ pub struct CreateUserArgs {
     /// Idempotency key: a retry with the same id does not create twice.
     #[arg(long, value_name = "ID")]
     request_id: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ListDeletedArgs {
+    /// Only this user (repeatable).
+    #[arg(long = "id", value_name = "USER_ID")]
+    user_ids: Vec<String>,
+    #[command(flatten)]
+    pages: PageArgs,
 }
 
 #[derive(Args)]
@@ -310,6 +323,70 @@ pub async fn list_users(
         note("no users match");
     } else {
         emit(render(&users_table(&users)))?;
+    }
+    note_next_page(&next_page_token);
+    Ok(())
+}
+
+/// A tombstone as `users deleted` shows it.
+#[derive(Serialize)]
+struct DeletedUserView {
+    user_id: String,
+    email: String,
+    display_name: String,
+    deleted_at: Option<String>,
+    /// Empty when an API key or the system deleted them.
+    deleted_by: String,
+}
+
+async fn list_deleted(
+    signed_in: &SignedIn,
+    args: ListDeletedArgs,
+    out: Output,
+) -> Result<(), CliError> {
+    let client = signed_in.users();
+    let (tombstones, next_page_token) = args
+        .pages
+        .collect(|page_token| {
+            let mut client = client.clone();
+            let request = pb::ListDeletedUsersRequest {
+                page_size: args.pages.size(),
+                page_token,
+                user_ids: args.user_ids.clone(),
+            };
+            async move {
+                let page = client.list_deleted_users(request).await?.into_inner();
+                Ok((page.deleted_users, page.next_page_token))
+            }
+        })
+        .await?;
+    let views: Vec<DeletedUserView> = tombstones
+        .into_iter()
+        .map(|t| DeletedUserView {
+            deleted_at: rfc3339(t.deleted_at.as_ref()),
+            user_id: t.user_id,
+            email: t.email,
+            display_name: t.display_name,
+            deleted_by: t.deleted_by,
+        })
+        .collect();
+    if out.json {
+        out.json(&views)?;
+    } else if views.is_empty() {
+        note("no deleted users");
+    } else {
+        let mut table = plain_table();
+        table.set_header(["ID", "NAME", "EMAIL", "DELETED AT", "DELETED BY"]);
+        for v in &views {
+            table.add_row([
+                v.user_id.clone(),
+                v.display_name.clone(),
+                v.email.clone(),
+                v.deleted_at.clone().unwrap_or_else(|| "-".into()),
+                dash_if_empty(v.deleted_by.clone()),
+            ]);
+        }
+        emit(render(&table))?;
     }
     note_next_page(&next_page_token);
     Ok(())
