@@ -30,6 +30,7 @@ use crate::{
     presence::{Hub, HubConfig, Presences},
     store::{Store, StoreError},
     telemetry::{self, RpcLayer},
+    tls::{Tls, TlsError},
     users::{Bootstrap, Users},
 };
 
@@ -57,6 +58,10 @@ pub enum StartError {
     },
     #[error("email: {0}")]
     Mail(#[from] MailError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("TLS: --tls-cert and --tls-key go together, and --tls-client-ca needs both")]
+    TlsIncomplete,
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
@@ -66,6 +71,8 @@ pub enum StartError {
 /// A built server, bound and ready to serve.
 pub struct App {
     listener: TcpListener,
+    /// Set when the listener serves TLS.
+    tls: Option<Tls>,
     store: Store,
     authenticator: Authenticator,
     users: Users,
@@ -81,6 +88,16 @@ impl App {
     /// see [`App::local_addr`]), then bootstraps an empty database: a port
     /// in use stops start-up before anything is created.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        let tls = match config.tls_files() {
+            Some(files) => Some(Tls::load(&files)?),
+            None if config.tls_cert.is_some()
+                || config.tls_key.is_some()
+                || config.tls_client_ca.is_some() =>
+            {
+                return Err(StartError::TlsIncomplete);
+            }
+            None => None,
+        };
         let store = migrated_store(&config).await?;
         let listener =
             TcpListener::bind(config.listen)
@@ -114,6 +131,7 @@ impl App {
         let presences = Presences::new(store.clone(), hub, config.presence_retention());
         Ok(Self {
             listener,
+            tls,
             presences,
             org: Org::new(store.clone()),
             audit_log: AuditLog::new(store.clone()),
@@ -199,11 +217,20 @@ impl App {
         let probe = tokio::spawn(follow_database(self.store.clone(), health.clone()));
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
-        let incoming = TcpListenerStream::new(self.listener);
-        let serve = router.serve_with_incoming_shutdown(incoming, async {
+        let drained = async {
             drain_rx.await.ok();
-        });
-        tokio::pin!(serve);
+        };
+        let mut serve: std::pin::Pin<
+            Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+        > = match &self.tls {
+            Some(tls) => {
+                tls.spawn_reloader();
+                Box::pin(router.serve_with_incoming_shutdown(tls.incoming(self.listener), drained))
+            }
+            None => Box::pin(
+                router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drained),
+            ),
+        };
         tokio::select! {
             result = &mut serve => return Ok(result?),
             () = stop => {}

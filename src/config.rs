@@ -62,6 +62,20 @@ pub struct Config {
     #[arg(long, env = "ROSTER_NO_MIGRATE")]
     pub no_migrate: bool,
 
+    /// Serve gRPC over TLS with this certificate chain (PEM); re-read when
+    /// the file changes. Needs --tls-key.
+    #[arg(long, env = "ROSTER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "ROSTER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    /// Needs --tls-cert.
+    #[arg(long, env = "ROSTER_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
     /// Log format on stderr.
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -232,6 +246,9 @@ impl Config {
             shutdown_delay_secs: 0,
             database_acquire_timeout_ms: 1500,
             no_migrate: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             bootstrap_org: "default".into(),
             bootstrap_admin_email: "admin@localhost".into(),
             bootstrap_admin_password: None,
@@ -258,6 +275,15 @@ impl Config {
 
     pub fn metric_export_interval(&self) -> Duration {
         Duration::from_millis(self.metric_export_interval_ms.max(1))
+    }
+
+    /// The TLS files, when TLS is on.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
     }
 
     pub fn shutdown_delay(&self) -> Duration {

@@ -18,4 +18,5 @@ pub mod org;
 pub mod presence;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod users;

@@ -23,5 +23,6 @@ mod search;
 mod server;
 mod smtp;
 mod telemetry;
+mod tls;
 mod users;
 mod wire;
