@@ -113,6 +113,8 @@ struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    tls: session::TlsOptions,
     #[command(subcommand)]
     command: Command,
 }
@@ -158,6 +160,7 @@ enum Command {
 
 async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
+    session::use_tls(cli.tls)?;
     let server = cli.server;
     match cli.command {
         Command::Login(args) => login(server, args, out).await,

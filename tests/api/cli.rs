@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, ORG, TestApp, spawn_app};
 
 /// What one run of `rosterctl` left behind.
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
@@ -27,15 +27,20 @@ impl Run {
 }
 
 /// `rosterctl` pointed at one test server and one private config dir.
-struct Ctl {
+pub(crate) struct Ctl {
     server: String,
     config_dir: tempfile::TempDir,
 }
 
 impl Ctl {
     fn new(app: &TestApp) -> Self {
+        Self::at(format!("http://{}", app.addr))
+    }
+
+    /// `rosterctl` pointed at `server` (an `https://` URL, say).
+    pub(crate) fn at(server: String) -> Self {
         Self {
-            server: format!("http://{}", app.addr),
+            server,
             config_dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -43,7 +48,7 @@ impl Ctl {
     /// Runs `rosterctl --server … ARGS` with `stdin` as its input. The
     /// server lives on this test's runtime, so the blocking wait for the
     /// child happens on a thread of its own.
-    async fn run(&self, args: &[&str], stdin: &str) -> Run {
+    pub(crate) async fn run(&self, args: &[&str], stdin: &str) -> Run {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rosterctl"));
         command
             .arg("--server")

@@ -17,7 +17,10 @@ use roster::{
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, ORG, TestDatabase, start};
+use crate::{
+    cli::Ctl,
+    helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, ORG, TestDatabase, start},
+};
 
 /// A certificate authority made for the test.
 struct Ca {
@@ -240,5 +243,81 @@ async fn a_rotated_certificate_reaches_new_connections_while_a_watch_goes_on() {
     assert_eq!(
         change.presence.expect("presence").status(),
         pb::PresenceStatus::Available
+    );
+}
+
+#[tokio::test]
+async fn rosterctl_speaks_tls_and_mutual_tls_and_never_falls_back_to_plaintext() {
+    let ca = Ca::new("Roster test CA");
+    let clients = Ca::new("Client CA");
+    let files = Files::new();
+    files.write_pair(&ca.issue(&["localhost"]));
+    std::fs::write(files.path("ca.crt"), &ca.pem).expect("CA file");
+    let (client_cert, client_key) = clients.issue(&["rosterctl"]);
+    std::fs::write(files.path("client.crt"), client_cert).expect("client cert");
+    std::fs::write(files.path("client.key"), client_key).expect("client key");
+    let (addr, _database) = tls_server(&files, Some(&clients)).await;
+    let ctl = Ctl::at(format!("https://localhost:{}", addr.port()));
+    let path = |name: &str| files.path(name).display().to_string();
+    let login = |extra: Vec<String>| {
+        let mut args: Vec<String> = vec!["--ca-cert".into(), path("ca.crt")];
+        args.extend(extra);
+        args.extend(
+            [
+                "login",
+                "--org",
+                ORG,
+                "--login",
+                ADMIN_EMAIL,
+                "--password-stdin",
+            ]
+            .map(String::from),
+        );
+        args
+    };
+    let args = login(Vec::new());
+    let refused = ctl
+        .run(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .await;
+    assert!(!refused.success, "no client certificate: refused");
+    let args = login(vec![
+        "--client-cert".into(),
+        path("client.crt"),
+        "--client-key".into(),
+        path("client.key"),
+    ]);
+    let signed_in = ctl
+        .run(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .await;
+    assert!(signed_in.success, "{}", signed_in.stderr);
+
+    // A plaintext server behind an https:// URL is a clear error.
+    let plain = TestDatabase::create().await;
+    let (plain_addr, _plain_server) = start(Config::for_tests(plain.url.clone())).await;
+    let ctl = Ctl::at(format!("https://127.0.0.1:{}", plain_addr.port()));
+    let failed = ctl
+        .run(
+            &[
+                "login",
+                "--org",
+                "default",
+                "--login",
+                "a@b.c",
+                "--password-stdin",
+            ],
+            "x\n",
+        )
+        .await;
+    assert!(!failed.success);
+    assert!(
+        failed.stderr.contains("does not speak TLS"),
+        "{}",
+        failed.stderr
     );
 }

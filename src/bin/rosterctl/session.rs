@@ -19,7 +19,7 @@ use roster::api::{
 use serde::{Deserialize, Serialize};
 use tonic::{
     service::interceptor::InterceptedService,
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
 use crate::error::{CliError, chain};
@@ -220,9 +220,71 @@ pub async fn connect(server: &str) -> Result<Channel, CliError> {
         .map_err(|e| connect_error(server, &e))
 }
 
+/// How an `https://` server is verified, and who this client is to it.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// Trust this CA (PEM) for https:// servers instead of the system's roots.
+    #[arg(long, env = "ROSTER_CA_CERT", global = true, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Present this certificate (PEM) to an https:// server that asks for
+    /// one (mutual TLS); needs --client-key.
+    #[arg(
+        long,
+        env = "ROSTER_CLIENT_CERT",
+        global = true,
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    client_cert: Option<std::path::PathBuf>,
+    /// The key (PEM) of --client-cert.
+    #[arg(
+        long,
+        env = "ROSTER_CLIENT_KEY",
+        global = true,
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    client_key: Option<std::path::PathBuf>,
+}
+
+/// The TLS settings of this run, read once from the command line; every
+/// connection of the run uses them.
+static TLS: std::sync::OnceLock<ClientTlsConfig> = std::sync::OnceLock::new();
+
+/// Reads the files the options name into the settings every `https://`
+/// connection of this run uses.
+pub fn use_tls(options: TlsOptions) -> Result<(), CliError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| CliError::msg(format!("cannot read {}: {e}", path.display())))
+    };
+    let mut tls = match &options.ca_cert {
+        Some(path) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(path)?)),
+        None => ClientTlsConfig::new().with_native_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&options.client_cert, &options.client_key) {
+        tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    let _ = TLS.set(tls);
+    Ok(())
+}
+
 fn endpoint(server: &str) -> Result<Endpoint, CliError> {
-    Ok(Endpoint::from_shared(server.to_owned())
-        .map_err(|e| CliError::msg(format!("invalid server URL {server:?}: {}", chain(&e))))?
+    let endpoint = Endpoint::from_shared(server.to_owned())
+        .map_err(|e| CliError::msg(format!("invalid server URL {server:?}: {}", chain(&e))))?;
+    // https:// is TLS, always: never plaintext in its place.
+    let endpoint = match endpoint.uri().scheme_str() {
+        Some("https") => endpoint
+            .tls_config(TLS.get().cloned().unwrap_or_default())
+            .map_err(|e| CliError::msg(format!("TLS settings for {server}: {}", chain(&e))))?,
+        Some("http") => endpoint,
+        _ => {
+            return Err(CliError::msg(format!(
+                "invalid server URL {server:?}: it must start with http:// or https://"
+            )));
+        }
+    };
+    Ok(endpoint
         .connect_timeout(Duration::from_secs(10))
         // Pings while a call is open, so `presence watch` notices a dead
         // connection (no FIN, e.g. a vanished host) and reconnects.
@@ -231,5 +293,14 @@ fn endpoint(server: &str) -> Result<Endpoint, CliError> {
 }
 
 fn connect_error(server: &str, err: &tonic::transport::Error) -> CliError {
-    CliError::msg(format!("cannot connect to {server}: {}", chain(err)))
+    let cause = chain(err);
+    // rustls reads a plaintext server's answer as a corrupt record.
+    let hint = if server.starts_with("https://")
+        && (cause.contains("corrupt message") || cause.contains("InvalidContentType"))
+    {
+        " (the server does not speak TLS: is it plaintext, at http://?)"
+    } else {
+        ""
+    };
+    CliError::msg(format!("cannot connect to {server}: {cause}{hint}"))
 }
