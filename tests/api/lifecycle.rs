@@ -29,16 +29,6 @@ async fn update(
         .map(|r| r.into_inner().user.expect("user"))
 }
 
-async fn admin_id(app: &TestApp) -> String {
-    app.auth_as(&app.admin_token)
-        .who_am_i(pb::WhoAmIRequest {})
-        .await
-        .expect("whoami")
-        .into_inner()
-        .user
-        .expect("user")
-        .user_id
-}
 
 #[tokio::test]
 async fn an_admin_edits_the_masked_fields_only() {
@@ -349,7 +339,7 @@ async fn a_role_change_applies_on_the_next_request_without_a_new_login() {
 #[tokio::test]
 async fn the_last_active_admin_cannot_be_demoted() {
     let app = spawn_app().await;
-    let id = admin_id(&app).await;
+    let id = app.admin_id().await;
     let status = update(
         &app,
         &app.admin_token,
@@ -459,7 +449,7 @@ async fn suspension_input_and_self_rules() {
         .await
         .expect("150 is fine");
 
-    let status = suspend(&app, &admin_id(&app).await, "")
+    let status = suspend(&app, &app.admin_id().await, "")
         .await
         .expect_err("self");
     assert_eq!(status.code(), Code::FailedPrecondition);
@@ -467,7 +457,7 @@ async fn suspension_input_and_self_rules() {
     let status = app
         .admin_users()
         .delete_user(pb::DeleteUserRequest {
-            user_id: admin_id(&app).await,
+            user_id: app.admin_id().await,
         })
         .await
         .expect_err("self");
