@@ -29,7 +29,6 @@ async fn update(
         .map(|r| r.into_inner().user.expect("user"))
 }
 
-
 #[tokio::test]
 async fn an_admin_edits_the_masked_fields_only() {
     let app = spawn_app().await;
