@@ -967,23 +967,6 @@ async fn create_role(admin: &Clients, name: &str) {
         .expect("role created");
 }
 
-/// The second org and its admin, inserted directly (orgs are not created by
-/// RPC); the admin's password is the target's, copied as its hash.
-async fn insert_other_org_admin(app: &TestApp, email: &str, password_of: &str) -> String {
-    let user = app.insert_org_with_user(OTHER_ORG, email, "Boss").await;
-    app.sql(&format!(
-        "INSERT INTO user_roles (user_id, role_name) VALUES ('{user}', 'admin')"
-    ))
-    .await;
-    app.sql(&format!(
-        "INSERT INTO credentials (user_id, password_hash, password_change_required, \
-         failed_logins, updated_at) SELECT '{user}', password_hash, false, 0, updated_at \
-         FROM credentials WHERE user_id = '{password_of}'"
-    ))
-    .await;
-    user
-}
-
 async fn setup() -> Fixture {
     let app = spawn_app().await;
     let admin = Clients::new(&app.channel, Some(&app.admin_token));
@@ -1078,7 +1061,9 @@ async fn setup() -> Fixture {
     }
 
     let boss_email = "boss@elsewhere.example";
-    let boss_id = insert_other_org_admin(&app, boss_email, &target.user_id).await;
+    let boss_id = app
+        .insert_org_admin(OTHER_ORG, boss_email, "Boss", &target.user_id)
+        .await;
     let boss_token = login(&app, OTHER_ORG, boss_email, USER_PASSWORD)
         .await
         .expect("the other org's admin signs in");

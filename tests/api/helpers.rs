@@ -273,6 +273,30 @@ impl TestApp {
         user.to_string()
     }
 
+    /// An admin of a second org (slug `slug`), inserted directly: a user
+    /// from [`TestApp::insert_org_with_user`] with the admin role and the
+    /// password of user `password_of`, copied as its hash. Returns their id.
+    pub async fn insert_org_admin(
+        &self,
+        slug: &str,
+        email: &str,
+        name: &str,
+        password_of: &str,
+    ) -> String {
+        let user = self.insert_org_with_user(slug, email, name).await;
+        self.sql(&format!(
+            "INSERT INTO user_roles (user_id, role_name) VALUES ('{user}', 'admin')"
+        ))
+        .await;
+        self.sql(&format!(
+            "INSERT INTO credentials (user_id, password_hash, password_change_required, \
+             failed_logins, updated_at) SELECT '{user}', password_hash, false, 0, updated_at \
+             FROM credentials WHERE user_id = '{password_of}'"
+        ))
+        .await;
+        user
+    }
+
     /// Changes the org's settings named in `paths` through the API, as its
     /// admin (a change made behind the service's back would not reach its
     /// cached reads).

@@ -1200,21 +1200,13 @@ async fn a_lost_notification_is_caught_by_the_poll_even_while_other_orgs_are_bus
 }
 
 /// Signs in the admin of a second org made behind the API (orgs have no
-/// RPC yet): the bootstrap admin's credential and role, copied. Returns
-/// (user id, session token).
+/// RPC yet), with the bootstrap admin's password. Returns (user id, session
+/// token).
 async fn second_org_admin(app: &TestApp, slug: &str) -> (String, String) {
     let email = format!("admin@{slug}.example.com");
-    let user_id = app.insert_org_with_user(slug, &email, "Admin").await;
-    app.sql(&format!(
-        "INSERT INTO user_roles (user_id, role_name) VALUES ('{user_id}', 'admin')"
-    ))
-    .await;
-    app.sql(&format!(
-        "INSERT INTO credentials (user_id, password_hash, password_change_required, \
-         failed_logins, updated_at) SELECT '{user_id}', password_hash, false, 0, updated_at \
-         FROM credentials WHERE user_id = (SELECT id FROM users WHERE email = '{ADMIN_EMAIL}')"
-    ))
-    .await;
+    let user_id = app
+        .insert_org_admin(slug, &email, "Admin", &app.admin_id().await)
+        .await;
     let token = app
         .auth()
         .login(pb::LoginRequest {
