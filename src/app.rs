@@ -11,22 +11,23 @@ use tower::ServiceBuilder;
 
 use crate::{
     api::{
-        self, AuditApi, AuthApi, AuthLayer, DeadlineLayer, OrgApi, PresenceServer, ReportApi,
-        UserApi,
+        self, AuditApi, AuthApi, AuthLayer, DeadlineLayer, OrgApi, PlatformApi, PresenceServer,
+        ReportApi, UserApi,
         pb::{
             audit_service_server::AuditServiceServer, auth_service_server::AuthServiceServer,
-            org_service_server::OrgServiceServer, report_service_server::ReportServiceServer,
-            user_service_server::UserServiceServer,
+            org_service_server::OrgServiceServer, platform_service_server::PlatformServiceServer,
+            report_service_server::ReportServiceServer, user_service_server::UserServiceServer,
         },
     },
     audit::AuditLog,
     auth::{Authenticator, PasswordHasher, generate_password},
     config::Config,
-    domain::{Email, OrgSlug, Password},
+    domain::{ApiKeyName, Email, OrgSlug, Password},
     error::Error,
     mail::{MailError, Mailer},
     metrics,
     org::Org,
+    platform::Platform,
     presence::{Hub, HubConfig, Presences},
     store::{Store, StoreError},
     telemetry::{self, RpcLayer},
@@ -79,6 +80,7 @@ pub struct App {
     org: Org,
     audit_log: AuditLog,
     presences: Presences,
+    platform: Platform,
     config: Config,
 }
 
@@ -114,11 +116,12 @@ impl App {
         )?;
         let users = Users::new(store.clone(), hasher.clone(), mailer);
         bootstrap(&config, &users).await?;
+        let authenticator = Authenticator::new(store.clone(), hasher.clone());
+        bootstrap_platform_key(&config, &authenticator).await?;
         let failed = users.recover_imports().await?;
         if failed > 0 {
             tracing::warn!(failed, "imports cut off by the last stop are marked FAILED");
         }
-        let authenticator = Authenticator::new(store.clone(), hasher);
         let hub = Hub::new(
             store.clone(),
             HubConfig {
@@ -135,6 +138,7 @@ impl App {
             presences,
             org: Org::new(store.clone()),
             audit_log: AuditLog::new(store.clone()),
+            platform: Platform::new(store.clone(), users.clone(), hasher),
             store,
             authenticator,
             users,
@@ -207,6 +211,9 @@ impl App {
             )))
             .add_service(ReportServiceServer::new(ReportApi::new(
                 self.presences.clone(),
+            )))
+            .add_service(PlatformServiceServer::new(PlatformApi::new(
+                self.platform.clone(),
             )));
 
         let hub = self.presences.hub().clone();
@@ -380,6 +387,31 @@ async fn bootstrap(config: &Config, users: &Users) -> Result<(), StartError> {
                 "created org and first admin"
             );
         }
+    }
+    Ok(())
+}
+
+/// Creates the platform key `ROSTER_BOOTSTRAP_PLATFORM_KEY` names, unless
+/// one of that name exists already, and prints its secret this once.
+async fn bootstrap_platform_key(
+    config: &Config,
+    authenticator: &Authenticator,
+) -> Result<(), StartError> {
+    let Some(name) = &config.bootstrap_platform_key else {
+        return Ok(());
+    };
+    let name = ApiKeyName::parse(name).map_err(|e| StartError::Bootstrap {
+        setting: "ROSTER_BOOTSTRAP_PLATFORM_KEY",
+        message: e.message,
+    })?;
+    let origin = crate::audit::Origin::default();
+    if let Some(created) = authenticator.create_platform_key(name, &origin).await? {
+        tracing::warn!(
+            name = created.key.name.as_str(),
+            secret = %created.secret,
+            "created platform key, its secret shown only this once; use it as the bearer \
+             token of PlatformService (rosterctl orgs … with ROSTER_PLATFORM_KEY)"
+        );
     }
     Ok(())
 }

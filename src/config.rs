@@ -140,6 +140,11 @@ pub struct Config {
     #[arg(long, env = "ROSTER_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
     pub bootstrap_admin_password: Option<String>,
 
+    /// Name of a platform API key (for PlatformService) to create at start
+    /// when none of that name exists yet; its secret is printed once.
+    #[arg(long, env = "ROSTER_BOOTSTRAP_PLATFORM_KEY", value_name = "NAME")]
+    pub bootstrap_platform_key: Option<String>,
+
     /// SMTP server for invitation emails (`smtp://host:port`,
     /// `smtps://user:password@host`); unset means emails go to the log.
     #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
@@ -252,6 +257,7 @@ impl Config {
             bootstrap_org: "default".into(),
             bootstrap_admin_email: "admin@localhost".into(),
             bootstrap_admin_password: None,
+            bootstrap_platform_key: None,
             smtp_url: None,
             smtp_from: "Roster <roster@localhost>".into(),
             public_url: "http://localhost:8080".into(),

@@ -93,6 +93,17 @@ pub enum Reason {
     MalformedRequest,
     /// A request message over the server's size limit.
     MessageTooLarge,
+    /// The caller's org is suspended (sessions, keys, streams, invitations).
+    OrgSuspended,
+    OrgNotFound,
+    /// CreateOrg: the slug names another org.
+    OrgSlugTaken,
+    /// SuspendOrg on a suspended org.
+    OrgAlreadySuspended,
+    /// ReactivateOrg or DeleteOrg on an org that is not suspended.
+    OrgNotSuspended,
+    /// A platform key on an org RPC, or an org's caller on PlatformService.
+    WrongCallerKind,
     NotImplemented,
     Internal,
 }
@@ -164,6 +175,12 @@ impl Reason {
             Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             Reason::MalformedRequest => "MALFORMED_REQUEST",
             Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Reason::OrgSuspended => "ORG_SUSPENDED",
+            Reason::OrgNotFound => "ORG_NOT_FOUND",
+            Reason::OrgSlugTaken => "ORG_SLUG_TAKEN",
+            Reason::OrgAlreadySuspended => "ORG_ALREADY_SUSPENDED",
+            Reason::OrgNotSuspended => "ORG_NOT_SUSPENDED",
+            Reason::WrongCallerKind => "WRONG_CALLER_KIND",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }
@@ -242,7 +259,7 @@ pub enum Error {
     },
     /// `PERMISSION_DENIED`.
     #[error("{message}")]
-    PermissionDenied { message: String },
+    PermissionDenied { reason: Reason, message: String },
     /// `UNAUTHENTICATED`, always with the same generic message for a reason,
     /// so callers cannot tell which part of a credential was wrong.
     #[error("{}", unauthenticated_message(*.0))]
@@ -296,7 +313,24 @@ impl Error {
 
     pub fn permission_denied(message: impl Into<String>) -> Self {
         Error::PermissionDenied {
+            reason: Reason::PermissionDenied,
             message: message.into(),
+        }
+    }
+
+    /// `PERMISSION_DENIED` `ORG_SUSPENDED`: the caller's org is suspended, so
+    /// none of its sessions, keys or invitations work until it is reactivated.
+    pub fn org_suspended() -> Self {
+        Error::PermissionDenied {
+            reason: Reason::OrgSuspended,
+            message: "the org is suspended".into(),
+        }
+    }
+
+    pub fn org_not_found() -> Self {
+        Error::NotFound {
+            reason: Reason::OrgNotFound,
+            message: "org not found".into(),
         }
     }
 

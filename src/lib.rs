@@ -15,6 +15,7 @@ pub mod mail;
 pub mod metrics;
 pub mod operator;
 pub mod org;
+pub mod platform;
 pub mod presence;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! Offline recovery at the server's console (`rosterd admin …`), for when
 //! nobody who could fix an account can sign in: the only admin locked out,
-//! or their password lost.
+//! or their password lost; and platform keys (`rosterd platform-keys …`),
+//! which no RPC can make.
 //!
 //! Each command runs against the configured database directly, inside one
 //! org, as an operator principal holding every permission, through the
@@ -12,11 +13,12 @@
 use crate::{
     app::{StartError, connect},
     audit::Origin,
-    auth::{Actor, PasswordHasher, Principal},
+    auth::{Actor, Authenticator, PasswordHasher, Principal},
     config::Config,
     domain::{OrgSlug, PermissionSet, User},
     error::Error,
     mail::Mailer,
+    store::Store,
     users::Users,
 };
 
@@ -55,15 +57,30 @@ fn describe(err: &Error) -> String {
     }
 }
 
+/// The configured database, which must be current.
+async fn current_store(config: &Config) -> Result<Store, OperatorError> {
+    let store = connect(config).await?;
+    let pending = store.pending_migrations().await.map_err(StartError::from)?;
+    if !pending.is_empty() {
+        return Err(StartError::SchemaNotCurrent(pending).into());
+    }
+    Ok(store)
+}
+
+/// Platform keys at the console (`rosterd platform-keys …`): created,
+/// listed and revoked straight on the database, each change in the
+/// platform audit log with the operator as its actor.
+pub async fn platform_keys(config: &Config) -> Result<Authenticator, OperatorError> {
+    let store = current_store(config).await?;
+    let hasher = PasswordHasher::new(config.hash_cost())?;
+    Ok(Authenticator::new(store, hasher))
+}
+
 impl Operator {
     /// Connects to the configured database (which must be current) and
     /// finds the user who signs in as `login` (email or login id) in `org`.
     pub async fn open(config: &Config, org: &str, login: &str) -> Result<Self, OperatorError> {
-        let store = connect(config).await?;
-        let pending = store.pending_migrations().await.map_err(StartError::from)?;
-        if !pending.is_empty() {
-            return Err(StartError::SchemaNotCurrent(pending).into());
-        }
+        let store = current_store(config).await?;
         let no_org = || OperatorError::NoOrg(org.to_owned());
         let slug = OrgSlug::parse(org).map_err(|_| no_org())?;
         let read = store.read();

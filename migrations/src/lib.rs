@@ -12,6 +12,7 @@ mod m20261123_000005_seat_index;
 mod m20261123_000006_user_search_index;
 mod m20261201_000007_presence_history;
 mod m20261202_000008_tombstone_index;
+mod m20261202_000009_platform;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_user_search_index::Migration),
             Box::new(m20261201_000007_presence_history::Migration),
             Box::new(m20261202_000008_tombstone_index::Migration),
+            Box::new(m20261202_000009_platform::Migration),
         ]
     }
 }

@@ -20,6 +20,8 @@ pub enum Callers {
     Person,
     /// Holders of at least one of these permissions (roles or API key scopes).
     AnyOf(&'static [Permission]),
+    /// Platform API keys only, which belong to no org; no org's caller.
+    Platform,
 }
 
 impl Callers {
@@ -29,6 +31,7 @@ impl Callers {
             Callers::Public | Callers::Authenticated => true,
             Callers::Person => is_person,
             Callers::AnyOf(needed) => needed.iter().any(|p| permissions.contains(*p)),
+            Callers::Platform => false,
         }
     }
 }
@@ -274,6 +277,46 @@ pub const RULES: &[Rule] = &[
         Callers::Authenticated,
         "self; the caller's teams with reports.read_team; the org with reports.read",
     ),
+    rule(
+        "roster.v1.PlatformService/CreateOrg",
+        Callers::Platform,
+        "a new org and its first admin",
+    ),
+    rule(
+        "roster.v1.PlatformService/GetOrg",
+        Callers::Platform,
+        "any org",
+    ),
+    rule(
+        "roster.v1.PlatformService/ListOrgs",
+        Callers::Platform,
+        "every org",
+    ),
+    rule(
+        "roster.v1.PlatformService/UpdateOrg",
+        Callers::Platform,
+        "any org",
+    ),
+    rule(
+        "roster.v1.PlatformService/SuspendOrg",
+        Callers::Platform,
+        "any active org",
+    ),
+    rule(
+        "roster.v1.PlatformService/ReactivateOrg",
+        Callers::Platform,
+        "any suspended org",
+    ),
+    rule(
+        "roster.v1.PlatformService/DeleteOrg",
+        Callers::Platform,
+        "any suspended org",
+    ),
+    rule(
+        "roster.v1.PlatformService/ListPlatformAuditEvents",
+        Callers::Platform,
+        "the platform audit log",
+    ),
 ];
 
 /// The rule of a request path (`/package.Service/Method`).
@@ -345,6 +388,7 @@ pub fn markdown() -> String {
                 .map(|p| format!("`{p}`"))
                 .collect::<Vec<_>>()
                 .join(" or "),
+            Callers::Platform => "platform keys only".to_owned(),
         };
         out.push_str(&format!(
             "| `{}` | {callers} | {} |",
@@ -358,7 +402,10 @@ pub fn markdown() -> String {
     }
     out.push_str(
         "\nAn API key passes the callers column with its scopes, never as a person: it cannot \
-         call `Logout`, `ChangePassword` or `Heartbeat`, and has no \"self\".\n",
+         call `Logout`, `ChangePassword` or `Heartbeat`, and has no \"self\".\n\n\
+         Platform API keys (`rosterd platform-keys create`) belong to no org: they call \
+         `PlatformService` and nothing else, and no org's session or key calls \
+         `PlatformService` (`PERMISSION_DENIED`, reason `WRONG_CALLER_KIND`).\n",
     );
     out
 }

@@ -306,11 +306,20 @@ impl<W: Fn(&str) -> bool> Fields<'_, W> {
     }
 }
 
-fn required(user: Option<pb::User>, prefix: &str) -> Result<pb::User> {
-    user.ok_or_else(|| {
-        Error::invalid(ParseError::new(Reason::InvalidArgument, "is required").at(prefix))
+/// A message field the request must set.
+pub fn required<T>(value: Option<T>, field: &str) -> Result<T> {
+    value.ok_or_else(|| {
+        Error::invalid(ParseError::new(Reason::InvalidArgument, "is required").at(field))
     })
 }
+
+/// An empty etag means "regardless of concurrent changes".
+pub fn etag_of(etag: String) -> Option<String> {
+    Some(etag.trim().to_owned()).filter(|e| !e.is_empty())
+}
+
+/// Longest suspension reason (of a user or an org), in characters.
+pub const SUSPEND_REASON_MAX: usize = 150;
 
 /// The input fields of a `User` in a creating request; output-only fields
 /// are ignored. `prefix` is the field's path in the request (e.g. `user`).

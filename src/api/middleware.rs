@@ -16,7 +16,7 @@ use tower::{Layer, Service};
 
 use super::access::{self, Callers};
 use crate::{
-    auth::{Authenticator, Principal},
+    auth::{Authenticator, PLATFORM_KEY_PREFIX, PlatformCaller, Principal},
     error::{Error, Reason},
 };
 
@@ -94,7 +94,7 @@ where
         Box::pin(async move {
             if !is_public(&path) {
                 match authenticate(&authenticator, &path, authorization.as_deref()).await {
-                    Ok(principal) => {
+                    Ok(Caller::Org(principal)) => {
                         // Ids only: the RPC's span never carries the token.
                         let span = tracing::Span::current();
                         span.record("roster.org_id", tracing::field::display(principal.org_id));
@@ -102,6 +102,9 @@ where
                             span.record("roster.user_id", tracing::field::display(user_id));
                         }
                         req.extensions_mut().insert(principal);
+                    }
+                    Ok(Caller::Platform(caller)) => {
+                        req.extensions_mut().insert(caller);
                     }
                     Err(err) => return Ok(Status::from(err).into_http()),
                 }
@@ -126,13 +129,44 @@ pub(super) fn bearer_token(authorization: Option<&str>) -> Option<&str> {
     valid.then_some(token)
 }
 
+/// Who an RPC's credential names: someone of an org, or the platform.
+enum Caller {
+    Org(Principal),
+    Platform(PlatformCaller),
+}
+
+/// Platform keys call PlatformService and nothing else; nobody else calls
+/// it. A credential is checked before its kind is refused, so a refusal
+/// says nothing about credentials that do not work anyway.
 async fn authenticate(
     authenticator: &Authenticator,
     path: &str,
     authorization: Option<&str>,
-) -> Result<Principal, Error> {
+) -> Result<Caller, Error> {
     let token =
         bearer_token(authorization).ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
+    let platform_rpc = access::rule_for(path).is_some_and(|r| r.callers == Callers::Platform);
+    let platform_key = token.starts_with(PLATFORM_KEY_PREFIX);
+    match (platform_rpc, platform_key) {
+        (true, true) => {
+            return Ok(Caller::Platform(
+                authenticator.authenticate_platform(token).await?,
+            ));
+        }
+        (true, false) => {
+            authenticator.authenticate(token).await?;
+            return Err(wrong_caller(
+                "PlatformService takes a platform API key; no org's session or key can call it",
+            ));
+        }
+        (false, true) => {
+            authenticator.authenticate_platform(token).await?;
+            return Err(wrong_caller(
+                "a platform API key can call only PlatformService",
+            ));
+        }
+        (false, false) => {}
+    }
     let principal = authenticator.authenticate(token).await?;
     if principal.password_change_required && !allowed_before_password_change(path) {
         return Err(Error::failed_precondition(
@@ -156,7 +190,14 @@ async fn authenticate(
             }));
         }
     }
-    Ok(principal)
+    Ok(Caller::Org(principal))
+}
+
+fn wrong_caller(message: &str) -> Error {
+    Error::PermissionDenied {
+        reason: Reason::WrongCallerKind,
+        message: message.into(),
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod convert;
 mod deadline;
 mod middleware;
 mod org_service;
+mod platform_service;
 mod presence_service;
 mod report_service;
 mod status;
@@ -25,6 +26,7 @@ pub use bearer::Bearer;
 pub use deadline::DeadlineLayer;
 pub use middleware::AuthLayer;
 pub use org_service::OrgApi;
+pub use platform_service::PlatformApi;
 pub use presence_service::{PassThrough, PresenceServer, WATCH_PATH};
 pub use report_service::ReportApi;
 pub use status::ERROR_DOMAIN;
@@ -47,13 +49,14 @@ pub mod pb {
 }
 
 /// Fully qualified names of the roster.v1 services, for health and reflection.
-pub const SERVICE_NAMES: [&str; 6] = [
+pub const SERVICE_NAMES: [&str; 7] = [
     "roster.v1.AuthService",
     "roster.v1.UserService",
     "roster.v1.PresenceService",
     "roster.v1.OrgService",
     "roster.v1.AuditService",
     "roster.v1.ReportService",
+    "roster.v1.PlatformService",
 ];
 
 /// Whether `path` (`/package.Service/Method`) is an RPC this server

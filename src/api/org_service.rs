@@ -8,8 +8,8 @@ use tonic::{Request, Response, Status};
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, encode_cursor, fingerprint, login_with, mask_fields, masked,
-        page_size, parse_login_with, parse_request_id, timestamp,
+        Violations, decode_cursor, encode_cursor, etag_of, fingerprint, login_with, mask_fields,
+        masked, page_size, parse_login_with, parse_request_id, required, timestamp,
     },
     pb::{self, org_service_server::OrgService},
 };
@@ -341,17 +341,6 @@ impl OrgService for OrgApi {
             .await?;
         Ok(Response::new(pb::DeleteRoleResponse {}))
     }
-}
-
-fn required<T>(value: Option<T>, field: &str) -> Result<T> {
-    value.ok_or_else(|| {
-        Error::invalid(ParseError::new(Reason::InvalidArgument, "is required").at(field))
-    })
-}
-
-/// An empty etag means "regardless of concurrent changes".
-fn etag_of(etag: String) -> Option<String> {
-    Some(etag.trim().to_owned()).filter(|e| !e.is_empty())
 }
 
 fn parse_permissions(names: &[String]) -> Result<PermissionSet, ParseError> {

@@ -14,6 +14,7 @@ use super::wire::RosterDecoder;
 use bytes::{BufMut, Bytes};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use prost::Message;
+use tokio::sync::broadcast;
 use tonic::{
     Request, Response, Status,
     body::Body,
@@ -32,7 +33,7 @@ use super::{
 };
 use crate::{
     auth::{Authenticator, Principal},
-    domain::{ChangeReason, Permission, Presence, PresenceStatus, TeamId, UserId},
+    domain::{ChangeReason, OrgId, Permission, Presence, PresenceStatus, TeamId, UserId},
     error::{Error, ParseError, Reason},
     presence::{PresenceQuery, Presences, WatchItem, Watcher},
 };
@@ -239,6 +240,7 @@ fn change_reason(reason: ChangeReason) -> pb::PresenceChangeReason {
         ChangeReason::RolesChanged => R::RolesChanged,
         ChangeReason::TeamsChanged => R::TeamsChanged,
         ChangeReason::MaxChatsChanged => R::MaxChatsChanged,
+        ChangeReason::OrgSuspended => R::OrgSuspended,
     }
 }
 
@@ -412,6 +414,7 @@ impl WatchService {
         let watch = Watch {
             watcher,
             reauth,
+            org_changes: self.presences.org_changes(),
             authenticator: self.authenticator,
             token,
             principal,
@@ -433,6 +436,7 @@ impl WatchService {
 struct Watch {
     watcher: Watcher,
     reauth: tokio::time::Interval,
+    org_changes: broadcast::Receiver<Option<OrgId>>,
     authenticator: Authenticator,
     token: Option<String>,
     principal: Principal,
@@ -458,7 +462,9 @@ impl Watch {
                         })
                         .map_err(Status::from);
                 }
-                _ = self.reauth.tick() => {
+                // Periodically, and at once when the caller's org changes
+                // (its settings, roles, teams or state) on any replica.
+                () = recheck_due(&mut self.reauth, &mut self.org_changes, self.principal.org_id) => {
                     match still_allowed(&self.authenticator, self.token.as_deref(), &self.principal)
                         .await
                     {
@@ -476,13 +482,37 @@ impl Watch {
     }
 }
 
-/// Fails when the token no longer authenticates or its presence access
-/// changed since the watch began.
+/// Returns at the next re-check tick, or as soon as the org changes (or
+/// perhaps changed: announcements were missed).
+async fn recheck_due(
+    tick: &mut tokio::time::Interval,
+    org_changes: &mut broadcast::Receiver<Option<OrgId>>,
+    org_id: OrgId,
+) {
+    let org_changed = async {
+        loop {
+            match org_changes.recv().await {
+                Ok(Some(id)) if id != org_id => continue,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return,
+                // Nobody can announce a change any more: ticks only.
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    };
+    tokio::select! {
+        _ = tick.tick() => {}
+        () = org_changed => {}
+    }
+}
+
+/// Fails when the caller's org is no longer active, the token no longer
+/// authenticates, or its presence access changed since the watch began.
 async fn still_allowed(
     authenticator: &Authenticator,
     token: Option<&str>,
     principal: &Principal,
 ) -> Result<(), Error> {
+    authenticator.org_in_service(principal.org_id).await?;
     let token = token.ok_or(Error::Unauthenticated(Reason::MissingCredentials))?;
     let now = authenticator.authenticate(token).await?;
     let access = |p: &Principal| {

@@ -51,7 +51,7 @@ impl From<Error> for Status {
                 metadata.extend(facts.iter().map(|(k, v)| (k.to_string(), v.clone())));
                 (Code::FailedPrecondition, reason)
             }
-            Error::PermissionDenied { .. } => (Code::PermissionDenied, Reason::PermissionDenied),
+            Error::PermissionDenied { reason, .. } => (Code::PermissionDenied, reason),
             Error::Unauthenticated(reason) => (Code::Unauthenticated, reason),
             Error::ResourceExhausted {
                 reason,

@@ -9,10 +9,10 @@ use tracing::Instrument;
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, decode_page_token, decode_time_cursor, encode_cursor,
-        encode_page_token, encode_time_cursor, fingerprint, page_size, page_size_within, parse_ids,
-        parse_new_user, parse_request_id, parse_status, parse_time, parse_user_state_filter,
-        parse_user_update, timestamp,
+        SUSPEND_REASON_MAX, Violations, decode_cursor, decode_page_token, decode_time_cursor,
+        encode_cursor, encode_page_token, encode_time_cursor, fingerprint, page_size,
+        page_size_within, parse_ids, parse_new_user, parse_request_id, parse_status, parse_time,
+        parse_user_state_filter, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
 };
@@ -777,9 +777,6 @@ fn import_job_pb(job: &ImportJob) -> pb::ImportJob {
 fn clamp(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
-
-/// Longest suspension reason, in characters.
-const SUSPEND_REASON_MAX: usize = 150;
 
 fn parse_user_id(raw: &str) -> Result<UserId, Error> {
     UserId::parse(raw).map_err(|e| Error::invalid(e.at("user_id")))

@@ -3,8 +3,10 @@
 //! nothing edits or deletes an entry.
 
 mod log;
+mod platform;
 
 pub use log::{AuditEvent, AuditLog, AuditPage};
+pub use platform::{PlatformAction, PlatformActor, platform_entry};
 
 use chrono::Utc;
 use serde_json::Value;
@@ -81,6 +83,11 @@ pub enum Action {
     /// A CSV import of users began; each user it creates has its own
     /// `user.invite` entry naming the job.
     ImportStart,
+    /// The platform created the org (PlatformService.CreateOrg).
+    OrgCreate,
+    /// The platform suspended or reactivated the org.
+    OrgSuspend,
+    OrgReactivate,
 }
 
 impl Action {
@@ -116,6 +123,9 @@ impl Action {
             Action::ApiKeyRevoke => "api_key.revoke",
             Action::PresenceSet => "presence.set",
             Action::ImportStart => "import.start",
+            Action::OrgCreate => "org.create",
+            Action::OrgSuspend => "org.suspend",
+            Action::OrgReactivate => "org.reactivate",
         }
     }
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     audit::{self, Action, AuditActor, Origin},
-    domain::{ApiKey, ApiKeyId, ApiKeyName, OrgId, Permission, PermissionSet},
+    domain::{ApiKey, ApiKeyId, ApiKeyName, OrgId, OrgState, Permission, PermissionSet},
     error::{Error, Reason, Result},
     store::StoreError,
 };
@@ -209,6 +209,9 @@ impl Authenticator {
             .live_api_key(&token_hash(secret))
             .await?
             .ok_or(Error::Unauthenticated(Reason::InvalidCredentials))?;
+        if self.store.read().org(org_id).await?.state != OrgState::Active {
+            return Err(Error::org_suspended());
+        }
         let now = Utc::now();
         let stale = key
             .last_used_at

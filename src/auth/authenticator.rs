@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{API_KEY_PREFIX, Actor, PasswordHasher, Principal, new_session_token, token_hash};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
-    domain::{OrgSettings, OrgSlug, SessionId, User, UserId, UserState, permissions_of},
+    domain::{OrgSettings, OrgSlug, OrgState, SessionId, User, UserId, UserState, permissions_of},
     error::{Error, Reason, Result},
     presence,
     store::{LoginCandidate, SessionRecord, Store, WriteTx},
@@ -65,13 +65,19 @@ impl Authenticator {
             .and_then(|c| c.credential.as_ref())
             .map(|c| c.password_hash.as_str());
         let matches = self.hasher.verify(password, hash).await?;
+        let org_active = org.state == OrgState::Active;
         let user = match candidate {
-            Some(user) if matches && !user.locked && user.state == UserState::Active => user,
+            Some(user)
+                if matches && !user.locked && user.state == UserState::Active && org_active =>
+            {
+                user
+            }
             // Every refusal does the same work from here: one audited failure.
             refused => {
                 let why = match &refused {
                     None => "unknown login",
                     Some(_) if !matches => "wrong password",
+                    Some(_) if !org_active => "org suspended",
                     Some(user) if user.locked => "account locked",
                     Some(user) if user.state == UserState::Invited => "invitation not accepted",
                     Some(_) => "account suspended",
@@ -132,8 +138,9 @@ impl Authenticator {
     ) -> Result<()> {
         let tx = self.store.write().await?;
         let repo = tx.repo();
+        // A suspended org's users are not locked out by trying meanwhile.
         let counted = user
-            .filter(|u| !u.locked)
+            .filter(|u| !u.locked && org.state == OrgState::Active)
             .map_or_else(UserId::none, |u| u.id);
         super::lockout::end_expired_lock(&tx, org, counted, origin).await?;
         let locked_now = super::lockout::count_failure(&tx, org, counted, origin).await?;
@@ -195,6 +202,9 @@ impl Authenticator {
             .await?
             .ok_or_else(invalid)?;
         let org = read.org(session.org_id).await?;
+        if org.state != OrgState::Active {
+            return Err(Error::org_suspended());
+        }
         let user = read
             .user(&org, session.user_id)
             .await?
@@ -213,6 +223,15 @@ impl Authenticator {
             team_ids: user.team_ids,
             password_change_required: user.password_change_required,
         })
+    }
+
+    /// Fails unless the org is still active: suspended (`ORG_SUSPENDED`) or
+    /// deleted (`ORG_NOT_FOUND`).
+    pub async fn org_in_service(&self, org_id: crate::domain::OrgId) -> Result<()> {
+        match self.store.read().org(org_id).await?.state {
+            OrgState::Active => Ok(()),
+            OrgState::Suspended => Err(Error::org_suspended()),
+        }
     }
 
     /// The org and, for a person, the user behind a principal.

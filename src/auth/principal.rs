@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ApiKeyId, OrgId, PermissionSet, SessionId, TeamId, UserId};
+use crate::domain::{ApiKeyId, OrgId, PermissionSet, PlatformKeyId, SessionId, TeamId, UserId};
 
 /// Who is making a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,4 +36,11 @@ impl Principal {
             Actor::ApiKey { .. } | Actor::Operator => None,
         }
     }
+}
+
+/// A platform operator's service, authenticated by a platform API key: it
+/// belongs to no org and may call only `PlatformService`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformCaller {
+    pub key_id: PlatformKeyId,
 }

@@ -20,6 +20,13 @@ pub fn new_api_key_secret() -> String {
     random_token(API_KEY_PREFIX)
 }
 
+/// Prefix of platform API key secrets (keys of no org, for PlatformService).
+pub const PLATFORM_KEY_PREFIX: &str = "rpk_";
+
+pub fn new_platform_key_secret() -> String {
+    random_token(PLATFORM_KEY_PREFIX)
+}
+
 /// Prefix of invitation tokens.
 pub const INVITE_TOKEN_PREFIX: &str = "ri_";
 

@@ -28,6 +28,8 @@ mod error;
 mod imports;
 #[path = "rosterctl/keys.rs"]
 mod keys;
+#[path = "rosterctl/orgs.rs"]
+mod orgs;
 #[path = "rosterctl/output.rs"]
 mod output;
 #[path = "rosterctl/paging.rs"]
@@ -66,11 +68,12 @@ use crate::{
     error::{CliError, report},
     imports::ImportsCommand,
     keys::KeysCommand,
+    orgs::OrgsCommand,
     output::{Output, note},
     presence::PresenceCommand,
     report::ReportCommand,
     roles::RolesCommand,
-    session::SignedIn,
+    session::{PlatformConnection, SignedIn},
     settings::OrgCommand,
     teams::TeamsCommand,
     users::UsersCommand,
@@ -82,7 +85,7 @@ const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let uses_session = !matches!(cli.command, Command::Login(_));
+    let uses_session = !matches!(cli.command, Command::Login(_) | Command::Orgs(_));
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -156,6 +159,10 @@ enum Command {
     /// API keys for backend services: create (the secret is shown once), list, revoke.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Tenants, for platform operators (with $ROSTER_PLATFORM_KEY, not a
+    /// session): create, get, list, update, suspend, reactivate, delete, audit.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -180,5 +187,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Org(command) => settings::run(&SignedIn::open(server).await?, command, out).await,
         Command::Audit(command) => audit::run(&SignedIn::open(server).await?, command, out).await,
         Command::Keys(command) => keys::run(&SignedIn::open(server).await?, command, out).await,
+        Command::Orgs(command) => {
+            let server = server.unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+            orgs::run(&PlatformConnection::open(&server).await?, command, out).await
+        }
     }
 }

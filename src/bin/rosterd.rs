@@ -5,9 +5,11 @@ use std::io::Read;
 use clap::{Parser, Subcommand};
 use roster::{
     app::{self, App},
+    audit::Origin,
     auth::generate_password,
     config::Config,
-    operator::Operator,
+    domain::ApiKeyName,
+    operator::{self, Operator},
     telemetry,
 };
 
@@ -32,6 +34,26 @@ enum Command {
     /// who could fix it can sign in. Audited as the system.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Platform API keys, the only callers of PlatformService (tenants):
+    /// create (the secret is printed once), list, revoke.
+    #[command(subcommand)]
+    PlatformKeys(PlatformKeysCommand),
+}
+
+#[derive(Subcommand)]
+enum PlatformKeysCommand {
+    /// Create a platform key and print its secret, shown only this once.
+    Create {
+        /// A name to recognise the key by, unique among platform keys.
+        name: String,
+    },
+    /// List platform keys (never their secrets).
+    List,
+    /// Revoke a platform key: its next call fails.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +105,7 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Migrate) => migrate(&config).await.map_err(Into::into),
         Some(Command::Admin(command)) => admin(&config, command).await,
         Some(Command::Probe) => probe(&config).await,
+        Some(Command::PlatformKeys(command)) => platform_keys(&config, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -160,6 +183,55 @@ async fn admin(config: &Config, command: AdminCommand) -> Result<(), Box<dyn std
             let operator = Operator::open(config, &org, &login).await?;
             operator.unlock().await?;
             println!("{login} in org {org} is unlocked.");
+        }
+    }
+    Ok(())
+}
+
+async fn platform_keys(
+    config: &Config,
+    command: PlatformKeysCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let keys = operator::platform_keys(config).await?;
+    let origin = Origin::default();
+    let parse = |name: &str| {
+        ApiKeyName::parse(name).map_err(|e| format!("invalid platform key name: {}", e.message))
+    };
+    match command {
+        PlatformKeysCommand::Create { name } => {
+            let created = keys
+                .create_platform_key(parse(&name)?, &origin)
+                .await?
+                .ok_or_else(|| format!("a platform key named {name:?} exists already"))?;
+            println!(
+                "Created platform key {} ({}). Its secret, shown only this once:",
+                created.key.name.as_str(),
+                created.key.id
+            );
+            println!("{}", created.secret);
+        }
+        PlatformKeysCommand::List => {
+            for key in keys.platform_keys().await? {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.to_rfc3339()),
+                    None => "live".to_owned(),
+                };
+                let used = key.last_used_at.map_or_else(
+                    || "never used".to_owned(),
+                    |at| format!("last used {}", at.to_rfc3339()),
+                );
+                println!(
+                    "{}\t{}\t{}…\tcreated {}\t{used}\t{state}",
+                    key.name.as_str(),
+                    key.id,
+                    key.secret_prefix,
+                    key.created_at.to_rfc3339()
+                );
+            }
+        }
+        PlatformKeysCommand::Revoke { name } => {
+            let key = keys.revoke_platform_key(&parse(&name)?, &origin).await?;
+            println!("Revoked platform key {} ({}).", key.name.as_str(), key.id);
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use super::{ApiKeyId, Permission, PermissionSet, UserId, user::parse_name};
+use super::{ApiKeyId, Permission, PermissionSet, PlatformKeyId, UserId, user::parse_name};
 use crate::error::{ParseError, Reason};
 
 /// An API key's name: what people recognise it by, unique in its org.
@@ -47,6 +47,20 @@ pub struct ApiKey {
     /// The secret's first characters, to tell keys apart in a list.
     pub secret_prefix: String,
     pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A platform operator's credential: it belongs to no org and can call only
+/// `PlatformService`. Created offline (`rosterd platform-keys create`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformKey {
+    pub id: PlatformKeyId,
+    /// Unique among platform keys.
+    pub name: ApiKeyName,
+    /// The secret's first characters, to tell keys apart in a list.
+    pub secret_prefix: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,

@@ -14,6 +14,7 @@ pub enum TeamKind {}
 pub enum SessionKind {}
 pub enum ApiKeyKind {}
 pub enum ImportJobKind {}
+pub enum PlatformKeyKind {}
 
 pub type UserId = Id<UserKind>;
 pub type OrgId = Id<OrgKind>;
@@ -21,6 +22,7 @@ pub type TeamId = Id<TeamKind>;
 pub type SessionId = Id<SessionKind>;
 pub type ApiKeyId = Id<ApiKeyKind>;
 pub type ImportJobId = Id<ImportJobKind>;
+pub type PlatformKeyId = Id<PlatformKeyKind>;
 
 impl<T> Id<T> {
     pub fn generate() -> Self {

@@ -16,11 +16,11 @@ mod team;
 mod user;
 
 pub use activity::{ActivityRange, ActivityRow, Granularity, Timeline, activity};
-pub use api_key::{ApiKey, ApiKeyName, parse_scopes};
+pub use api_key::{ApiKey, ApiKeyName, PlatformKey, parse_scopes};
 pub use avatar::Avatar;
-pub use ids::{ApiKeyId, Id, ImportJobId, OrgId, SessionId, TeamId, UserId};
+pub use ids::{ApiKeyId, Id, ImportJobId, OrgId, PlatformKeyId, SessionId, TeamId, UserId};
 pub use import::{ImportJob, ImportStatus, ReportLine};
-pub use org::{OrgSettings, OrgSlug, SettingsChange, duration_in, setting_in};
+pub use org::{OrgSettings, OrgSlug, OrgState, SettingsChange, duration_in, setting_in};
 pub use password::Password;
 pub use presence::{
     ChangeReason, Presence, PresenceEvent, PresenceFilter, PresenceStatus, ScopeFacts,

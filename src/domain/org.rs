@@ -1,6 +1,8 @@
 use std::{ops::RangeInclusive, time::Duration};
 
-use super::{DisplayName, LoginWith, OrgId};
+use chrono::{DateTime, Utc};
+
+use super::{DisplayName, LoginWith, OrgId, ProfileText};
 use crate::error::{ParseError, Reason};
 
 /// An org's slug, what people type to sign in: lower case letters, digits and
@@ -31,12 +33,50 @@ impl OrgSlug {
     }
 }
 
-/// An org's settings, with the defaults of a new org.
+/// An org's lifecycle. A suspended org keeps its data, but nobody of it
+/// signs in and none of its sessions or keys work; only a suspended org can
+/// be deleted. Deletion is not a state: a deleted org is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgState {
+    Active,
+    Suspended,
+}
+
+impl OrgState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgState::Active => "active",
+            OrgState::Suspended => "suspended",
+        }
+    }
+}
+
+impl std::str::FromStr for OrgState {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(OrgState::Active),
+            "suspended" => Ok(OrgState::Suspended),
+            other => Err(ParseError::new(
+                Reason::InvalidArgument,
+                format!("unknown org state {other:?}"),
+            )),
+        }
+    }
+}
+
+/// An org: its lifecycle and its settings, with the defaults of a new org.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrgSettings {
     pub org_id: OrgId,
     pub slug: OrgSlug,
     pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub state: OrgState,
+    pub suspended_at: Option<DateTime<Utc>>,
+    /// Empty unless suspended with a reason.
+    pub suspend_reason: ProfileText,
     /// `None` means no limit.
     pub seat_limit: Option<u32>,
     pub default_max_chats: u32,
@@ -57,6 +97,10 @@ impl OrgSettings {
             org_id: OrgId::generate(),
             slug,
             name,
+            created_at: Utc::now(),
+            state: OrgState::Active,
+            suspended_at: None,
+            suspend_reason: ProfileText::default(),
             seat_limit: None,
             default_max_chats: 6,
             password_min_length: 8,

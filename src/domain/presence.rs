@@ -63,10 +63,11 @@ pub enum ChangeReason {
     RolesChanged,
     TeamsChanged,
     MaxChatsChanged,
+    OrgSuspended,
 }
 
 impl ChangeReason {
-    pub const ALL: [ChangeReason; 12] = [
+    pub const ALL: [ChangeReason; 13] = [
         ChangeReason::SignedIn,
         ChangeReason::SignedOut,
         ChangeReason::LeaseExpired,
@@ -79,6 +80,7 @@ impl ChangeReason {
         ChangeReason::RolesChanged,
         ChangeReason::TeamsChanged,
         ChangeReason::MaxChatsChanged,
+        ChangeReason::OrgSuspended,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +97,7 @@ impl ChangeReason {
             ChangeReason::RolesChanged => "roles_changed",
             ChangeReason::TeamsChanged => "teams_changed",
             ChangeReason::MaxChatsChanged => "max_chats_changed",
+            ChangeReason::OrgSuspended => "org_suspended",
         }
     }
 }

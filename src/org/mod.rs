@@ -139,7 +139,7 @@ impl Org {
 
 /// The settings with `change` applied, and the changed fields' old and new
 /// values, named as on the wire.
-fn apply(
+pub(crate) fn apply(
     current: &OrgSettings,
     change: SettingsChange,
 ) -> (OrgSettings, Map<String, Value>, Map<String, Value>) {
@@ -227,14 +227,14 @@ fn apply(
 
 /// An empty etag means "regardless of concurrent changes". Etags are opaque
 /// to clients, so anything but the current version is stale.
-fn check_etag(etag: Option<&str>, version: i64) -> Result<()> {
+pub(crate) fn check_etag(etag: Option<&str>, version: i64) -> Result<()> {
     match etag {
         Some(etag) if etag != version.to_string() => Err(stale()),
         _ => Ok(()),
     }
 }
 
-fn stale() -> Error {
+pub(crate) fn stale() -> Error {
     Error::Aborted {
         message: "changed since it was read (stale etag); read it again and retry".into(),
     }

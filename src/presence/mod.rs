@@ -33,8 +33,8 @@ use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
     domain::{
-        ChangeReason, OrgSettings, Permission, Presence, PresenceFilter, PresenceStatus, TeamId,
-        UserId, presence_time,
+        ChangeReason, OrgId, OrgSettings, Permission, Presence, PresenceFilter, PresenceStatus,
+        TeamId, UserId, presence_time,
     },
     error::{Error, Reason, Result},
     store::{Store, WriteTx},
@@ -80,6 +80,12 @@ impl Presences {
             leases: Arc::default(),
             retention,
         }
+    }
+
+    /// Follows the orgs that change from now on, on any replica (see
+    /// [`crate::store::OrgChanges`]).
+    pub fn org_changes(&self) -> tokio::sync::broadcast::Receiver<Option<OrgId>> {
+        self.store.org_changes()
     }
 
     pub fn hub(&self) -> &Hub {
@@ -338,21 +344,7 @@ impl Presences {
         let now = presence_time(Utc::now());
         for org_id in self.store.read().orgs_with_expired_leases(now).await? {
             let tx = self.store.write().await?;
-            let mut guard = tx.repo().lock_presence(org_id).await?;
-            let expired = tx.repo().expired_presence(org_id, now).await?;
-            let changes: Vec<(Presence, Presence)> = expired
-                .into_iter()
-                .map(|before| {
-                    let mut after = before.clone();
-                    after.status = PresenceStatus::Offline;
-                    after.status_changed_at = now;
-                    after.active_chats = 0;
-                    (before, after)
-                })
-                .collect();
-            tx.repo()
-                .record_presence(&mut guard, ChangeReason::LeaseExpired, now, &changes)
-                .await?;
+            let changes = sign_out_all(&tx, org_id, Some(now), ChangeReason::LeaseExpired).await?;
             tx.commit().await?;
             let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
             for (before, _) in &changes {
@@ -449,6 +441,37 @@ pub async fn sign_out(
         .record_presence(&mut guard, ChangeReason::SignedOut, now, &[(before, after)])
         .await?;
     Ok(())
+}
+
+/// Signs out every signed-in user of the org (only those whose lease ended
+/// before `lease_ended_before`, when given): OFFLINE, their chats with them,
+/// one event each with `reason`. Returns the changes (before, after).
+pub async fn sign_out_all(
+    tx: &WriteTx,
+    org_id: OrgId,
+    lease_ended_before: Option<DateTime<Utc>>,
+    reason: ChangeReason,
+) -> Result<Vec<(Presence, Presence)>> {
+    let now = presence_time(Utc::now());
+    let mut guard = tx.repo().lock_presence(org_id).await?;
+    let signed_in = tx
+        .repo()
+        .signed_in_presence(org_id, lease_ended_before)
+        .await?;
+    let changes: Vec<(Presence, Presence)> = signed_in
+        .into_iter()
+        .map(|before| {
+            let mut after = before.clone();
+            after.status = PresenceStatus::Offline;
+            after.status_changed_at = now;
+            after.active_chats = 0;
+            (before, after)
+        })
+        .collect();
+    tx.repo()
+        .record_presence(&mut guard, reason, now, &changes)
+        .await?;
+    Ok(changes)
 }
 
 /// The user's presence for a change; call with the sequence locked.

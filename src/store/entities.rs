@@ -30,6 +30,12 @@ pub mod orgs {
         pub session_lifetime_secs: i64,
         pub presence_lease_secs: i64,
         pub version: i64,
+        /// `active` or `suspended`.
+        pub state: String,
+        pub suspended_at: Option<DateTimeUtc>,
+        pub suspend_reason: Option<String>,
+        /// The `request_id` of the CreateOrg call that created it.
+        pub create_request_id: Option<String>,
     }
     relationless!();
 }
@@ -378,6 +384,46 @@ pub mod import_report_lines {
         pub position: i64,
         pub line_no: i64,
         pub text: String,
+    }
+    relationless!();
+}
+
+pub mod platform_api_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "platform_api_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub secret_hash: String,
+        pub secret_prefix: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+    relationless!();
+}
+
+pub mod platform_audit_events {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "platform_audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub occurred_at: DateTimeUtc,
+        /// `platform_key` or `operator`.
+        pub actor_kind: String,
+        pub actor_id: Option<String>,
+        pub action: String,
+        pub org_id: Option<String>,
+        pub org_slug: Option<String>,
+        pub request_id: Option<String>,
+        pub peer: Option<String>,
+        pub details: String,
     }
     relationless!();
 }

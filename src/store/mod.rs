@@ -15,6 +15,7 @@ mod idempotency;
 mod imports;
 mod invites;
 mod orgs;
+mod platform;
 mod presence;
 mod roles;
 mod sessions;
@@ -39,6 +40,7 @@ pub use audit::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, AuditReco
 pub use cache::Change;
 pub use imports::{ImportCriteria, ImportOrder};
 pub use invites::InviteRecord;
+pub use platform::{PlatformAuditCriteria, PlatformAuditEntry};
 pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
 pub use sessions::SessionRecord;
 pub use users::{CredentialRecord, LoginCandidate, UserCriteria, UserFilter, UserPageKey};
@@ -63,6 +65,9 @@ pub enum StoreError {
     /// A stored value no longer parses into its domain type.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The org a caller was resolved in is gone: it was deleted meanwhile.
+    #[error("org {0} no longer exists")]
+    OrgGone(OrgId),
     /// The database could not be reached or answered that it cannot serve
     /// now: a refused or lost connection, a pool that had no connection to
     /// give within the acquire timeout, a server shutting down or starting
@@ -145,6 +150,7 @@ impl From<StoreError> for Error {
                 tracing::debug!(error = %cause, "database unavailable");
                 Error::database_unavailable()
             }
+            StoreError::OrgGone(_) => Error::org_not_found(),
             err => Error::internal(err),
         }
     }
@@ -161,7 +167,14 @@ pub struct Store {
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     /// `None` when configured off.
     cache: Option<Arc<Cache>>,
+    org_changes: OrgChanges,
 }
+
+/// Announces, after commit, the orgs whose settings, roles, teams or
+/// lifecycle changed, here or (on PostgreSQL) on another replica; `None`
+/// means "perhaps any". Receivers that fall behind see `Lagged` and should
+/// assume any org changed.
+pub type OrgChanges = tokio::sync::broadcast::Sender<Option<OrgId>>;
 
 /// The connection pool's counters (see [`Store::pool_usage`]).
 #[derive(Debug, Clone, Copy)]
@@ -246,6 +259,7 @@ impl Store {
             signal: Arc::default(),
             write_turn,
             cache,
+            org_changes: tokio::sync::broadcast::channel(64).0,
         })
     }
 
@@ -319,6 +333,11 @@ impl Store {
         self.signal.clone()
     }
 
+    /// Follows the orgs that change from now on (see [`OrgChanges`]).
+    pub fn org_changes(&self) -> tokio::sync::broadcast::Receiver<Option<OrgId>> {
+        self.org_changes.subscribe()
+    }
+
     /// On PostgreSQL, follows the other replicas' commits: raises the
     /// presence signal for every org they announce and forgets the cached
     /// reads they changed. Returns at once on SQLite (one process writes).
@@ -377,12 +396,21 @@ impl Store {
 
     /// Applies another replica's change notification to the cache.
     fn forget(&self, payload: &str) {
-        let Some(cache) = &self.cache else { return };
         let changes: Option<Vec<Change>> = payload.split(',').map(Change::decode).collect();
         match changes {
-            Some(changes) => cache.invalidate(changes),
+            Some(changes) => {
+                announce_orgs(&self.org_changes, &changes);
+                if let Some(cache) = &self.cache {
+                    cache.invalidate(changes);
+                }
+            }
             // "*", or anything this version cannot read.
-            None => cache.invalidate_all(),
+            None => {
+                let _ = self.org_changes.send(None);
+                if let Some(cache) = &self.cache {
+                    cache.invalidate_all();
+                }
+            }
         }
     }
 
@@ -403,6 +431,7 @@ impl Store {
             effects: Mutex::default(),
             signal: self.signal.clone(),
             cache: self.cache.clone(),
+            org_changes: self.org_changes.clone(),
             _turn: turn,
         })
     }
@@ -419,6 +448,7 @@ pub struct WriteTx {
     effects: Mutex<Effects>,
     signal: Arc<PresenceSignal>,
     cache: Option<Arc<Cache>>,
+    org_changes: OrgChanges,
     /// Held until the transaction ends (see `Store::write_turn`).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -461,15 +491,26 @@ impl WriteTx {
                 .await?;
         }
         let committed = self.tx.commit().await;
+        let changes: Vec<Change> = effects.changes.into_iter().collect();
         // Forgotten even if the commit failed: it may have happened anyway.
         if let Some(cache) = &self.cache {
-            cache.invalidate(effects.changes);
+            cache.invalidate(changes.iter().copied());
         }
         committed?;
+        announce_orgs(&self.org_changes, &changes);
         for org_id in effects.presence {
             self.signal.raise(org_id);
         }
         Ok(())
+    }
+}
+
+/// Announces the orgs among `changes`; nobody listening is fine.
+fn announce_orgs(org_changes: &OrgChanges, changes: &[Change]) {
+    for change in changes {
+        if let Change::Org(org_id) = change {
+            let _ = org_changes.send(Some(*org_id));
+        }
     }
 }
 

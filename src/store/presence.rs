@@ -423,18 +423,22 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .collect()
     }
 
-    /// The org's signed-in users whose lease ended before `now`; call with
-    /// the sequence locked, so a concurrent heartbeat either committed first
-    /// (and the user is not listed) or waits.
-    pub async fn expired_presence(
+    /// The org's signed-in users, only those whose lease ended before
+    /// `lease_ended_before` when given; call with the sequence locked, so a
+    /// concurrent heartbeat either committed first (and the user is not
+    /// listed) or waits.
+    pub async fn signed_in_presence(
         &self,
         org_id: OrgId,
-        now: DateTime<Utc>,
+        lease_ended_before: Option<DateTime<Utc>>,
     ) -> Result<Vec<Presence>, StoreError> {
-        presence::Entity::find()
+        let mut select = presence::Entity::find()
             .filter(presence::Column::OrgId.eq(org_id.to_string()))
-            .filter(presence::Column::LeaseExpiresAt.lt(now))
-            .filter(presence::Column::Status.ne(PresenceStatus::Offline.as_str()))
+            .filter(presence::Column::Status.ne(PresenceStatus::Offline.as_str()));
+        if let Some(now) = lease_ended_before {
+            select = select.filter(presence::Column::LeaseExpiresAt.lt(now));
+        }
+        select
             .all(self.conn())
             .await?
             .into_iter()

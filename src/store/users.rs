@@ -206,6 +206,20 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         .await
     }
 
+    /// The org's user of this email, in any state.
+    pub async fn user_by_email(
+        &self,
+        org: &OrgSettings,
+        email: &Email,
+    ) -> Result<Option<User>, StoreError> {
+        let row = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(self.conn())
+            .await?;
+        Ok(self.hydrate(org, row.into_iter().collect()).await?.pop())
+    }
+
     /// What a sign-in with `login` (an email or a login id) needs to
     /// decide, read with the same two statements whether or not it names a
     /// user, so that timing does not tell which logins exist.

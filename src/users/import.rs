@@ -437,7 +437,7 @@ impl Users {
         *written += lines.len() as u64;
         if options.send_invites {
             for (user, (token, expires_at)) in accepted.iter().zip(invitations) {
-                self.mail(org, user, &token, expires_at).await;
+                self.send_invitation(org, user, &token, expires_at).await;
             }
         }
         Ok(())

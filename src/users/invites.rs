@@ -12,7 +12,8 @@ use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, SignedIn, authorize, new_invite_token, open_session, token_hash},
     domain::{
-        ChangeReason, DisplayName, OrgSettings, Password, Permission, User, UserId, UserState,
+        ChangeReason, DisplayName, OrgSettings, OrgState, Password, Permission, User, UserId,
+        UserState,
     },
     error::{Error, Reason, Result},
     mail::Invitation,
@@ -84,7 +85,8 @@ impl Users {
         .await?;
         let invited = reload(&tx, &org, user.id).await?;
         tx.commit().await?;
-        self.mail(&org, &invited, &token, expires_at).await;
+        self.send_invitation(&org, &invited, &token, expires_at)
+            .await;
         Ok(Invited {
             user: invited,
             expires_at,
@@ -115,7 +117,7 @@ impl Users {
         )
         .await?;
         tx.commit().await?;
-        self.mail(&org, &user, &token, expires_at).await;
+        self.send_invitation(&org, &user, &token, expires_at).await;
         Ok(Invited { user, expires_at })
     }
 
@@ -186,6 +188,9 @@ impl Users {
             ));
         }
         let org = read.org(invite.org_id).await?;
+        if org.state != OrgState::Active {
+            return Err(Error::org_suspended());
+        }
         let before = read.user(&org, invite.user_id).await?.ok_or_else(|| {
             Error::failed_precondition(Reason::InviteRevoked, "this invitation was revoked")
         })?;
@@ -240,7 +245,7 @@ impl Users {
 
     /// Sends the invitation email. The invitation is already committed, so a
     /// delivery failure is logged, not returned: ResendInvite sends it again.
-    pub(super) async fn mail(
+    pub async fn send_invitation(
         &self,
         org: &OrgSettings,
         user: &User,

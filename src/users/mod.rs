@@ -348,23 +348,61 @@ impl Users {
         let org = OrgSettings::new(spec.org.clone(), spec.org.as_str().to_owned());
         let name = DisplayName::parse("Administrator").map_err(Error::internal)?;
         let admin = NewUser::new(spec.admin_email.clone(), name, vec![RoleName::admin()]);
-        let admin = self.new_user(&org, admin, UserState::Active).await?;
-        let hash = self.hasher.hash(&spec.admin_password).await?;
+        let first = FirstAdmin::Password(self.hasher.hash(&spec.admin_password).await?);
         let tx = self.store.write().await?;
         let repo = tx.repo();
         if repo.org_count().await? > 0 {
             return Ok(false);
         }
-        match repo.insert_org(&org).await {
+        match repo.insert_org(&org, None).await {
             Err(StoreError::Conflict(_)) => return Ok(false),
             other => other?,
         }
+        self.add_first_admin(
+            &tx,
+            &org,
+            admin,
+            first,
+            Action::OrgBootstrap,
+            &Origin::default(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Adds the first admin of an org just inserted in `tx`, ACTIVE with a
+    /// password or INVITED with a link, and the org's first audit entry
+    /// (`action`, by the system). Returns the admin and, for an invitation,
+    /// its token and expiry: send it with [`Users::send_invitation`] once
+    /// `tx` commits.
+    pub async fn add_first_admin(
+        &self,
+        tx: &WriteTx,
+        org: &OrgSettings,
+        admin: NewUser,
+        first: FirstAdmin,
+        action: Action,
+        origin: &Origin,
+    ) -> Result<(User, Option<(String, DateTime<Utc>)>)> {
+        let state = match first {
+            FirstAdmin::Password(_) => UserState::Active,
+            FirstAdmin::Invite => UserState::Invited,
+        };
+        let admin = self.new_user(org, admin, state).await?;
+        let repo = tx.repo();
         repo.insert_user(org.org_id, &admin)
             .await
             .map_err(identity_conflict)?;
-        repo.insert_credentials(admin.id, hash, false).await?;
+        let invitation = match first {
+            FirstAdmin::Password(hash) => {
+                repo.insert_credentials(admin.id, hash, false).await?;
+                None
+            }
+            FirstAdmin::Invite => Some(invites::issue(tx, org, admin.id).await?),
+        };
         repo.refresh_presence(
-            &org,
+            org,
             Some(&[admin.id]),
             ChangeReason::UserActivated,
             Utc::now(),
@@ -373,15 +411,24 @@ impl Users {
         repo.append_audit(audit::entry(
             org.org_id,
             AuditActor::System,
-            Action::OrgBootstrap,
+            action,
             Some(admin.id),
-            &Origin::default(),
+            origin,
             json!({ "org": org.slug.as_str(), "admin_email": admin.email.as_str() }),
         ))
         .await?;
-        tx.commit().await?;
-        Ok(true)
+        let admin = reload(tx, org, admin.id).await?;
+        Ok((admin, invitation))
     }
+}
+
+/// How an org's first admin gets in.
+#[derive(Debug, Clone)]
+pub enum FirstAdmin {
+    /// With this password hash, ACTIVE at once.
+    Password(String),
+    /// By an invitation email, INVITED until they accept it.
+    Invite,
 }
 
 /// The org's custom roles and teams that checks look names up in: loaded

@@ -9,11 +9,13 @@ use roster::{
         Bearer,
         pb::{
             self, auth_service_client::AuthServiceClient, org_service_client::OrgServiceClient,
-            user_service_client::UserServiceClient,
+            platform_service_client::PlatformServiceClient, user_service_client::UserServiceClient,
         },
     },
     app::App,
+    audit::Origin,
     config::Config,
+    domain::ApiKeyName,
 };
 use sea_orm::{ConnectionTrait, Database};
 use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
@@ -41,6 +43,7 @@ enum Server {
 
 pub type Users = UserServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Auth = AuthServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Platform = PlatformServiceClient<InterceptedService<Channel, Bearer>>;
 
 pub async fn spawn_app() -> TestApp {
     let database = TestDatabase::create().await;
@@ -223,6 +226,27 @@ pub fn create_request(email: &str, name: &str, roles: &[&str]) -> pb::CreateUser
 }
 
 impl TestApp {
+    /// The secret of a new platform key, made on the database as
+    /// `rosterd platform-keys create NAME` makes it.
+    pub async fn platform_key(&self, name: &str) -> String {
+        let keys = roster::operator::platform_keys(&Config::for_tests(self.database_url.clone()))
+            .await
+            .expect("open the database");
+        keys.create_platform_key(
+            ApiKeyName::parse(name).expect("key name"),
+            &Origin::default(),
+        )
+        .await
+        .expect("platform key created")
+        .expect("a new name")
+        .secret
+    }
+
+    /// A PlatformService client that calls with `secret`.
+    pub fn platform_as(&self, secret: &str) -> Platform {
+        PlatformServiceClient::with_interceptor(self.channel.clone(), bearer(secret))
+    }
+
     /// Runs one SQL statement on the test's database (for set-up that has
     /// no RPC, or to look behind the API).
     pub async fn sql(&self, statement: &str) {
@@ -247,8 +271,8 @@ impl TestApp {
             .collect()
     }
 
-    /// A second org (slug `slug`) with one active user, inserted directly:
-    /// orgs are not created by RPC. Returns the user's id.
+    /// A second org (slug `slug`) with one active user, inserted directly
+    /// (a set-up that needs no platform key). Returns the user's id.
     pub async fn insert_org_with_user(&self, slug: &str, email: &str, name: &str) -> String {
         let (org, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         let key = name.to_lowercase();

@@ -17,6 +17,7 @@ mod invites;
 mod lifecycle;
 mod org;
 mod passwords;
+mod platform;
 mod presence;
 mod reports;
 mod search;

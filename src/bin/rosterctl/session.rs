@@ -12,8 +12,9 @@ use roster::api::{
     Bearer,
     pb::{
         audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
-        org_service_client::OrgServiceClient, presence_service_client::PresenceServiceClient,
-        report_service_client::ReportServiceClient, user_service_client::UserServiceClient,
+        org_service_client::OrgServiceClient, platform_service_client::PlatformServiceClient,
+        presence_service_client::PresenceServiceClient, report_service_client::ReportServiceClient,
+        user_service_client::UserServiceClient,
     },
 };
 use serde::{Deserialize, Serialize};
@@ -202,6 +203,37 @@ impl SignedIn {
 
     pub fn reports(&self) -> ReportServiceClient<InterceptedService<Channel, Bearer>> {
         ReportServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+}
+
+/// A connection that calls PlatformService with the platform key in
+/// `$ROSTER_PLATFORM_KEY` (never a flag: flags show in process lists).
+pub struct PlatformConnection {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+impl PlatformConnection {
+    pub async fn open(server: &str) -> Result<Self, CliError> {
+        let key = std::env::var("ROSTER_PLATFORM_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| {
+                CliError::msg(
+                    "orgs commands need a platform API key in ROSTER_PLATFORM_KEY \
+                     (made by `rosterd platform-keys create NAME`)",
+                )
+            })?;
+        let bearer = Bearer::new(key.trim())
+            .map_err(|_| CliError::msg("ROSTER_PLATFORM_KEY is not valid header text"))?;
+        Ok(Self {
+            channel: connect(server).await?,
+            bearer,
+        })
+    }
+
+    pub fn platform(&self) -> PlatformServiceClient<InterceptedService<Channel, Bearer>> {
+        PlatformServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 }
 
