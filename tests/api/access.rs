@@ -19,8 +19,9 @@ use prost::Message;
 use prost_types::FieldMask;
 use roster::api::pb::{
     self, audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
-    org_service_client::OrgServiceClient, presence_service_client::PresenceServiceClient,
-    report_service_client::ReportServiceClient, user_service_client::UserServiceClient,
+    org_service_client::OrgServiceClient, platform_service_client::PlatformServiceClient,
+    presence_service_client::PresenceServiceClient, report_service_client::ReportServiceClient,
+    user_service_client::UserServiceClient,
 };
 use tonic::{
     Code, Request, Status,
@@ -52,9 +53,11 @@ enum Who {
     KeyWithout,
     /// The admin of a second org, acting on the first org's things.
     OtherOrgAdmin,
+    /// A platform API key, which belongs to no org.
+    PlatformKey,
 }
 
-const CALLERS: [Who; 10] = [
+const CALLERS: [Who; 11] = [
     Who::Anonymous,
     Who::Agent,
     Who::SupervisorIn,
@@ -65,6 +68,7 @@ const CALLERS: [Who; 10] = [
     Who::KeyWith,
     Who::KeyWithout,
     Who::OtherOrgAdmin,
+    Who::PlatformKey,
 ];
 
 /// The expected outcome of one cell.
@@ -156,6 +160,14 @@ enum Case {
     DeleteRole,
     ListAuditEvents,
     GetActivity,
+    CreateOrg,
+    GetOrg,
+    ListOrgs,
+    UpdateOrg,
+    SuspendOrg,
+    ReactivateOrg,
+    DeleteOrg,
+    ListPlatformAuditEvents,
 }
 
 struct Row {
@@ -167,8 +179,9 @@ struct Row {
     scope: &'static str,
     case: Case,
     /// Anonymous, agent, supervisor in team, supervisor out of team,
-    /// manager, admin, viewer, key with scope, key without, other org's admin.
-    expect: [Expect; 10],
+    /// manager, admin, viewer, key with scope, key without, other org's
+    /// admin, platform key.
+    expect: [Expect; 11],
 }
 
 const fn row(
@@ -176,7 +189,7 @@ const fn row(
     what: &'static str,
     scope: &'static str,
     case: Case,
-    expect: [Expect; 10],
+    expect: [Expect; 11],
 ) -> Row {
     Row {
         rpc,
@@ -190,59 +203,67 @@ const fn row(
 /// The matrix. "self" rows send a key (which has no self) at the target.
 #[rustfmt::skip]
 const ROWS: &[Row] = &[
-    //                                                                                                 anon agt sIn sOut mgr adm vwr key+ key- org2
-    row("AuthService/Login", "target's credentials (org2: own, in org1)", "users.read", Case::Login,     [A, A, A, A, A, A, A, A, A, U]),
-    row("AuthService/AcceptInvite", "unknown token", "users.read", Case::AcceptInvite,                  [A, A, A, A, A, A, A, A, A, A]),
-    row("AuthService/Logout", "a fresh session", "users.read", Case::Logout,                            [U, A, A, A, A, A, A, D, D, A]),
-    row("AuthService/WhoAmI", "", "users.read", Case::WhoAmI,                                           [U, A, A, A, A, A, A, A, A, A]),
-    row("AuthService/ChangePassword", "too short a new one", "users.read", Case::ChangePassword,        [U, A, A, A, A, A, A, D, D, A]),
-    row("AuthService/CreateApiKey", "", "api_keys.manage", Case::CreateApiKey,                          [U, D, D, D, D, A, D, A, D, A]),
-    row("AuthService/ListApiKeys", "", "api_keys.manage", Case::ListApiKeys,                            [U, D, D, D, D, A, D, A, D, N]),
-    row("AuthService/RevokeApiKey", "a fresh key", "api_keys.manage", Case::RevokeApiKey,               [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/InviteUser", "into team Alpha", "users.manage", Case::InviteUser,                  [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/ResendInvite", "a fresh invitee", "users.manage", Case::ResendInvite,              [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/RevokeInvite", "a fresh invitee", "users.manage", Case::RevokeInvite,              [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/CreateUser", "into team Alpha", "users.manage", Case::CreateUser,                  [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/GetUser", "target (team Alpha)", "users.read", Case::GetUserTarget,                [U, D, A, D, A, A, A, A, D, N]),
-    row("UserService/GetUser", "self", "users.read", Case::GetUserSelf,                                 [U, A, A, A, A, A, A, A, D, A]),
-    row("UserService/ListUsers", "query: target's email", "users.read", Case::ListUsers,                [U, H, Y, H, Y, Y, Y, Y, D, N]),
-    row("UserService/UpdateUser", "own display name", "users.manage", Case::UpdateOwnProfile,           [U, A, A, A, A, A, D, A, D, A]),
-    row("UserService/UpdateUser", "own roles := admin", "users.manage", Case::UpdateOwnRoles,           [U, D, D, D, D, A, D, A, D, A]),
-    row("UserService/UpdateUser", "target's display name", "users.manage", Case::UpdateTarget,          [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/SuspendUser", "a fresh user", "users.manage", Case::SuspendUser,                   [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/ReactivateUser", "target", "users.manage", Case::ReactivateUser,                   [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/UnlockUser", "target", "users.manage", Case::UnlockUser,                           [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/DeleteUser", "a fresh user", "users.manage", Case::DeleteUser,                     [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/ResetPassword", "a fresh user", "users.manage", Case::ResetPassword,               [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/ForcePasswordChange", "a fresh user", "users.manage", Case::ForcePasswordChange,   [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/SetAvatar", "own", "users.manage", Case::SetOwnAvatar,                             [U, A, A, A, A, A, D, A, D, A]),
-    row("UserService/SetAvatar", "target's", "users.manage", Case::SetTargetAvatar,                     [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/GetAvatar", "target's", "users.read", Case::GetAvatar,                             [U, D, A, D, A, A, A, A, D, N]),
-    row("UserService/ImportUsers", "a one-row CSV", "users.manage", Case::ImportUsers,                  [U, D, D, D, D, A, D, A, D, A]),
-    row("UserService/GetImportJob", "an unknown id", "users.manage", Case::GetImportJob,                [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/ListImportJobs", "", "users.manage", Case::ListImportJobs,                         [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/GetImportReport", "an unknown id", "users.manage", Case::GetImportReport,          [U, D, D, D, D, A, D, A, D, N]),
-    row("UserService/ExportUsers", "everyone", "users.read", Case::ExportUsers,                         [U, D, D, D, A, A, A, A, D, N]),
-    row("UserService/ListDeletedUsers", "the org's tombstones", "users.read", Case::ListDeletedUsers,    [U, D, D, D, A, A, A, A, D, N]),
-    row("PresenceService/SetAvailability", "self", "presence.manage", Case::SetOwnAvailability,         [U, A, A, A, A, A, S, A, S, A]),
-    row("PresenceService/SetAvailability", "target", "presence.manage", Case::SetTargetAvailability,    [U, S, A, S, A, A, S, A, S, N]),
-    row("PresenceService/Heartbeat", "", "presence.read", Case::Heartbeat,                              [U, A, A, A, A, A, A, D, D, A]),
-    row("PresenceService/ReportChatLoad", "target", "presence.report_chat_load", Case::ReportChatLoad,  [U, D, D, D, D, A, D, A, D, N]),
-    row("PresenceService/GetPresence", "target", "presence.read", Case::GetPresence,                    [U, S, A, S, A, A, A, A, S, N]),
-    row("PresenceService/ListPresence", "everyone", "presence.read", Case::ListPresence,                [U, H, Y, H, Y, Y, Y, Y, S, N]),
-    row("PresenceService/WatchPresence", "the snapshot", "presence.read", Case::WatchPresence,          [U, H, Y, H, Y, Y, Y, Y, S, N]),
-    row("OrgService/GetOrgSettings", "", "settings.manage", Case::GetOrgSettings,                       [U, A, A, A, A, A, A, A, A, N]),
-    row("OrgService/UpdateOrgSettings", "display name", "settings.manage", Case::UpdateOrgSettings,     [U, D, D, D, D, A, D, A, D, A]),
-    row("OrgService/CreateTeam", "", "teams.manage", Case::CreateTeam,                                  [U, D, D, D, A, A, D, A, D, A]),
-    row("OrgService/ListTeams", "", "teams.manage", Case::ListTeams,                                    [U, A, A, A, A, A, A, A, A, N]),
-    row("OrgService/UpdateTeam", "team Gamma", "teams.manage", Case::UpdateTeam,                        [U, D, D, D, A, A, D, A, D, N]),
-    row("OrgService/DeleteTeam", "a fresh team", "teams.manage", Case::DeleteTeam,                      [U, D, D, D, A, A, D, A, D, N]),
-    row("OrgService/CreateRole", "", "roles.manage", Case::CreateRole,                                  [U, D, D, D, D, A, D, A, D, A]),
-    row("OrgService/ListRoles", "", "roles.manage", Case::ListRoles,                                    [U, A, A, A, A, A, A, A, A, N]),
-    row("OrgService/UpdateRole", "role auditor", "roles.manage", Case::UpdateRole,                      [U, D, D, D, D, A, D, A, D, N]),
-    row("OrgService/DeleteRole", "a fresh role", "roles.manage", Case::DeleteRole,                      [U, D, D, D, D, A, D, A, D, N]),
-    row("AuditService/ListAuditEvents", "", "audit.read", Case::ListAuditEvents,                        [U, D, D, D, D, A, D, A, D, N]),
-    row("ReportService/GetActivity", "target", "reports.read", Case::GetActivity,                       [U, S, A, S, A, A, A, A, S, N]),
+    //                                                                                                 anon agt sIn sOut mgr adm vwr key+ key- org2 plat
+    row("AuthService/Login", "target's credentials (org2: own, in org1)", "users.read", Case::Login,     [A, A, A, A, A, A, A, A, A, U, A]),
+    row("AuthService/AcceptInvite", "unknown token", "users.read", Case::AcceptInvite,                  [A, A, A, A, A, A, A, A, A, A, A]),
+    row("AuthService/Logout", "a fresh session", "users.read", Case::Logout,                            [U, A, A, A, A, A, A, D, D, A, D]),
+    row("AuthService/WhoAmI", "", "users.read", Case::WhoAmI,                                           [U, A, A, A, A, A, A, A, A, A, D]),
+    row("AuthService/ChangePassword", "too short a new one", "users.read", Case::ChangePassword,        [U, A, A, A, A, A, A, D, D, A, D]),
+    row("AuthService/CreateApiKey", "", "api_keys.manage", Case::CreateApiKey,                          [U, D, D, D, D, A, D, A, D, A, D]),
+    row("AuthService/ListApiKeys", "", "api_keys.manage", Case::ListApiKeys,                            [U, D, D, D, D, A, D, A, D, N, D]),
+    row("AuthService/RevokeApiKey", "a fresh key", "api_keys.manage", Case::RevokeApiKey,               [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/InviteUser", "into team Alpha", "users.manage", Case::InviteUser,                  [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/ResendInvite", "a fresh invitee", "users.manage", Case::ResendInvite,              [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/RevokeInvite", "a fresh invitee", "users.manage", Case::RevokeInvite,              [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/CreateUser", "into team Alpha", "users.manage", Case::CreateUser,                  [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/GetUser", "target (team Alpha)", "users.read", Case::GetUserTarget,                [U, D, A, D, A, A, A, A, D, N, D]),
+    row("UserService/GetUser", "self", "users.read", Case::GetUserSelf,                                 [U, A, A, A, A, A, A, A, D, A, D]),
+    row("UserService/ListUsers", "query: target's email", "users.read", Case::ListUsers,                [U, H, Y, H, Y, Y, Y, Y, D, N, D]),
+    row("UserService/UpdateUser", "own display name", "users.manage", Case::UpdateOwnProfile,           [U, A, A, A, A, A, D, A, D, A, D]),
+    row("UserService/UpdateUser", "own roles := admin", "users.manage", Case::UpdateOwnRoles,           [U, D, D, D, D, A, D, A, D, A, D]),
+    row("UserService/UpdateUser", "target's display name", "users.manage", Case::UpdateTarget,          [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/SuspendUser", "a fresh user", "users.manage", Case::SuspendUser,                   [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/ReactivateUser", "target", "users.manage", Case::ReactivateUser,                   [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/UnlockUser", "target", "users.manage", Case::UnlockUser,                           [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/DeleteUser", "a fresh user", "users.manage", Case::DeleteUser,                     [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/ResetPassword", "a fresh user", "users.manage", Case::ResetPassword,               [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/ForcePasswordChange", "a fresh user", "users.manage", Case::ForcePasswordChange,   [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/SetAvatar", "own", "users.manage", Case::SetOwnAvatar,                             [U, A, A, A, A, A, D, A, D, A, D]),
+    row("UserService/SetAvatar", "target's", "users.manage", Case::SetTargetAvatar,                     [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/GetAvatar", "target's", "users.read", Case::GetAvatar,                             [U, D, A, D, A, A, A, A, D, N, D]),
+    row("UserService/ImportUsers", "a one-row CSV", "users.manage", Case::ImportUsers,                  [U, D, D, D, D, A, D, A, D, A, D]),
+    row("UserService/GetImportJob", "an unknown id", "users.manage", Case::GetImportJob,                [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/ListImportJobs", "", "users.manage", Case::ListImportJobs,                         [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/GetImportReport", "an unknown id", "users.manage", Case::GetImportReport,          [U, D, D, D, D, A, D, A, D, N, D]),
+    row("UserService/ExportUsers", "everyone", "users.read", Case::ExportUsers,                         [U, D, D, D, A, A, A, A, D, N, D]),
+    row("UserService/ListDeletedUsers", "the org's tombstones", "users.read", Case::ListDeletedUsers,    [U, D, D, D, A, A, A, A, D, N, D]),
+    row("PresenceService/SetAvailability", "self", "presence.manage", Case::SetOwnAvailability,         [U, A, A, A, A, A, S, A, S, A, D]),
+    row("PresenceService/SetAvailability", "target", "presence.manage", Case::SetTargetAvailability,    [U, S, A, S, A, A, S, A, S, N, D]),
+    row("PresenceService/Heartbeat", "", "presence.read", Case::Heartbeat,                              [U, A, A, A, A, A, A, D, D, A, D]),
+    row("PresenceService/ReportChatLoad", "target", "presence.report_chat_load", Case::ReportChatLoad,  [U, D, D, D, D, A, D, A, D, N, D]),
+    row("PresenceService/GetPresence", "target", "presence.read", Case::GetPresence,                    [U, S, A, S, A, A, A, A, S, N, D]),
+    row("PresenceService/ListPresence", "everyone", "presence.read", Case::ListPresence,                [U, H, Y, H, Y, Y, Y, Y, S, N, D]),
+    row("PresenceService/WatchPresence", "the snapshot", "presence.read", Case::WatchPresence,          [U, H, Y, H, Y, Y, Y, Y, S, N, D]),
+    row("OrgService/GetOrgSettings", "", "settings.manage", Case::GetOrgSettings,                       [U, A, A, A, A, A, A, A, A, N, D]),
+    row("OrgService/UpdateOrgSettings", "display name", "settings.manage", Case::UpdateOrgSettings,     [U, D, D, D, D, A, D, A, D, A, D]),
+    row("OrgService/CreateTeam", "", "teams.manage", Case::CreateTeam,                                  [U, D, D, D, A, A, D, A, D, A, D]),
+    row("OrgService/ListTeams", "", "teams.manage", Case::ListTeams,                                    [U, A, A, A, A, A, A, A, A, N, D]),
+    row("OrgService/UpdateTeam", "team Gamma", "teams.manage", Case::UpdateTeam,                        [U, D, D, D, A, A, D, A, D, N, D]),
+    row("OrgService/DeleteTeam", "a fresh team", "teams.manage", Case::DeleteTeam,                      [U, D, D, D, A, A, D, A, D, N, D]),
+    row("OrgService/CreateRole", "", "roles.manage", Case::CreateRole,                                  [U, D, D, D, D, A, D, A, D, A, D]),
+    row("OrgService/ListRoles", "", "roles.manage", Case::ListRoles,                                    [U, A, A, A, A, A, A, A, A, N, D]),
+    row("OrgService/UpdateRole", "role auditor", "roles.manage", Case::UpdateRole,                      [U, D, D, D, D, A, D, A, D, N, D]),
+    row("OrgService/DeleteRole", "a fresh role", "roles.manage", Case::DeleteRole,                      [U, D, D, D, D, A, D, A, D, N, D]),
+    row("AuditService/ListAuditEvents", "", "audit.read", Case::ListAuditEvents,                        [U, D, D, D, D, A, D, A, D, N, D]),
+    row("ReportService/GetActivity", "target", "reports.read", Case::GetActivity,                       [U, S, A, S, A, A, A, A, S, N, D]),
+    row("PlatformService/CreateOrg", "a new org", "settings.manage", Case::CreateOrg,                   [U, D, D, D, D, D, D, D, D, D, A]),
+    row("PlatformService/GetOrg", "the first org", "settings.manage", Case::GetOrg,                     [U, D, D, D, D, D, D, D, D, D, A]),
+    row("PlatformService/ListOrgs", "", "settings.manage", Case::ListOrgs,                              [U, D, D, D, D, D, D, D, D, D, A]),
+    row("PlatformService/UpdateOrg", "a fresh org's name", "settings.manage", Case::UpdateOrg,          [U, D, D, D, D, D, D, D, D, D, A]),
+    row("PlatformService/SuspendOrg", "a fresh org", "settings.manage", Case::SuspendOrg,               [U, D, D, D, D, D, D, D, D, D, A]),
+    row("PlatformService/ReactivateOrg", "a fresh (active) org", "settings.manage", Case::ReactivateOrg,[U, D, D, D, D, D, D, D, D, D, A]),
+    row("PlatformService/DeleteOrg", "a fresh suspended org", "settings.manage", Case::DeleteOrg,       [U, D, D, D, D, D, D, D, D, D, A]),
+    row("PlatformService/ListPlatformAuditEvents", "", "settings.manage", Case::ListPlatformAuditEvents,[U, D, D, D, D, D, D, D, D, D, A]),
 ];
 
 /// The scope of `Who::KeyWithout`: a permission no Roster RPC asks for.
@@ -272,6 +293,7 @@ struct Clients {
     org: OrgServiceClient<Svc>,
     audit: AuditServiceClient<Svc>,
     report: ReportServiceClient<Svc>,
+    platform: PlatformServiceClient<Svc>,
 }
 
 impl Clients {
@@ -287,7 +309,8 @@ impl Clients {
             presence: PresenceServiceClient::with_interceptor(channel.clone(), creds.clone()),
             org: OrgServiceClient::with_interceptor(channel.clone(), creds.clone()),
             audit: AuditServiceClient::with_interceptor(channel.clone(), creds.clone()),
-            report: ReportServiceClient::with_interceptor(channel.clone(), creds),
+            report: ReportServiceClient::with_interceptor(channel.clone(), creds.clone()),
+            platform: PlatformServiceClient::with_interceptor(channel.clone(), creds),
         }
     }
 }
@@ -310,6 +333,9 @@ struct Fixture {
     team_gamma: String,
     /// Ids and names of the first org that the second org must never see.
     markers: Vec<String>,
+    /// The secret of a platform key.
+    platform_key: String,
+    org1_id: String,
     counter: AtomicUsize,
 }
 
@@ -382,12 +408,27 @@ impl Fixture {
         name
     }
 
+    /// A new org, made with the platform key; returns its id.
+    async fn fresh_org(&self) -> String {
+        let slug = self.unique("fresh-org-");
+        Clients::new(&self.app.channel, Some(&self.platform_key))
+            .platform
+            .create_org(create_org_request(&slug))
+            .await
+            .expect("org created")
+            .into_inner()
+            .org
+            .expect("org")
+            .org_id
+    }
+
     /// The token a caller sends; `None` for the anonymous caller.
     fn token(&self, who: Who, scope: &str) -> Option<String> {
         match who {
             Who::Anonymous => None,
             Who::KeyWith => Some(self.keys[scope].clone()),
             Who::KeyWithout => Some(self.keys[UNRELATED_SCOPE].clone()),
+            Who::PlatformKey => Some(self.platform_key.clone()),
             person => Some(self.people[&person].token.clone()),
         }
     }
@@ -846,6 +887,70 @@ impl Fixture {
                     .list_audit_events(pb::ListAuditEventsRequest::default())
                     .await,
             ),
+            Case::CreateOrg => debug(
+                c.platform
+                    .create_org(create_org_request(&self.unique("new-org-")))
+                    .await,
+            ),
+            Case::GetOrg => debug(
+                c.platform
+                    .get_org(pb::GetOrgRequest {
+                        org_id: self.org1_id.clone(),
+                    })
+                    .await,
+            ),
+            Case::ListOrgs => debug(c.platform.list_orgs(pb::ListOrgsRequest::default()).await),
+            Case::UpdateOrg => {
+                let org_id = self.fresh_org().await;
+                debug(
+                    c.platform
+                        .update_org(pb::UpdateOrgRequest {
+                            org: Some(pb::Org {
+                                org_id,
+                                display_name: "Renamed".into(),
+                                ..Default::default()
+                            }),
+                            update_mask: mask(&["display_name"]),
+                        })
+                        .await,
+                )
+            }
+            Case::SuspendOrg => {
+                let org_id = self.fresh_org().await;
+                debug(
+                    c.platform
+                        .suspend_org(pb::SuspendOrgRequest {
+                            org_id,
+                            reason: String::new(),
+                        })
+                        .await,
+                )
+            }
+            Case::ReactivateOrg => {
+                let org_id = self.fresh_org().await;
+                debug(
+                    c.platform
+                        .reactivate_org(pb::ReactivateOrgRequest { org_id })
+                        .await,
+                )
+            }
+            Case::DeleteOrg => {
+                let org_id = self.fresh_org().await;
+                Clients::new(&self.app.channel, Some(&self.platform_key))
+                    .platform
+                    .suspend_org(pb::SuspendOrgRequest {
+                        org_id: org_id.clone(),
+                        reason: String::new(),
+                    })
+                    .await
+                    .expect("suspended");
+                debug(c.platform.delete_org(pb::DeleteOrgRequest { org_id }).await)
+            }
+            Case::ListPlatformAuditEvents => debug(
+                c.platform
+                    .list_platform_audit_events(pb::ListPlatformAuditEventsRequest::default())
+                    .await,
+            ),
             Case::GetActivity => {
                 let now = chrono::Utc::now().timestamp();
                 debug(
@@ -967,6 +1072,19 @@ async fn create_role(admin: &Clients, name: &str) {
         .expect("role created");
 }
 
+/// A CreateOrg request for `slug`, whose admin is invited.
+fn create_org_request(slug: &str) -> pb::CreateOrgRequest {
+    pb::CreateOrgRequest {
+        slug: slug.into(),
+        display_name: slug.into(),
+        admin: Some(pb::NewOrgAdmin {
+            email: format!("admin@{slug}.example"),
+            display_name: "Admin".into(),
+        }),
+        ..Default::default()
+    }
+}
+
 async fn setup() -> Fixture {
     let app = spawn_app().await;
     let admin = Clients::new(&app.channel, Some(&app.admin_token));
@@ -1020,6 +1138,7 @@ async fn setup() -> Fixture {
         .expect("whoami")
         .into_inner();
     let org1_id = admin_id.org_id.clone();
+    let markers_org1_id = org1_id.clone();
     people.insert(
         Who::Admin,
         Person {
@@ -1093,10 +1212,13 @@ async fn setup() -> Fixture {
     ]);
     markers.extend(key_ids);
 
+    let platform_key = app.platform_key("matrix").await;
     Fixture {
         app,
         people,
         keys,
+        platform_key,
+        org1_id: markers_org1_id,
         target,
         team_alpha,
         team_gamma,

@@ -49,6 +49,11 @@ impl Ctl {
     /// server lives on this test's runtime, so the blocking wait for the
     /// child happens on a thread of its own.
     pub(crate) async fn run(&self, args: &[&str], stdin: &str) -> Run {
+        self.run_with(args, stdin, &[]).await
+    }
+
+    /// [`Ctl::run`] with more environment.
+    pub(crate) async fn run_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rosterctl"));
         command
             .arg("--server")
@@ -56,6 +61,8 @@ impl Ctl {
             .args(args)
             .env("ROSTER_CONFIG_DIR", self.config_dir.path())
             .env_remove("ROSTER_SERVER")
+            .env_remove("ROSTER_PLATFORM_KEY")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -2006,5 +2013,152 @@ async fn report_activity_prints_a_table_json_and_csv() {
         too_old.stderr.contains("BEYOND_RETENTION"),
         "{}",
         too_old.stderr
+    );
+}
+
+#[tokio::test]
+async fn orgs_are_managed_with_a_platform_key() {
+    let app = spawn_app().await;
+    let ctl = Ctl::new(&app);
+    let key = app.platform_key("ops").await;
+    let env = [("ROSTER_PLATFORM_KEY", key.as_str())];
+
+    let run = ctl.run(&["orgs", "list"], "").await;
+    assert!(
+        !run.success && run.stderr.contains("ROSTER_PLATFORM_KEY"),
+        "{}",
+        run.stderr
+    );
+
+    let run = ctl
+        .run_with(
+            &[
+                "--json",
+                "orgs",
+                "create",
+                "--slug",
+                "globex",
+                "--name",
+                "Globex",
+                "--seat-limit",
+                "5",
+                "--admin-email",
+                "boss@globex.test",
+                "--admin-name",
+                "Boss",
+                "--admin-password-stdin",
+            ],
+            "a long enough password\n",
+            &env,
+        )
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    let created = run.json();
+    assert_eq!(created["org"]["slug"], "globex");
+    assert_eq!(created["org"]["seat_limit"], 5);
+    assert!(created["invite_expires_at"].is_null());
+
+    let run = ctl.run_with(&["orgs", "get", "globex"], "", &env).await;
+    assert!(
+        run.success && run.stdout.contains("Globex") && run.stdout.contains("ORG_STATE_ACTIVE"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let run = ctl
+        .run_with(
+            &[
+                "--json",
+                "orgs",
+                "update",
+                "globex",
+                "--name",
+                "Globex Corp",
+            ],
+            "",
+            &env,
+        )
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()["display_name"], "Globex Corp");
+    let run = ctl
+        .run_with(
+            &["orgs", "suspend", "globex", "--reason", "unpaid", "--yes"],
+            "",
+            &env,
+        )
+        .await;
+    assert!(
+        run.success && run.stdout.contains("unpaid"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let run = ctl
+        .run_with(
+            &["--json", "orgs", "list", "--state", "suspended"],
+            "",
+            &env,
+        )
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json().as_array().map(Vec::len), Some(1));
+    let run = ctl
+        .run_with(&["orgs", "reactivate", "globex"], "", &env)
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    let run = ctl
+        .run_with(&["orgs", "delete", "globex", "--yes"], "", &env)
+        .await;
+    assert!(
+        !run.success && run.stderr.contains("ORG_NOT_SUSPENDED"),
+        "{}",
+        run.stderr
+    );
+    let run = ctl.run_with(&["orgs", "delete", "globex"], "", &env).await;
+    assert!(
+        !run.success && run.stderr.contains("--yes"),
+        "{}",
+        run.stderr
+    );
+    ctl.run_with(&["orgs", "suspend", "globex", "--yes"], "", &env)
+        .await;
+    let run = ctl
+        .run_with(&["orgs", "delete", "globex", "--yes"], "", &env)
+        .await;
+    assert!(
+        run.success && run.stdout.contains("1 users"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let run = ctl.run_with(&["orgs", "get", "globex"], "", &env).await;
+    assert!(
+        !run.success && run.stderr.contains("no org has the slug"),
+        "{}",
+        run.stderr
+    );
+    let run = ctl
+        .run_with(
+            &["--json", "orgs", "audit", "--action", "org.delete"],
+            "",
+            &env,
+        )
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()[0]["org_slug"], "globex");
+
+    // An org's session is no platform key.
+    let run = ctl
+        .run_with(
+            &["orgs", "list"],
+            "",
+            &[("ROSTER_PLATFORM_KEY", app.admin_token.as_str())],
+        )
+        .await;
+    assert!(
+        !run.success && run.stderr.contains("WRONG_CALLER_KIND"),
+        "{}",
+        run.stderr
     );
 }

@@ -12,17 +12,18 @@ use tonic_health::pb::{
 use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, ORG, RawCodec, Stoppable, TestDatabase, reason, spawn_app,
-    spawn_app_on, start,
+    ADMIN_EMAIL, ADMIN_PASSWORD, ORG, RawCodec, Rosterd, Stoppable, TestDatabase, reason,
+    spawn_app, spawn_app_on, start,
 };
 
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "roster.v1.AuthService",
     "roster.v1.UserService",
     "roster.v1.PresenceService",
     "roster.v1.OrgService",
     "roster.v1.AuditService",
     "roster.v1.ReportService",
+    "roster.v1.PlatformService",
 ];
 
 #[tokio::test]
@@ -397,9 +398,14 @@ async fn a_database_that_cannot_be_opened_is_named_with_the_cause() {
 /// `rosterd admin …` on the database at `url`, with `stdin`; returns
 /// whether it succeeded and what it printed.
 fn rosterd_admin(url: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    let args: Vec<&str> = ["admin"].iter().chain(args).copied().collect();
+    rosterd_at(url, &args, stdin)
+}
+
+/// `rosterd ARGS` (an operator command) on the database at `url`.
+fn rosterd_at(url: &str, args: &[&str], stdin: &str) -> (bool, String) {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .arg("admin")
         .args(args)
         .env("DATABASE_URL", url)
         .env("ROSTER_PASSWORD_HASHING", "insecure-fast")
@@ -554,4 +560,85 @@ async fn rosterd_probe_tells_a_serving_server_from_none() {
         .expect("a port");
     let nobody = probe(unused.to_string());
     assert!(!nobody.status.success(), "{nobody:?}");
+}
+
+#[tokio::test]
+async fn platform_keys_are_made_listed_and_revoked_at_the_console() {
+    let app = spawn_app().await;
+    let url = app.database_url.clone();
+    let (ok, printed) = rosterd_at(&url, &["platform-keys", "create", "signup"], "");
+    assert!(ok, "{printed}");
+    let secret = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("rpk_"))
+        .expect("the secret is printed")
+        .to_owned();
+    app.platform_as(&secret)
+        .list_orgs(pb::ListOrgsRequest::default())
+        .await
+        .expect("the printed secret calls PlatformService");
+    let (ok, printed) = rosterd_at(&url, &["platform-keys", "create", "signup"], "");
+    assert!(!ok && printed.contains("exists already"), "{printed}");
+
+    let (ok, listed) = rosterd_at(&url, &["platform-keys", "list"], "");
+    assert!(
+        ok && listed.contains("signup") && listed.contains("live"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret), "never the secret: {listed}");
+
+    let (ok, printed) = rosterd_at(&url, &["platform-keys", "revoke", "signup"], "");
+    assert!(ok, "{printed}");
+    let status = app
+        .platform_as(&secret)
+        .list_orgs(pb::ListOrgsRequest::default())
+        .await
+        .expect_err("revoked");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let (ok, printed) = rosterd_at(&url, &["platform-keys", "revoke", "signup"], "");
+    assert!(!ok && printed.contains("no live platform key"), "{printed}");
+    let (ok, printed) = rosterd_at(&url, &["platform-keys", "create", ""], "");
+    assert!(
+        !ok && printed.contains("invalid platform key name"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_platform_key_named_at_start_is_made_once_and_its_secret_logged() {
+    let database = TestDatabase::create().await;
+    let env = [("ROSTER_BOOTSTRAP_PLATFORM_KEY", "signup-backend".to_owned())];
+    let mut first = Rosterd::start_with(&database.url, &env).await;
+    let log = first.log_text();
+    let secret = log
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "_-".contains(c)))
+        .find(|w| w.starts_with("rpk_"))
+        .unwrap_or_else(|| panic!("the secret is logged: {log}"))
+        .to_owned();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", first.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    roster::api::pb::platform_service_client::PlatformServiceClient::with_interceptor(
+        channel,
+        roster::api::Bearer::new(&secret).expect("header text"),
+    )
+    .list_orgs(pb::ListOrgsRequest::default())
+    .await
+    .expect("the logged secret calls PlatformService");
+    first.kill();
+
+    // A restart with the same setting makes no second key.
+    let second = Rosterd::start_with(&database.url, &env).await;
+    assert!(!second.log_text().contains("rpk_"), "{}", second.log_text());
+    let (ok, listed) = rosterd_at(&database.url, &["platform-keys", "list"], "");
+    assert!(ok, "{listed}");
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.starts_with("signup-backend"))
+            .count(),
+        1
+    );
 }

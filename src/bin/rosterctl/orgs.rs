@@ -13,7 +13,7 @@ use crate::{
         rfc3339, shorten,
     },
     paging::{PageArgs, note_next_page},
-    prompt::{Confirmation, confirm, new_password_from_stdin},
+    prompt::{Confirmation, confirm, password_from_stdin},
     session::PlatformConnection,
 };
 
@@ -132,7 +132,7 @@ pub async fn run(
             request_id,
         } => {
             let admin_password = if admin_password_stdin {
-                new_password_from_stdin()?.ok_or_else(|| CliError::msg("no password on stdin"))?
+                password_from_stdin()?
             } else {
                 String::new()
             };
