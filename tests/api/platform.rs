@@ -948,3 +948,60 @@ async fn the_platform_audit_log_records_every_change_and_outlives_the_org() {
     fields.sort();
     assert_eq!(fields, ["action", "org_id"]);
 }
+
+/// Replicas share a PostgreSQL database (an SQLite file has one server,
+/// whose case is the test above), so this runs on PostgreSQL only: B hears
+/// of A's suspension at A's commit, well before its periodic re-check.
+#[tokio::test]
+async fn a_suspension_through_one_replica_ends_watches_on_another() {
+    let database = crate::helpers::TestDatabase::create().await;
+    let url = database.url.clone();
+    if !url.starts_with("postgres") {
+        return;
+    }
+    let a = crate::helpers::spawn_app_on(database).await;
+    let mut config = roster::config::Config::for_tests(url.clone());
+    config.bootstrap_org = crate::helpers::ORG.into();
+    let (b_addr, _b) = crate::helpers::start(config).await;
+    let b = Channel::from_shared(format!("http://{b_addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to B");
+
+    let mut platform = a.platform_as(&a.platform_key("ops").await);
+    let org = create(
+        &mut platform,
+        create_request("globex", "boss@globex.test", USER_PASSWORD),
+    )
+    .await
+    .org
+    .expect("org");
+    let token = login(&a, "globex", "boss@globex.test", USER_PASSWORD)
+        .await
+        .expect("sign in");
+    let mut stream = PresenceServiceClient::with_interceptor(b, bearer(&token))
+        .watch_presence(pb::WatchPresenceRequest::default())
+        .await
+        .expect("watch on B")
+        .into_inner();
+    while let Some(event) = stream.message().await.expect("snapshot") {
+        if event.kind() == pb::PresenceEventKind::SnapshotEnd {
+            break;
+        }
+    }
+    platform
+        .suspend_org(pb::SuspendOrgRequest {
+            org_id: org.org_id,
+            reason: String::new(),
+        })
+        .await
+        .expect("suspend through A");
+    let status = tokio::time::timeout(Duration::from_secs(5), end_of(stream))
+        .await
+        .expect("B's watch ends");
+    assert_eq!(
+        (status.code(), reason(&status).as_str()),
+        (Code::PermissionDenied, "ORG_SUSPENDED")
+    );
+}
