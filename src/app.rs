@@ -31,7 +31,7 @@ use crate::{
     presence::{Hub, HubConfig, Presences},
     store::{Store, StoreError},
     telemetry::{self, RpcLayer},
-    tls::{Tls, TlsError},
+    tls::{Alpn, Tls, TlsError},
     users::{Bootstrap, Users},
 };
 
@@ -72,6 +72,8 @@ pub enum StartError {
 /// A built server, bound and ready to serve.
 pub struct App {
     listener: TcpListener,
+    /// The plaintext health-only listener, when configured.
+    health_listener: Option<TcpListener>,
     /// Set when the listener serves TLS.
     tls: Option<Tls>,
     store: Store,
@@ -91,7 +93,7 @@ impl App {
     /// in use stops start-up before anything is created.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let tls = match config.tls_files() {
-            Some(files) => Some(Tls::load(&files)?),
+            Some(files) => Some(Tls::load(&files, Alpn::H2)?),
             None if config.tls_cert.is_some()
                 || config.tls_key.is_some()
                 || config.tls_client_ca.is_some() =>
@@ -108,6 +110,14 @@ impl App {
                     addr: config.listen,
                     source,
                 })?;
+        let health_listener = match config.health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let hasher = PasswordHasher::new(config.hash_cost())?;
         let mailer = Mailer::new(
             config.smtp_url.as_deref(),
@@ -134,6 +144,7 @@ impl App {
         let presences = Presences::new(store.clone(), hub, config.presence_retention());
         Ok(Self {
             listener,
+            health_listener,
             tls,
             presences,
             org: Org::new(store.clone()),
@@ -190,7 +201,7 @@ impl App {
             .tcp_nodelay(true)
             .trace_fn(telemetry::rpc_span)
             .layer(layers)
-            .add_service(health_service)
+            .add_service(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(AuthServiceServer::new(AuthApi::new(
@@ -222,6 +233,19 @@ impl App {
         tokio::spawn(self.presences.clone().run_sweeper());
 
         let probe = tokio::spawn(follow_database(self.store.clone(), health.clone()));
+        // Health alone, in plaintext, for probes that cannot speak TLS; it
+        // reports what the main listener's health does, until the end.
+        let health_only = self.health_listener.map(|listener| {
+            let server = Server::builder()
+                .add_service(health_service.clone())
+                .serve_with_incoming(TcpListenerStream::new(listener));
+            tokio::spawn(async move {
+                if let Err(err) = server.await {
+                    tracing::error!(%err, "the health listener stopped");
+                }
+            })
+        });
+        let _health_only = AbortOnDrop(health_only);
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let drained = async {
@@ -267,6 +291,17 @@ impl App {
         }
         self.store.close().await?;
         Ok(())
+    }
+}
+
+/// Aborts a task when dropped: a server task that must not outlive `run_until`.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 

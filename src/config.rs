@@ -103,6 +103,12 @@ pub struct Config {
     #[arg(long, env = "ROSTER_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Address to serve grpc.health.v1 on, in plaintext and nothing else:
+    /// for probes that cannot speak TLS (Kubernetes' gRPC probes) when the
+    /// main listener does. Unset means health only on the main listener.
+    #[arg(long, env = "ROSTER_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+
     /// Longest a unary RPC may run, in seconds (a client's shorter
     /// `grpc-timeout` wins).
     #[arg(long, env = "ROSTER_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
@@ -245,6 +251,7 @@ impl Config {
             otlp_timeout_ms: 10_000,
             metric_export_interval_ms: 60_000,
             metrics_listen: None,
+            health_listen: None,
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             shutdown_grace_secs: 5,

@@ -1,4 +1,5 @@
-//! TLS for the gRPC listener: rustls (ring), TLS 1.2 and 1.3, ALPN `h2`.
+//! TLS for the gRPC listener (ALPN `h2`) and the metrics endpoint (ALPN
+//! `http/1.1`): rustls (ring), TLS 1.2 and 1.3, the same files for both.
 //!
 //! Contract:
 //! - The certificate chain and key are PEM files. They are read at start-up
@@ -38,6 +39,15 @@ pub const RELOAD_CHECK: Duration = Duration::from_secs(2);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepted connections whose handshake is done, waiting to be served.
 const READY_QUEUE: usize = 64;
+
+/// The protocol a TLS listener speaks inside, as announced by ALPN.
+#[derive(Debug, Clone, Copy)]
+pub enum Alpn {
+    /// gRPC.
+    H2,
+    /// Prometheus scrapes.
+    Http1,
+}
 
 /// Where the TLS material is.
 #[derive(Debug, Clone)]
@@ -84,7 +94,7 @@ pub struct Tls {
 }
 
 impl Tls {
-    pub fn load(files: &TlsFiles) -> Result<Self, TlsError> {
+    pub fn load(files: &TlsFiles, alpn: Alpn) -> Result<Self, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certificate = Arc::new(ReloadingCertificate {
             current: RwLock::new(Arc::new(load_pair(files)?)),
@@ -113,7 +123,10 @@ impl Tls {
             None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_cert_resolver(certificate.clone());
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        config.alpn_protocols = vec![match alpn {
+            Alpn::H2 => b"h2".to_vec(),
+            Alpn::Http1 => b"http/1.1".to_vec(),
+        }];
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             certificate,

@@ -27,8 +27,9 @@ enum Command {
     /// Apply every pending database migration, then exit (for a job that
     /// runs before the servers, which then start with --no-migrate).
     Migrate,
-    /// Ask the server on ROSTER_LISTEN's port (on this machine) for its
-    /// health; exit 0 when SERVING: a container health check.
+    /// Ask the server on this machine for its health (on ROSTER_HEALTH_LISTEN's
+    /// port, else ROSTER_LISTEN's); exit 0 when SERVING: a container health
+    /// check.
     Probe,
     /// Recover an account offline, straight on the database, when nobody
     /// who could fix it can sign in. Audited as the system.
@@ -93,6 +94,11 @@ async fn main() -> std::process::ExitCode {
         eprintln!("rosterd: {err}");
         return std::process::ExitCode::FAILURE;
     }
+    // Only the server serves metrics: an operator command run beside it
+    // (a probe in the same container, say) must not take its port.
+    if command.is_some() {
+        config.metrics_listen = None;
+    }
     let _telemetry = match telemetry::init(&config) {
         Ok(guard) => guard,
         Err(err) => {
@@ -137,7 +143,16 @@ async fn probe(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
-    let url = format!("http://127.0.0.1:{}", config.listen.port());
+    // The plaintext health listener when there is one; else the main one,
+    // which must then be plaintext too.
+    let port = match config.health_listen {
+        Some(addr) => addr.port(),
+        None if config.tls_files().is_some() => {
+            return Err("the listener speaks TLS: set ROSTER_HEALTH_LISTEN to probe it".into());
+        }
+        None => config.listen.port(),
+    };
+    let url = format!("http://127.0.0.1:{port}");
     let channel = tonic::transport::Endpoint::from_shared(url)?
         .connect_timeout(std::time::Duration::from_secs(2))
         .timeout(std::time::Duration::from_secs(2))

@@ -89,6 +89,8 @@ pub enum TelemetryError {
     },
     #[error("a global subscriber is already set: {0}")]
     Init(#[from] tracing_subscriber::util::TryInitError),
+    #[error("metrics endpoint TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Installs the global subscriber, tracer and meter providers, and starts
@@ -148,7 +150,11 @@ pub fn init(config: &Config) -> Result<TelemetryGuard, TelemetryError> {
         None
     };
     if let (Some(addr), Some(reader)) = (config.metrics_listen, prometheus) {
-        prometheus::serve(addr, reader)?;
+        let tls = config
+            .tls_files()
+            .map(|files| crate::tls::Tls::load(&files, crate::tls::Alpn::Http1))
+            .transpose()?;
+        prometheus::serve(addr, reader, tls)?;
     }
 
     let traced = tracer.is_some();
@@ -183,7 +189,12 @@ pub fn init(config: &Config) -> Result<TelemetryGuard, TelemetryError> {
         .with(otel)
         .try_init()?;
     if let Some(addr) = config.metrics_listen {
-        tracing::info!(%addr, "serving Prometheus metrics at http://{addr}/metrics");
+        let scheme = if config.tls_files().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(%addr, "serving Prometheus metrics at {scheme}://{addr}/metrics");
     }
     Ok(TelemetryGuard { tracer, meter })
 }

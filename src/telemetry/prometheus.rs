@@ -28,7 +28,10 @@ use opentelemetry_sdk::{
     },
 };
 
+use tokio_stream::StreamExt;
+
 use super::TelemetryError;
+use crate::tls::Tls;
 
 /// A reader collected on demand; shared by the meter provider and the
 /// endpoint (the SDK's `ManualReader` cannot be cloned).
@@ -74,36 +77,61 @@ impl PrometheusReader {
 }
 
 /// Binds `addr` now (so a taken port fails start-up) and serves scrapes on
-/// the tokio runtime until the process ends.
-pub(super) fn serve(addr: SocketAddr, reader: PrometheusReader) -> Result<(), TelemetryError> {
+/// the tokio runtime until the process ends; over TLS with `tls` (the gRPC
+/// listener's files, so mutual TLS and rotation apply here too).
+pub(super) fn serve(
+    addr: SocketAddr,
+    reader: PrometheusReader,
+    tls: Option<Tls>,
+) -> Result<(), TelemetryError> {
     let bind_error = |source| TelemetryError::MetricsListen { addr, source };
     let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
-    tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!(%err, "metrics endpoint cannot accept");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let reader = reader.clone();
+    match tls {
+        Some(tls) => {
+            tls.spawn_reloader();
+            let mut incoming = tls.incoming(listener);
             tokio::spawn(async move {
-                let answer = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let reader = reader.clone();
-                    async move { Ok::<_, std::convert::Infallible>(respond(req.uri().path(), &reader)) }
-                });
-                // A scraper that hangs up early is no concern of ours.
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), answer)
-                    .await;
+                while let Some(stream) = incoming.next().await {
+                    if let Ok(stream) = stream {
+                        tokio::spawn(answer_scrapes(stream, reader.clone()));
+                    }
+                }
             });
         }
-    });
+        None => {
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, _)) => {
+                            tokio::spawn(answer_scrapes(stream, reader.clone()));
+                        }
+                        Err(err) => {
+                            tracing::warn!(%err, "metrics endpoint cannot accept");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            });
+        }
+    }
     Ok(())
+}
+
+/// Serves one connection's scrapes.
+async fn answer_scrapes(
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    reader: PrometheusReader,
+) {
+    let answer = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let reader = reader.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond(req.uri().path(), &reader)) }
+    });
+    // A scraper that hangs up early is no concern of ours.
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), answer)
+        .await;
 }
 
 fn respond(path: &str, reader: &PrometheusReader) -> http::Response<Full<Bytes>> {

@@ -422,6 +422,9 @@ pub fn bad_fields(status: &Status) -> Vec<String> {
 pub struct Rosterd {
     child: std::process::Child,
     pub addr: SocketAddr,
+    /// Where health answers in plaintext: `ROSTER_HEALTH_LISTEN` when the
+    /// environment names it, else `addr`.
+    health: SocketAddr,
     log: tempfile::NamedTempFile,
 }
 
@@ -463,7 +466,16 @@ impl Rosterd {
                 .stdout(log.reopen().expect("log file"))
                 .stderr(log.reopen().expect("log file"));
             let child = command.spawn().expect("rosterd starts");
-            let mut server = Self { child, addr, log };
+            let health = env
+                .iter()
+                .find(|(k, _)| *k == "ROSTER_HEALTH_LISTEN")
+                .map_or(addr, |(_, v)| v.parse().expect("a health address"));
+            let mut server = Self {
+                child,
+                addr,
+                health,
+                log,
+            };
             if server.wait_until_serving().await {
                 return server;
             }
@@ -483,7 +495,7 @@ impl Rosterd {
                 eprintln!("rosterd exited with {status}: {}", self.log_text());
                 return false;
             }
-            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.health))
                 .expect("uri")
                 .connect()
                 .await

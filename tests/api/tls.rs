@@ -19,7 +19,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
     cli::Ctl,
-    helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, ORG, TestDatabase, start},
+    helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, ORG, Rosterd, TestDatabase, start},
 };
 
 /// A certificate authority made for the test.
@@ -319,5 +319,161 @@ async fn rosterctl_speaks_tls_and_mutual_tls_and_never_falls_back_to_plaintext()
         failed.stderr.contains("does not speak TLS"),
         "{}",
         failed.stderr
+    );
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+/// `GET /metrics` over TLS trusting `ca`, with a client identity or none;
+/// the status line, or why the exchange failed.
+async fn scrape_tls(
+    addr: SocketAddr,
+    ca: &Ca,
+    identity: Option<&(String, String)>,
+) -> Result<String, String> {
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::{self, RootCertStore, pki_types::ServerName};
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).expect("CA pem"))
+        .expect("CA");
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots);
+    let mut config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert")],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"),
+            )
+            .expect("identity"),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(answer.lines().next().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn metrics_follow_the_tls_settings_and_health_has_a_plaintext_port_for_probes() {
+    let ca = Ca::new("Roster test CA");
+    let clients = Ca::new("Client CA");
+    let files = Files::new();
+    files.write_pair(&ca.issue(&["localhost"]));
+    std::fs::write(files.path("clients.crt"), &clients.pem).expect("client CA");
+    let scraper = clients.issue(&["prometheus"]);
+    let (metrics, health) = (free_addr(), free_addr());
+    let path = |name: &str| files.path(name).display().to_string();
+    let env = [
+        ("ROSTER_TLS_CERT", path("server.crt")),
+        ("ROSTER_TLS_KEY", path("server.key")),
+        ("ROSTER_TLS_CLIENT_CA", path("clients.crt")),
+        ("ROSTER_METRICS_LISTEN", metrics.to_string()),
+        ("ROSTER_HEALTH_LISTEN", health.to_string()),
+    ];
+    let database = TestDatabase::create().await;
+    // Started means health answered SERVING on the plaintext port.
+    let rosterd = Rosterd::start_with(&database.url, &env).await;
+
+    let status = scrape_tls(metrics, &ca, Some(&scraper))
+        .await
+        .expect("scraped");
+    assert_eq!(status, "HTTP/1.0 200 OK");
+    assert!(
+        scrape_tls(metrics, &ca, None).await.is_err(),
+        "mutual TLS: no client certificate, no metrics"
+    );
+    let plaintext = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(metrics).await.ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        Some(String::from_utf8_lossy(&answer).into_owned())
+    };
+    let answer = plaintext.await.unwrap_or_default();
+    assert!(
+        !answer.contains("200 OK"),
+        "no plaintext metrics: {answer:?}"
+    );
+
+    // The main listener stays TLS only; the health port serves nothing else.
+    let plain = Channel::from_shared(format!("http://{}", rosterd.addr))
+        .expect("uri")
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        healthy(channel)
+            .await
+            .expect_err("no plaintext on the main listener");
+    }
+    let channel = Channel::from_shared(format!("http://{health}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("the health port");
+    let status = pb::auth_service_client::AuthServiceClient::new(channel)
+        .login(pb::LoginRequest {
+            org: ORG.into(),
+            login: ADMIN_EMAIL.into(),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect_err("health only");
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+
+    // `rosterd probe` (the compose and exec health check) uses that port.
+    let probe = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .arg("probe")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("ROSTER_LOG_LEVEL", "warn")
+        .output()
+        .expect("probe runs");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let probe = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .arg("probe")
+        .envs(
+            env.iter()
+                .filter(|(k, _)| *k != "ROSTER_HEALTH_LISTEN")
+                .map(|(k, v)| (k, v)),
+        )
+        .env_remove("ROSTER_HEALTH_LISTEN")
+        .env("ROSTER_LOG_LEVEL", "warn")
+        .output()
+        .expect("probe runs");
+    assert!(!probe.status.success());
+    assert!(
+        String::from_utf8_lossy(&probe.stderr).contains("ROSTER_HEALTH_LISTEN"),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
     );
 }
