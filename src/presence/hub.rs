@@ -203,18 +203,59 @@ impl Hub {
         // keep postponing the poll of quiet ones.
         let mut poll = tokio::time::interval(self.inner.config.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut org_changes = self.inner.store.org_changes();
+        let mut deleted_check = Vec::new();
         loop {
             let orgs: Vec<OrgId> = tokio::select! {
                 raised = signal.wait() => raised.into_iter().collect(),
                 _ = poll.tick() => self.loaded_orgs(),
+                changed = org_changes.recv() => {
+                    let changed = match changed {
+                        Ok(Some(org_id)) => vec![org_id],
+                        // Perhaps any org: check every loaded one.
+                        Ok(None) | Err(broadcast::error::RecvError::Lagged(_)) => self.loaded_orgs(),
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    // Checked after the select, holding nothing of it.
+                    deleted_check = changed;
+                    Vec::new()
+                }
                 _ = stopping.wait_for(|s| *s) => return,
             };
+            if !deleted_check.is_empty() {
+                self.forget_deleted(std::mem::take(&mut deleted_check))
+                    .await;
+            }
             for org_id in orgs {
                 if let Some(feed) = self.loaded(org_id)
                     && let Err(err) = self.catch_up(org_id, &feed).await
                 {
                     tracing::warn!(%err, org_id = %org_id, "cannot read presence events");
                 }
+            }
+        }
+    }
+
+    /// Drops the feeds of those of `orgs` that no longer exist (a deleted
+    /// org: PlatformService.DeleteOrg), closing their channels; their
+    /// watchers ended when the org was suspended.
+    async fn forget_deleted(&self, orgs: Vec<OrgId>) {
+        for org_id in orgs {
+            let Some(feed) = self.loaded(org_id) else {
+                continue;
+            };
+            match self.inner.store.read().find_org(org_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    feed.lock().sender = None;
+                    self.inner
+                        .feeds
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&org_id);
+                }
+                // Checked again at the org's next change or at a restart.
+                Err(err) => tracing::debug!(%err, org_id = %org_id, "cannot check the org"),
             }
         }
     }
@@ -647,5 +688,45 @@ fn shutting_down() -> Error {
     Error::Unavailable {
         reason: Reason::ShuttingDown,
         message: "the server is shutting down: reconnect and resume".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrgSettings, OrgSlug};
+
+    #[tokio::test]
+    async fn a_deleted_org_loses_its_feed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, 0, Duration::from_secs(1))
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrated");
+        let org = OrgSettings::new(OrgSlug::parse("gone").expect("slug"), "Gone".into());
+        let tx = store.write().await.expect("tx");
+        tx.repo().insert_org(&org, None).await.expect("org");
+        tx.commit().await.expect("commit");
+        let hub = Hub::new(
+            store.clone(),
+            HubConfig {
+                tail: 16,
+                watch_buffer: 16,
+                poll: Duration::from_secs(60),
+            },
+        );
+        tokio::spawn(hub.clone().run());
+        hub.live_feed(org.org_id).await.expect("loaded");
+        assert_eq!(hub.loaded_orgs(), [org.org_id]);
+
+        let tx = store.write().await.expect("tx");
+        tx.repo().delete_org(org.org_id).await.expect("deleted");
+        tx.commit().await.expect("commit");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !hub.loaded_orgs().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "the feed stays");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
