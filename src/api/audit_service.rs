@@ -6,8 +6,8 @@ use tonic::{Request, Response, Status};
 use super::{
     caller,
     convert::{
-        Violations, decode_time_cursor, encode_time_cursor, fingerprint, page_size, parse_time,
-        timestamp,
+        Violations, decode_time_cursor, encode_time_cursor, fingerprint, page_size,
+        parse_time_range, timestamp,
     },
     pb::{self, audit_service_server::AuditService},
 };
@@ -55,27 +55,16 @@ impl AuditService for AuditApi {
         let actor_kind = v.check("actor_kind", parse_actor_kind(actor_kind));
         let target = v.check("target_user_id", optional(&target_user_id, UserId::parse));
         let action = v.check("action", optional(&action, parse_action));
-        let start = v.check("start_time", start_time.map(parse_time).transpose());
-        let end = v.check("end_time", end_time.map(parse_time).transpose());
-        if let (Some(Some(start)), Some(Some(end))) = (start, end)
-            && end <= start
-        {
-            v.check::<()>(
-                "end_time",
-                Err(ParseError::new(
-                    Reason::InvalidArgument,
-                    "must be after start_time",
-                )),
-            );
-        }
+        let range = parse_time_range(&mut v, start_time, end_time);
         let criteria = v.finish(|| {
+            let (start, end) = range?;
             Some(AuditCriteria {
                 actor_id: actor_id?,
                 actor_kind: actor_kind?,
                 target_user_id: target?,
                 action: action?,
-                start: start?,
-                end: end?,
+                start,
+                end,
             })
         })?;
         let print = fingerprint(&criteria);

@@ -52,6 +52,31 @@ pub fn parse_time(raw: prost_types::Timestamp) -> Result<DateTime<Utc>, ParseErr
         .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "is not a valid time"))
 }
 
+/// An optional range of a listing's `start_time` (inclusive) and `end_time`
+/// (exclusive): each bound a valid time, the end after the start. `None`
+/// when a violation was recorded.
+pub fn parse_time_range(
+    v: &mut Violations,
+    start: Option<prost_types::Timestamp>,
+    end: Option<prost_types::Timestamp>,
+) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    let start = v.check("start_time", start.map(parse_time).transpose());
+    let end = v.check("end_time", end.map(parse_time).transpose());
+    if let (Some(Some(start)), Some(Some(end))) = (start, end)
+        && end <= start
+    {
+        v.check::<()>(
+            "end_time",
+            Err(ParseError::new(
+                Reason::InvalidTimeRange,
+                "must be after start_time",
+            )),
+        );
+        return None;
+    }
+    Some((start?, end?))
+}
+
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),

@@ -9,7 +9,7 @@ use super::{
     convert::{
         SUSPEND_REASON_MAX, Violations, decode_cursor, decode_time_cursor, encode_cursor,
         encode_time_cursor, etag_of, fingerprint, mask_fields, masked, page_size, parse_request_id,
-        parse_time, required, timestamp,
+        parse_time_range, required, timestamp,
     },
     origin,
     pb::{self, platform_service_server::PlatformService},
@@ -248,27 +248,16 @@ impl PlatformService for PlatformApi {
             },
         );
         let action = v.check("action", parse_action(&action));
-        let start = v.check("start_time", start_time.map(parse_time).transpose());
-        let end = v.check("end_time", end_time.map(parse_time).transpose());
-        if let (Some(Some(start)), Some(Some(end))) = (start, end)
-            && end <= start
-        {
-            v.check::<()>(
-                "end_time",
-                Err(ParseError::new(
-                    Reason::InvalidTimeRange,
-                    "must be after start_time",
-                )),
-            );
-        }
+        let range = parse_time_range(&mut v, start_time, end_time);
         let (size, criteria) = v.finish(|| {
+            let (start, end) = range?;
             Some((
                 size?,
                 PlatformAuditCriteria {
                     org_id: org_id?,
                     action: action?,
-                    start: start?,
-                    end: end?,
+                    start,
+                    end,
                 },
             ))
         })?;

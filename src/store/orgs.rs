@@ -134,22 +134,22 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         &self,
         request_id: &str,
     ) -> Result<Option<OrgSettings>, StoreError> {
-        orgs::Entity::find()
-            .filter(orgs::Column::CreateRequestId.eq(request_id))
-            .one(self.conn())
-            .await?
-            .map(org_settings)
-            .transpose()
+        self.one_org(orgs::Entity::find().filter(orgs::Column::CreateRequestId.eq(request_id)))
+            .await
     }
 
     /// The org of this id, read from the database (never the cache), if it
     /// exists: for callers that name an org which may have been deleted.
     pub async fn find_org(&self, org_id: OrgId) -> Result<Option<OrgSettings>, StoreError> {
-        orgs::Entity::find_by_id(org_id.to_string())
-            .one(self.conn())
-            .await?
-            .map(org_settings)
-            .transpose()
+        self.one_org(orgs::Entity::find_by_id(org_id.to_string()))
+            .await
+    }
+
+    async fn one_org(
+        &self,
+        select: sea_orm::Select<orgs::Entity>,
+    ) -> Result<Option<OrgSettings>, StoreError> {
+        select.one(self.conn()).await?.map(org_settings).transpose()
     }
 
     /// Up to `limit` orgs in slug order after `after`, whose slug starts with
@@ -183,12 +183,8 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     }
 
     pub async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<OrgSettings>, StoreError> {
-        orgs::Entity::find()
-            .filter(orgs::Column::Slug.eq(slug.as_str()))
-            .one(self.conn())
-            .await?
-            .map(org_settings)
-            .transpose()
+        self.one_org(orgs::Entity::find().filter(orgs::Column::Slug.eq(slug.as_str())))
+            .await
     }
 
     pub async fn org(&self, org_id: OrgId) -> Result<OrgSettings, StoreError> {

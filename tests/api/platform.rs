@@ -61,6 +61,22 @@ async fn login(
         .map(|r| r.into_inner().session_token)
 }
 
+/// A key with scope presence.read, made by the session `token`'s admin.
+async fn router_key(app: &TestApp, token: &str) -> pb::CreateApiKeyResponse {
+    AuthServiceClient::with_interceptor(app.channel.clone(), bearer(token))
+        .create_api_key(pb::CreateApiKeyRequest {
+            api_key: Some(pb::ApiKey {
+                name: "router".into(),
+                scopes: vec!["presence.read".into()],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("key")
+        .into_inner()
+}
+
 #[tokio::test]
 async fn a_platform_key_creates_orgs_whose_admins_sign_in_or_are_invited() {
     let app = spawn_app().await;
@@ -435,19 +451,7 @@ async fn suspending_an_org_stops_its_sessions_keys_logins_and_streams_at_once() 
     let token = login(&app, "globex", "boss@globex.test", USER_PASSWORD)
         .await
         .expect("sign in");
-    let key = AuthServiceClient::with_interceptor(app.channel.clone(), bearer(&token))
-        .create_api_key(pb::CreateApiKeyRequest {
-            api_key: Some(pb::ApiKey {
-                name: "router".into(),
-                scopes: vec!["presence.read".into()],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("key")
-        .into_inner()
-        .secret;
+    let key = router_key(&app, &token).await.secret;
     let mut by_key = PresenceServiceClient::with_interceptor(app.channel.clone(), bearer(&key));
     let mut by_session =
         PresenceServiceClient::with_interceptor(app.channel.clone(), bearer(&token));
@@ -739,20 +743,7 @@ async fn deleting_a_suspended_org_leaves_no_row_of_it() {
         .await
         .expect("avatar");
     ids.push(admin_id);
-    let key = AuthServiceClient::with_interceptor(channel.clone(), bearer(&token))
-        .create_api_key(pb::CreateApiKeyRequest {
-            api_key: Some(pb::ApiKey {
-                name: "router".into(),
-                scopes: vec!["presence.read".into()],
-                ..Default::default()
-            }),
-            request_id: "key-1".into(),
-        })
-        .await
-        .expect("key")
-        .into_inner()
-        .api_key
-        .expect("key");
+    let key = router_key(&app, &token).await.api_key.expect("key");
     ids.push(key.api_key_id);
     PresenceServiceClient::with_interceptor(channel.clone(), bearer(&token))
         .set_availability(pb::SetAvailabilityRequest {
