@@ -61,6 +61,21 @@ async fn login(
         .map(|r| r.into_inner().session_token)
 }
 
+/// A platform client, and a new org `slug` whose admin (boss@SLUG.test,
+/// with a password) is signed in: their session token.
+async fn org_with_admin(app: &TestApp, slug: &str) -> (Platform, pb::Org, String) {
+    let mut platform = app.platform_as(&app.platform_key("ops").await);
+    let email = format!("boss@{slug}.test");
+    let org = create(&mut platform, create_request(slug, &email, USER_PASSWORD))
+        .await
+        .org
+        .expect("org");
+    let token = login(app, slug, &email, USER_PASSWORD)
+        .await
+        .expect("sign in");
+    (platform, org, token)
+}
+
 /// A key with scope presence.read, made by the session `token`'s admin.
 async fn router_key(app: &TestApp, token: &str) -> pb::CreateApiKeyResponse {
     AuthServiceClient::with_interceptor(app.channel.clone(), bearer(token))
@@ -440,17 +455,7 @@ async fn end_of(mut stream: tonic::Streaming<pb::WatchPresenceResponse>) -> toni
 #[tokio::test]
 async fn suspending_an_org_stops_its_sessions_keys_logins_and_streams_at_once() {
     let app = spawn_app().await;
-    let mut platform = app.platform_as(&app.platform_key("ops").await);
-    let org = create(
-        &mut platform,
-        create_request("globex", "boss@globex.test", USER_PASSWORD),
-    )
-    .await
-    .org
-    .expect("org");
-    let token = login(&app, "globex", "boss@globex.test", USER_PASSWORD)
-        .await
-        .expect("sign in");
+    let (mut platform, org, token) = org_with_admin(&app, "globex").await;
     let key = router_key(&app, &token).await.secret;
     let mut by_key = PresenceServiceClient::with_interceptor(app.channel.clone(), bearer(&key));
     let mut by_session =
@@ -646,17 +651,7 @@ async fn rows_mentioning(app: &TestApp, needles: &[String]) -> Vec<(String, usiz
 #[tokio::test]
 async fn deleting_a_suspended_org_leaves_no_row_of_it() {
     let app = spawn_app().await;
-    let mut platform = app.platform_as(&app.platform_key("ops").await);
-    let org = create(
-        &mut platform,
-        create_request("doomed", "boss@doomed.test", USER_PASSWORD),
-    )
-    .await
-    .org
-    .expect("org");
-    let token = login(&app, "doomed", "boss@doomed.test", USER_PASSWORD)
-        .await
-        .expect("sign in");
+    let (mut platform, org, token) = org_with_admin(&app, "doomed").await;
     // Something in every corner: users (one deleted, one invited), a team,
     // a custom role, a key, presence and its history, an avatar, an import.
     let channel: Channel = app.channel.clone();
@@ -960,17 +955,7 @@ async fn a_suspension_through_one_replica_ends_watches_on_another() {
         .await
         .expect("connect to B");
 
-    let mut platform = a.platform_as(&a.platform_key("ops").await);
-    let org = create(
-        &mut platform,
-        create_request("globex", "boss@globex.test", USER_PASSWORD),
-    )
-    .await
-    .org
-    .expect("org");
-    let token = login(&a, "globex", "boss@globex.test", USER_PASSWORD)
-        .await
-        .expect("sign in");
+    let (mut platform, org, token) = org_with_admin(&a, "globex").await;
     let mut stream = PresenceServiceClient::with_interceptor(b, bearer(&token))
         .watch_presence(pb::WatchPresenceRequest::default())
         .await
