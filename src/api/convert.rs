@@ -52,6 +52,9 @@ pub fn parse_time(raw: prost_types::Timestamp) -> Result<DateTime<Utc>, ParseErr
         .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "is not a valid time"))
 }
 
+/// A time range whose either end may be open.
+pub type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// An optional range of a listing's `start_time` (inclusive) and `end_time`
 /// (exclusive): each bound a valid time, the end after the start. `None`
 /// when a violation was recorded.
@@ -59,7 +62,7 @@ pub fn parse_time_range(
     v: &mut Violations,
     start: Option<prost_types::Timestamp>,
     end: Option<prost_types::Timestamp>,
-) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+) -> Option<TimeRange> {
     let start = v.check("start_time", start.map(parse_time).transpose());
     let end = v.check("end_time", end.map(parse_time).transpose());
     if let (Some(Some(start)), Some(Some(end))) = (start, end)

@@ -16,45 +16,21 @@
 //! `error: <CODE>: <message>` with the server's reason code and field
 //! violations and exits with status 1.
 
-// The crate root stays at src/bin/rosterctl.rs (where Cargo.toml points);
-// its modules live in src/bin/rosterctl/.
-#[path = "rosterctl/audit.rs"]
 mod audit;
-#[path = "rosterctl/auth.rs"]
 mod auth;
-#[path = "rosterctl/error.rs"]
 mod error;
-#[path = "rosterctl/imports.rs"]
 mod imports;
-#[path = "rosterctl/keys.rs"]
 mod keys;
-#[path = "rosterctl/orgs.rs"]
 mod orgs;
-#[path = "rosterctl/output.rs"]
 mod output;
-#[path = "rosterctl/paging.rs"]
 mod paging;
-#[path = "rosterctl/presence.rs"]
 mod presence;
-#[path = "rosterctl/prompt.rs"]
 mod prompt;
-#[path = "rosterctl/report.rs"]
 mod report;
-#[path = "rosterctl/roles.rs"]
 mod roles;
-#[path = "rosterctl/session.rs"]
 mod session;
-#[path = "rosterctl/settings.rs"]
 mod settings;
-#[path = "rosterctl/teams.rs"]
 mod teams;
-#[path = "rosterctl/user_admin.rs"]
-mod user_admin;
-#[path = "rosterctl/user_export.rs"]
-mod user_export;
-#[path = "rosterctl/user_import.rs"]
-mod user_import;
-#[path = "rosterctl/users.rs"]
 mod users;
 
 use std::process::ExitCode;

@@ -17,12 +17,14 @@ use crate::{
     presence::StatusFilter,
     prompt::{Confirmation, password_from_stdin, prompt_new_password},
     session::SignedIn,
-    user_admin::{
-        self as admin, InviteUserArgs, ResetPasswordArgs, SuspendUserArgs, UpdateUserArgs,
-    },
-    user_export,
-    user_import::{self, ImportUsersArgs},
 };
+
+mod admin;
+mod export;
+mod import;
+
+use admin::{InviteUserArgs, ResetPasswordArgs, SuspendUserArgs, UpdateUserArgs};
+use import::ImportUsersArgs;
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -137,8 +139,8 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
         C::GetAvatar { user_id, output } => {
             admin::get_avatar(signed_in, user_id, output, out).await
         }
-        C::Import(args) => user_import::import_users(signed_in, args, out).await,
-        C::Export(filters) => user_export::export_users(signed_in, filters).await,
+        C::Import(args) => import::import_users(signed_in, args, out).await,
+        C::Export(filters) => export::export_users(signed_in, filters).await,
     }
 }
 

@@ -1,316 +1,25 @@
-//! `presence …`: who can take a chat right now. `set` changes availability,
-//! `get` and `list` read presence, `watch` follows the WatchPresence stream.
-//!
-//! `watch` keeps the stream's resume contract (WatchPresenceResponse in
-//! presence.proto): it remembers the sequence of the last SNAPSHOT_END,
-//! CHANGE or REMOVED event it processed and, when the stream ends with
-//! UNAVAILABLE or RESOURCE_EXHAUSTED or the connection breaks, reconnects
-//! after a backoff with `resume_after` set to it, so no change is lost or
-//! shown twice. A RESET discards everything known; the snapshot that
-//! follows rebuilds it. A snapshot cut off before its SNAPSHOT_END is never
-//! resumed from: the next stream starts over.
+//! `presence watch`: the WatchPresence stream, resumed across breaks,
+//! drawn as a live table or printed as JSON lines (see the parent module).
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    io::IsTerminal,
-    mem,
-    time::Duration,
-};
+use std::{collections::BTreeMap, io::IsTerminal, mem, time::Duration};
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand, ValueEnum};
-use comfy_table::{Attribute, Cell, Color, Table};
 use roster::api::{
     Bearer,
     pb::{self, PresenceEventKind as Kind, presence_service_client::PresenceServiceClient},
 };
-use serde::Serialize;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 
+use super::{
+    PresenceFilter,
+    view::{EventView, Names, presence_table},
+};
 use crate::{
     error::{CliError, code_name},
-    output::{
-        Output, datetime, emit, enum_name, note, plain_table, render, rfc3339, write_out, yes_no,
-    },
-    paging::{PageArgs, note_next_page},
+    output::{Output, note, render, write_out},
+    paging::PageArgs,
     session::SignedIn,
 };
-
-#[derive(Subcommand)]
-pub enum PresenceCommand {
-    /// Set yourself, or a user you manage, available or unavailable for chats.
-    ///
-    /// The user must be signed in (not OFFLINE). Becoming available needs
-    /// the chats.handle permission; setting someone else needs
-    /// presence.manage, or presence.manage_team for members of your teams.
-    /// Prints the resulting presence.
-    Set {
-        /// The new status.
-        #[arg(value_enum)]
-        status: Availability,
-        /// Id of the user [default: yourself].
-        #[arg(long = "user", value_name = "USER_ID")]
-        user_id: Option<String>,
-    },
-    /// Show the presence of one or more users, in the order given.
-    Get {
-        /// Ids of the users.
-        #[arg(required = true, value_name = "USER_ID")]
-        user_ids: Vec<String>,
-    },
-    /// List the presence of the active users you may see, by user id.
-    List {
-        #[command(flatten)]
-        filter: PresenceFilter,
-        #[command(flatten)]
-        pages: PageArgs,
-    },
-    /// Follow presence live until Ctrl-C: a table redrawn on every change.
-    ///
-    /// Shows the active users you may see (and match the filters), redrawn
-    /// whenever one changes; when stdout is a terminal the screen is cleared
-    /// first and the SINCE column is kept current.
-    ///
-    /// With --json, prints NDJSON instead of the table: one JSON object per
-    /// line for every stream event as it arrives, with "sequence", "kind"
-    /// (PRESENCE_EVENT_KIND_SNAPSHOT, _SNAPSHOT_END, _CHANGE, _REMOVED or
-    /// _RESET), "presence", "reason" and "time". A RESET means everything
-    /// before it is stale; a fresh snapshot follows.
-    ///
-    /// If the stream ends with UNAVAILABLE or RESOURCE_EXHAUSTED, or the
-    /// connection breaks, it reconnects after a short wait and resumes after
-    /// the last event it processed, so no change is lost or repeated.
-    Watch {
-        #[command(flatten)]
-        filter: PresenceFilter,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Availability {
-    /// Taking chats.
-    Available,
-    /// Signed in, not taking chats.
-    Unavailable,
-}
-
-impl From<Availability> for pb::PresenceStatus {
-    fn from(availability: Availability) -> Self {
-        match availability {
-            Availability::Available => Self::Available,
-            Availability::Unavailable => Self::Unavailable,
-        }
-    }
-}
-
-#[derive(Args)]
-pub struct PresenceFilter {
-    /// Only members of this team; repeat for members of any of several.
-    #[arg(long = "team", value_name = "TEAM_ID")]
-    team_ids: Vec<String>,
-    /// Only users with this status; repeat for several.
-    #[arg(long = "status", value_enum, value_name = "STATUS")]
-    statuses: Vec<StatusFilter>,
-}
-
-impl PresenceFilter {
-    fn statuses(&self) -> Vec<i32> {
-        self.statuses
-            .iter()
-            .map(|&status| pb::PresenceStatus::from(status) as i32)
-            .collect()
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum StatusFilter {
-    Offline,
-    Unavailable,
-    Available,
-}
-
-impl From<StatusFilter> for pb::PresenceStatus {
-    fn from(status: StatusFilter) -> Self {
-        match status {
-            StatusFilter::Offline => Self::Offline,
-            StatusFilter::Unavailable => Self::Unavailable,
-            StatusFilter::Available => Self::Available,
-        }
-    }
-}
-
-/// Runs one `presence` subcommand.
-pub async fn run(
-    signed_in: &SignedIn,
-    command: PresenceCommand,
-    out: Output,
-) -> Result<(), CliError> {
-    match command {
-        PresenceCommand::Set { status, user_id } => {
-            let presence = signed_in
-                .presence()
-                .set_availability(pb::SetAvailabilityRequest {
-                    user_id: user_id.unwrap_or_default(),
-                    status: pb::PresenceStatus::from(status) as i32,
-                })
-                .await?
-                .into_inner()
-                .presence
-                .ok_or_else(|| CliError::msg("the server's response carries no presence"))?;
-            if out.json {
-                return out.json(&PresenceView::from(presence));
-            }
-            emit(render(&presence_table(&[&presence], None, Utc::now())))
-        }
-        PresenceCommand::Get { user_ids } => {
-            let presences = signed_in
-                .presence()
-                .get_presence(pb::GetPresenceRequest { user_ids })
-                .await?
-                .into_inner()
-                .presences;
-            print_presences(presences, out)
-        }
-        PresenceCommand::List { filter, pages } => {
-            list_presence(signed_in, filter, pages, out).await
-        }
-        PresenceCommand::Watch { filter } => watch(signed_in, filter, out).await,
-    }
-}
-
-async fn list_presence(
-    signed_in: &SignedIn,
-    filter: PresenceFilter,
-    pages: PageArgs,
-    out: Output,
-) -> Result<(), CliError> {
-    let request = pb::ListPresenceRequest {
-        page_size: pages.size(),
-        page_token: String::new(),
-        statuses: filter.statuses(),
-        team_ids: filter.team_ids,
-    };
-    let client = signed_in.presence();
-    let (presences, next_page_token) = pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let request = pb::ListPresenceRequest {
-                page_token,
-                ..request.clone()
-            };
-            async move {
-                let page = client.list_presence(request).await?.into_inner();
-                Ok((page.presences, page.next_page_token))
-            }
-        })
-        .await?;
-    print_presences(presences, out)?;
-    note_next_page(&next_page_token);
-    Ok(())
-}
-
-fn print_presences(presences: Vec<pb::Presence>, out: Output) -> Result<(), CliError> {
-    if out.json {
-        let views: Vec<PresenceView> = presences.into_iter().map(PresenceView::from).collect();
-        return out.json(&views);
-    }
-    if presences.is_empty() {
-        note("no users match");
-        return Ok(());
-    }
-    let rows: Vec<&pb::Presence> = presences.iter().collect();
-    emit(render(&presence_table(&rows, None, Utc::now())))
-}
-
-// ---------------------------------------------------------------------------
-// Tables
-// ---------------------------------------------------------------------------
-
-/// Display names by user id.
-type Names = HashMap<String, String>;
-
-/// One row per presence; with `names`, a NAME column after the id.
-fn presence_table(presences: &[&pb::Presence], names: Option<&Names>, now: DateTime<Utc>) -> Table {
-    let mut table = plain_table();
-    // https://no-color.org: colours are on only for a terminal, and not even
-    // then if the user said so.
-    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
-        table.force_no_tty();
-    }
-    let mut header = vec!["USER"];
-    if names.is_some() {
-        header.push("NAME");
-    }
-    header.extend(["STATUS", "CHATS", "CAPACITY", "SINCE", "TEAMS"]);
-    table.set_header(header);
-    for presence in presences {
-        let mut row = vec![Cell::new(&presence.user_id)];
-        if let Some(names) = names {
-            row.push(Cell::new(
-                names.get(&presence.user_id).map_or("-", String::as_str),
-            ));
-        }
-        row.extend([
-            status_cell(presence.status),
-            Cell::new(format!(
-                "{}/{}",
-                presence.active_chats, presence.effective_max_chats
-            )),
-            Cell::new(yes_no(presence.has_capacity)),
-            Cell::new(since(datetime(presence.status_changed_at.as_ref()), now)),
-            Cell::new(presence.team_ids.len()),
-        ]);
-        table.add_row(row);
-    }
-    table
-}
-
-/// The status without its prefix, coloured like the admin screens Roster
-/// replaces: grey for offline, red for unavailable, green for available.
-/// comfy-table styles cells only when stdout is a terminal.
-fn status_cell(status: i32) -> Cell {
-    let cell = Cell::new(short_status(status));
-    match pb::PresenceStatus::try_from(status) {
-        Ok(pb::PresenceStatus::Available) => cell.fg(Color::Green),
-        Ok(pb::PresenceStatus::Unavailable) => cell.fg(Color::Red),
-        Ok(pb::PresenceStatus::Offline) => cell.add_attribute(Attribute::Dim),
-        _ => cell,
-    }
-}
-
-/// `PRESENCE_STATUS_AVAILABLE` → `AVAILABLE`.
-fn short_status(status: i32) -> String {
-    let name = enum_name(status, pb::PresenceStatus::as_str_name);
-    match name.strip_prefix("PRESENCE_STATUS_") {
-        Some(short) => short.to_owned(),
-        None => name,
-    }
-}
-
-/// How long ago `changed_at` was, e.g. `3m12s`; `-` when unknown.
-fn since(changed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
-    // A server clock ahead of ours is not a negative age.
-    changed_at.map_or_else(|| "-".into(), |t| age((now - t).num_seconds().max(0)))
-}
-
-/// Seconds as the two largest units: `45s`, `3m12s`, `2h05m`, `3d4h`.
-fn age(seconds: i64) -> String {
-    let (days, hours) = (seconds / 86_400, seconds / 3_600 % 24);
-    let (minutes, seconds) = (seconds / 60 % 60, seconds % 60);
-    if days > 0 {
-        format!("{days}d{hours}h")
-    } else if hours > 0 {
-        format!("{hours}h{minutes:02}m")
-    } else if minutes > 0 {
-        format!("{minutes}m{seconds:02}s")
-    } else {
-        format!("{seconds}s")
-    }
-}
-
-// ---------------------------------------------------------------------------
-// watch
-// ---------------------------------------------------------------------------
 
 /// First wait before reconnecting; doubled after each failed attempt.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -321,7 +30,11 @@ const REDRAW_EVERY: Duration = Duration::from_secs(1);
 /// Clears a terminal and moves the cursor home.
 const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
 
-async fn watch(signed_in: &SignedIn, filter: PresenceFilter, out: Output) -> Result<(), CliError> {
+pub(super) async fn watch(
+    signed_in: &SignedIn,
+    filter: PresenceFilter,
+    out: Output,
+) -> Result<(), CliError> {
     let request = pb::WatchPresenceRequest {
         statuses: filter.statuses(),
         team_ids: filter.team_ids,
@@ -641,80 +354,6 @@ impl WatchState {
     }
 }
 
-// ---------------------------------------------------------------------------
-// JSON
-// ---------------------------------------------------------------------------
-
-#[derive(Serialize)]
-struct PresenceView {
-    user_id: String,
-    status: String,
-    status_changed_at: Option<String>,
-    active_chats: u32,
-    effective_max_chats: u32,
-    max_chats_source: String,
-    team_ids: Vec<String>,
-    can_handle_chats: bool,
-    has_capacity: bool,
-}
-
-impl From<pb::Presence> for PresenceView {
-    fn from(presence: pb::Presence) -> Self {
-        // Exhaustive on purpose: a new field in the proto must be decided on here.
-        let pb::Presence {
-            user_id,
-            status,
-            status_changed_at,
-            active_chats,
-            effective_max_chats,
-            team_ids,
-            can_handle_chats,
-            max_chats_source,
-            has_capacity,
-        } = presence;
-        Self {
-            user_id,
-            status: enum_name(status, pb::PresenceStatus::as_str_name),
-            status_changed_at: rfc3339(status_changed_at.as_ref()),
-            active_chats,
-            effective_max_chats,
-            max_chats_source: enum_name(max_chats_source, pb::MaxChatsSource::as_str_name),
-            team_ids,
-            can_handle_chats,
-            has_capacity,
-        }
-    }
-}
-
-/// One line of `watch --json`.
-#[derive(Serialize)]
-struct EventView {
-    sequence: u64,
-    kind: String,
-    presence: Option<PresenceView>,
-    reason: String,
-    time: Option<String>,
-}
-
-impl From<pb::WatchPresenceResponse> for EventView {
-    fn from(event: pb::WatchPresenceResponse) -> Self {
-        let pb::WatchPresenceResponse {
-            sequence,
-            kind,
-            presence,
-            reason,
-            time,
-        } = event;
-        Self {
-            sequence,
-            kind: enum_name(kind, Kind::as_str_name),
-            presence: presence.map(PresenceView::from),
-            reason: enum_name(reason, pb::PresenceChangeReason::as_str_name),
-            time: rfc3339(time.as_ref()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,27 +450,5 @@ mod tests {
     fn a_change_event_without_a_presence_is_an_error() {
         let mut state = WatchState::default();
         assert!(state.apply(event(3, Kind::Change, None)).is_err());
-    }
-
-    #[test]
-    fn ages_show_the_two_largest_units() {
-        assert_eq!(age(0), "0s");
-        assert_eq!(age(45), "45s");
-        assert_eq!(age(192), "3m12s");
-        assert_eq!(age(3_605), "1h00m");
-        assert_eq!(age(7_500), "2h05m");
-        assert_eq!(age(273_600), "3d4h");
-        let now = Utc::now();
-        assert_eq!(since(Some(now + chrono::Duration::seconds(5)), now), "0s");
-        assert_eq!(since(None, now), "-");
-    }
-
-    #[test]
-    fn statuses_lose_their_prefix_and_unknown_ones_stay_numbers() {
-        assert_eq!(
-            short_status(pb::PresenceStatus::Available as i32),
-            "AVAILABLE"
-        );
-        assert_eq!(short_status(99), "99");
     }
 }

@@ -1,0 +1,213 @@
+//! `presence …`: who can take a chat right now. `set` changes availability,
+//! `get` and `list` read presence, `watch` follows the WatchPresence stream.
+//!
+//! `watch` keeps the stream's resume contract (WatchPresenceResponse in
+//! presence.proto): it remembers the sequence of the last SNAPSHOT_END,
+//! CHANGE or REMOVED event it processed and, when the stream ends with
+//! UNAVAILABLE or RESOURCE_EXHAUSTED or the connection breaks, reconnects
+//! after a backoff with `resume_after` set to it, so no change is lost or
+//! shown twice. A RESET discards everything known; the snapshot that
+//! follows rebuilds it. A snapshot cut off before its SNAPSHOT_END is never
+//! resumed from: the next stream starts over.
+
+mod view;
+mod watch;
+
+use chrono::Utc;
+use clap::{Args, Subcommand, ValueEnum};
+use roster::api::pb::{self};
+
+use crate::{
+    error::CliError,
+    output::{Output, emit, note, render},
+    paging::{PageArgs, note_next_page},
+    session::SignedIn,
+};
+
+use view::{PresenceView, presence_table};
+
+#[derive(Subcommand)]
+pub enum PresenceCommand {
+    /// Set yourself, or a user you manage, available or unavailable for chats.
+    ///
+    /// The user must be signed in (not OFFLINE). Becoming available needs
+    /// the chats.handle permission; setting someone else needs
+    /// presence.manage, or presence.manage_team for members of your teams.
+    /// Prints the resulting presence.
+    Set {
+        /// The new status.
+        #[arg(value_enum)]
+        status: Availability,
+        /// Id of the user [default: yourself].
+        #[arg(long = "user", value_name = "USER_ID")]
+        user_id: Option<String>,
+    },
+    /// Show the presence of one or more users, in the order given.
+    Get {
+        /// Ids of the users.
+        #[arg(required = true, value_name = "USER_ID")]
+        user_ids: Vec<String>,
+    },
+    /// List the presence of the active users you may see, by user id.
+    List {
+        #[command(flatten)]
+        filter: PresenceFilter,
+        #[command(flatten)]
+        pages: PageArgs,
+    },
+    /// Follow presence live until Ctrl-C: a table redrawn on every change.
+    ///
+    /// Shows the active users you may see (and match the filters), redrawn
+    /// whenever one changes; when stdout is a terminal the screen is cleared
+    /// first and the SINCE column is kept current.
+    ///
+    /// With --json, prints NDJSON instead of the table: one JSON object per
+    /// line for every stream event as it arrives, with "sequence", "kind"
+    /// (PRESENCE_EVENT_KIND_SNAPSHOT, _SNAPSHOT_END, _CHANGE, _REMOVED or
+    /// _RESET), "presence", "reason" and "time". A RESET means everything
+    /// before it is stale; a fresh snapshot follows.
+    ///
+    /// If the stream ends with UNAVAILABLE or RESOURCE_EXHAUSTED, or the
+    /// connection breaks, it reconnects after a short wait and resumes after
+    /// the last event it processed, so no change is lost or repeated.
+    Watch {
+        #[command(flatten)]
+        filter: PresenceFilter,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Availability {
+    /// Taking chats.
+    Available,
+    /// Signed in, not taking chats.
+    Unavailable,
+}
+
+impl From<Availability> for pb::PresenceStatus {
+    fn from(availability: Availability) -> Self {
+        match availability {
+            Availability::Available => Self::Available,
+            Availability::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct PresenceFilter {
+    /// Only members of this team; repeat for members of any of several.
+    #[arg(long = "team", value_name = "TEAM_ID")]
+    team_ids: Vec<String>,
+    /// Only users with this status; repeat for several.
+    #[arg(long = "status", value_enum, value_name = "STATUS")]
+    statuses: Vec<StatusFilter>,
+}
+
+impl PresenceFilter {
+    fn statuses(&self) -> Vec<i32> {
+        self.statuses
+            .iter()
+            .map(|&status| pb::PresenceStatus::from(status) as i32)
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StatusFilter {
+    Offline,
+    Unavailable,
+    Available,
+}
+
+impl From<StatusFilter> for pb::PresenceStatus {
+    fn from(status: StatusFilter) -> Self {
+        match status {
+            StatusFilter::Offline => Self::Offline,
+            StatusFilter::Unavailable => Self::Unavailable,
+            StatusFilter::Available => Self::Available,
+        }
+    }
+}
+
+/// Runs one `presence` subcommand.
+pub async fn run(
+    signed_in: &SignedIn,
+    command: PresenceCommand,
+    out: Output,
+) -> Result<(), CliError> {
+    match command {
+        PresenceCommand::Set { status, user_id } => {
+            let presence = signed_in
+                .presence()
+                .set_availability(pb::SetAvailabilityRequest {
+                    user_id: user_id.unwrap_or_default(),
+                    status: pb::PresenceStatus::from(status) as i32,
+                })
+                .await?
+                .into_inner()
+                .presence
+                .ok_or_else(|| CliError::msg("the server's response carries no presence"))?;
+            if out.json {
+                return out.json(&PresenceView::from(presence));
+            }
+            emit(render(&presence_table(&[&presence], None, Utc::now())))
+        }
+        PresenceCommand::Get { user_ids } => {
+            let presences = signed_in
+                .presence()
+                .get_presence(pb::GetPresenceRequest { user_ids })
+                .await?
+                .into_inner()
+                .presences;
+            print_presences(presences, out)
+        }
+        PresenceCommand::List { filter, pages } => {
+            list_presence(signed_in, filter, pages, out).await
+        }
+        PresenceCommand::Watch { filter } => watch::watch(signed_in, filter, out).await,
+    }
+}
+
+async fn list_presence(
+    signed_in: &SignedIn,
+    filter: PresenceFilter,
+    pages: PageArgs,
+    out: Output,
+) -> Result<(), CliError> {
+    let request = pb::ListPresenceRequest {
+        page_size: pages.size(),
+        page_token: String::new(),
+        statuses: filter.statuses(),
+        team_ids: filter.team_ids,
+    };
+    let client = signed_in.presence();
+    let (presences, next_page_token) = pages
+        .collect(|page_token| {
+            let mut client = client.clone();
+            let request = pb::ListPresenceRequest {
+                page_token,
+                ..request.clone()
+            };
+            async move {
+                let page = client.list_presence(request).await?.into_inner();
+                Ok((page.presences, page.next_page_token))
+            }
+        })
+        .await?;
+    print_presences(presences, out)?;
+    note_next_page(&next_page_token);
+    Ok(())
+}
+
+fn print_presences(presences: Vec<pb::Presence>, out: Output) -> Result<(), CliError> {
+    if out.json {
+        let views: Vec<PresenceView> = presences.into_iter().map(PresenceView::from).collect();
+        return out.json(&views);
+    }
+    if presences.is_empty() {
+        note("no users match");
+        return Ok(());
+    }
+    let rows: Vec<&pb::Presence> = presences.iter().collect();
+    emit(render(&presence_table(&rows, None, Utc::now())))
+}
