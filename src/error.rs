@@ -6,184 +6,110 @@
 
 use std::fmt;
 
-/// Stable, documented reason codes sent as `google.rpc.ErrorInfo.reason`
-/// (domain `roster.v1`). Clients may match on them; never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// A field is missing or malformed; see the BadRequest field violations.
-    InvalidArgument,
-    InvalidEmail,
-    InvalidName,
-    InvalidLoginId,
-    InvalidText,
-    UnknownRole,
-    UnknownTeam,
-    InvalidPageToken,
-    InvalidId,
-    WeakPassword,
-    EmailTaken,
-    LoginIdTaken,
-    SeatLimitReached,
-    InvalidCredentials,
-    MissingCredentials,
-    PasswordChangeRequired,
-    PermissionDenied,
-    UserNotFound,
-    ImmutableField,
-    InvalidFieldMask,
-    StaleEtag,
-    InviteExpired,
-    InviteUsed,
-    InviteRevoked,
-    InvalidInvite,
-    NotInvited,
-    NotSuspended,
-    AlreadySuspended,
-    NotActive,
-    NotASession,
-    UnknownScope,
-    ApiKeyNameTaken,
-    ApiKeyNotFound,
-    SelfAction,
-    LastAdmin,
-    UnsupportedImage,
-    ImageTooLarge,
-    AvatarNotFound,
-    BuiltinRole,
-    RoleNotFound,
-    RoleTaken,
-    RoleInUse,
-    TeamNotFound,
-    TeamNameTaken,
-    TeamInUse,
-    InvalidSetting,
-    /// ChangePassword: the current password given is not the caller's.
-    WrongPassword,
-    /// ChangePassword: failed sign-ins locked the caller's account.
-    AccountLocked,
-    /// A presence status the call does not accept (e.g. OFFLINE in SetAvailability).
-    InvalidStatus,
-    /// ReportChatLoad: a count beyond the accepted range.
-    InvalidChatLoad,
-    /// SuspendUser without `force` on an agent with open chats.
-    ActiveChats,
-    /// The user is OFFLINE, and the change needs them signed in.
-    UserOffline,
-    /// WatchPresence: `resume_after` is beyond the org's latest sequence.
-    SequenceOutOfRange,
-    /// SetAvailability AVAILABLE for a user whose roles do not handle chats.
-    CannotHandleChats,
-    /// A stream ended because the server is stopping.
-    ShuttingDown,
-    /// A time range whose end is not after its start.
-    InvalidTimeRange,
-    /// A report range longer than its granularity allows.
-    RangeTooLong,
-    /// A report range that starts before the history the server keeps.
-    BeyondRetention,
-    ImportJobNotFound,
-    /// An upload over the server's size limit.
-    FileTooLarge,
-    /// The client's upload stream ended with an error before its end.
-    UploadInterrupted,
-    /// The database cannot be reached now; retry, here or on another replica.
-    DatabaseUnavailable,
-    /// A request message that cannot be decoded (not protobuf, a string
-    /// that is not UTF-8).
-    MalformedRequest,
-    /// A request message over the server's size limit.
-    MessageTooLarge,
-    /// The caller's org is suspended (sessions, keys, streams, invitations).
-    OrgSuspended,
-    OrgNotFound,
-    /// CreateOrg: the slug names another org.
-    OrgSlugTaken,
-    /// SuspendOrg on a suspended org.
-    OrgAlreadySuspended,
-    /// ReactivateOrg or DeleteOrg on an org that is not suspended.
-    OrgNotSuspended,
-    /// A platform key on an org RPC, or an org's caller on PlatformService.
-    WrongCallerKind,
-    NotImplemented,
-    Internal,
-}
+use crate::named::named_enum;
 
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::InvalidArgument => "INVALID_ARGUMENT",
-            Reason::InvalidEmail => "INVALID_EMAIL",
-            Reason::InvalidName => "INVALID_NAME",
-            Reason::InvalidLoginId => "INVALID_LOGIN_ID",
-            Reason::InvalidText => "INVALID_TEXT",
-            Reason::UnknownRole => "UNKNOWN_ROLE",
-            Reason::UnknownTeam => "UNKNOWN_TEAM",
-            Reason::InvalidPageToken => "INVALID_PAGE_TOKEN",
-            Reason::InvalidId => "INVALID_ID",
-            Reason::WeakPassword => "WEAK_PASSWORD",
-            Reason::EmailTaken => "EMAIL_TAKEN",
-            Reason::LoginIdTaken => "LOGIN_ID_TAKEN",
-            Reason::SeatLimitReached => "SEAT_LIMIT_REACHED",
-            Reason::InvalidCredentials => "INVALID_CREDENTIALS",
-            Reason::MissingCredentials => "MISSING_CREDENTIALS",
-            Reason::PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
-            Reason::PermissionDenied => "PERMISSION_DENIED",
-            Reason::UserNotFound => "USER_NOT_FOUND",
-            Reason::ImmutableField => "IMMUTABLE_FIELD",
-            Reason::InvalidFieldMask => "INVALID_FIELD_MASK",
-            Reason::StaleEtag => "STALE_ETAG",
-            Reason::InviteExpired => "INVITE_EXPIRED",
-            Reason::InviteUsed => "INVITE_USED",
-            Reason::InviteRevoked => "INVITE_REVOKED",
-            Reason::InvalidInvite => "INVALID_INVITE",
-            Reason::NotInvited => "USER_NOT_INVITED",
-            Reason::NotSuspended => "USER_NOT_SUSPENDED",
-            Reason::AlreadySuspended => "USER_ALREADY_SUSPENDED",
-            Reason::NotActive => "USER_NOT_ACTIVE",
-            Reason::NotASession => "NOT_A_SESSION",
-            Reason::UnknownScope => "UNKNOWN_SCOPE",
-            Reason::ApiKeyNameTaken => "API_KEY_NAME_TAKEN",
-            Reason::ApiKeyNotFound => "API_KEY_NOT_FOUND",
-            Reason::SelfAction => "SELF_ACTION",
-            Reason::LastAdmin => "LAST_ADMIN",
-            Reason::UnsupportedImage => "UNSUPPORTED_IMAGE",
-            Reason::ImageTooLarge => "IMAGE_TOO_LARGE",
-            Reason::AvatarNotFound => "AVATAR_NOT_FOUND",
-            Reason::BuiltinRole => "BUILTIN_ROLE",
-            Reason::RoleNotFound => "ROLE_NOT_FOUND",
-            Reason::RoleTaken => "ROLE_TAKEN",
-            Reason::RoleInUse => "ROLE_IN_USE",
-            Reason::TeamNotFound => "TEAM_NOT_FOUND",
-            Reason::TeamNameTaken => "TEAM_NAME_TAKEN",
-            Reason::TeamInUse => "TEAM_IN_USE",
-            Reason::InvalidSetting => "INVALID_SETTING",
-            Reason::WrongPassword => "WRONG_PASSWORD",
-            Reason::AccountLocked => "ACCOUNT_LOCKED",
-            Reason::InvalidStatus => "INVALID_STATUS",
-            Reason::InvalidChatLoad => "INVALID_CHAT_LOAD",
-            Reason::ActiveChats => "ACTIVE_CHATS",
-            Reason::UserOffline => "USER_OFFLINE",
-            Reason::SequenceOutOfRange => "SEQUENCE_OUT_OF_RANGE",
-            Reason::CannotHandleChats => "CANNOT_HANDLE_CHATS",
-            Reason::ShuttingDown => "SHUTTING_DOWN",
-            Reason::ImportJobNotFound => "IMPORT_JOB_NOT_FOUND",
-            Reason::FileTooLarge => "FILE_TOO_LARGE",
-            Reason::UploadInterrupted => "UPLOAD_INTERRUPTED",
-            Reason::InvalidTimeRange => "INVALID_TIME_RANGE",
-            Reason::RangeTooLong => "RANGE_TOO_LONG",
-            Reason::BeyondRetention => "BEYOND_RETENTION",
-            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
-            Reason::MalformedRequest => "MALFORMED_REQUEST",
-            Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
-            Reason::OrgSuspended => "ORG_SUSPENDED",
-            Reason::OrgNotFound => "ORG_NOT_FOUND",
-            Reason::OrgSlugTaken => "ORG_SLUG_TAKEN",
-            Reason::OrgAlreadySuspended => "ORG_ALREADY_SUSPENDED",
-            Reason::OrgNotSuspended => "ORG_NOT_SUSPENDED",
-            Reason::WrongCallerKind => "WRONG_CALLER_KIND",
-            Reason::NotImplemented => "NOT_IMPLEMENTED",
-            Reason::Internal => "INTERNAL",
-        }
+named_enum! {
+    /// Stable, documented reason codes sent as `google.rpc.ErrorInfo.reason`
+    /// (domain `roster.v1`). Clients may match on them; never rename one.
+    /// Each variant is its name in UpperCamelCase (a test keeps it so).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Reason {
+        /// A field is missing or malformed; see the BadRequest field violations.
+        InvalidArgument => "INVALID_ARGUMENT",
+        InvalidEmail => "INVALID_EMAIL",
+        InvalidName => "INVALID_NAME",
+        InvalidLoginId => "INVALID_LOGIN_ID",
+        InvalidText => "INVALID_TEXT",
+        UnknownRole => "UNKNOWN_ROLE",
+        UnknownTeam => "UNKNOWN_TEAM",
+        InvalidPageToken => "INVALID_PAGE_TOKEN",
+        InvalidId => "INVALID_ID",
+        WeakPassword => "WEAK_PASSWORD",
+        EmailTaken => "EMAIL_TAKEN",
+        LoginIdTaken => "LOGIN_ID_TAKEN",
+        SeatLimitReached => "SEAT_LIMIT_REACHED",
+        InvalidCredentials => "INVALID_CREDENTIALS",
+        MissingCredentials => "MISSING_CREDENTIALS",
+        PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
+        PermissionDenied => "PERMISSION_DENIED",
+        UserNotFound => "USER_NOT_FOUND",
+        ImmutableField => "IMMUTABLE_FIELD",
+        InvalidFieldMask => "INVALID_FIELD_MASK",
+        StaleEtag => "STALE_ETAG",
+        InviteExpired => "INVITE_EXPIRED",
+        InviteUsed => "INVITE_USED",
+        InviteRevoked => "INVITE_REVOKED",
+        InvalidInvite => "INVALID_INVITE",
+        UserNotInvited => "USER_NOT_INVITED",
+        UserNotSuspended => "USER_NOT_SUSPENDED",
+        UserAlreadySuspended => "USER_ALREADY_SUSPENDED",
+        UserNotActive => "USER_NOT_ACTIVE",
+        NotASession => "NOT_A_SESSION",
+        UnknownScope => "UNKNOWN_SCOPE",
+        ApiKeyNameTaken => "API_KEY_NAME_TAKEN",
+        ApiKeyNotFound => "API_KEY_NOT_FOUND",
+        SelfAction => "SELF_ACTION",
+        LastAdmin => "LAST_ADMIN",
+        UnsupportedImage => "UNSUPPORTED_IMAGE",
+        ImageTooLarge => "IMAGE_TOO_LARGE",
+        AvatarNotFound => "AVATAR_NOT_FOUND",
+        BuiltinRole => "BUILTIN_ROLE",
+        RoleNotFound => "ROLE_NOT_FOUND",
+        RoleTaken => "ROLE_TAKEN",
+        RoleInUse => "ROLE_IN_USE",
+        TeamNotFound => "TEAM_NOT_FOUND",
+        TeamNameTaken => "TEAM_NAME_TAKEN",
+        TeamInUse => "TEAM_IN_USE",
+        InvalidSetting => "INVALID_SETTING",
+        /// ChangePassword: the current password given is not the caller's.
+        WrongPassword => "WRONG_PASSWORD",
+        /// ChangePassword: failed sign-ins locked the caller's account.
+        AccountLocked => "ACCOUNT_LOCKED",
+        /// A presence status the call does not accept (e.g. OFFLINE in SetAvailability).
+        InvalidStatus => "INVALID_STATUS",
+        /// ReportChatLoad: a count beyond the accepted range.
+        InvalidChatLoad => "INVALID_CHAT_LOAD",
+        /// SuspendUser without `force` on an agent with open chats.
+        ActiveChats => "ACTIVE_CHATS",
+        /// The user is OFFLINE, and the change needs them signed in.
+        UserOffline => "USER_OFFLINE",
+        /// WatchPresence: `resume_after` is beyond the org's latest sequence.
+        SequenceOutOfRange => "SEQUENCE_OUT_OF_RANGE",
+        /// SetAvailability AVAILABLE for a user whose roles do not handle chats.
+        CannotHandleChats => "CANNOT_HANDLE_CHATS",
+        /// A stream ended because the server is stopping.
+        ShuttingDown => "SHUTTING_DOWN",
+        /// A time range whose end is not after its start.
+        InvalidTimeRange => "INVALID_TIME_RANGE",
+        /// A report range longer than its granularity allows.
+        RangeTooLong => "RANGE_TOO_LONG",
+        /// A report range that starts before the history the server keeps.
+        BeyondRetention => "BEYOND_RETENTION",
+        ImportJobNotFound => "IMPORT_JOB_NOT_FOUND",
+        /// An upload over the server's size limit.
+        FileTooLarge => "FILE_TOO_LARGE",
+        /// The client's upload stream ended with an error before its end.
+        UploadInterrupted => "UPLOAD_INTERRUPTED",
+        /// The database cannot be reached now; retry, here or on another replica.
+        DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+        /// A request message that cannot be decoded (not protobuf, a string
+        /// that is not UTF-8).
+        MalformedRequest => "MALFORMED_REQUEST",
+        /// A request message over the server's size limit.
+        MessageTooLarge => "MESSAGE_TOO_LARGE",
+        /// The caller's org is suspended (sessions, keys, streams, invitations).
+        OrgSuspended => "ORG_SUSPENDED",
+        OrgNotFound => "ORG_NOT_FOUND",
+        /// CreateOrg: the slug names another org.
+        OrgSlugTaken => "ORG_SLUG_TAKEN",
+        /// SuspendOrg on a suspended org.
+        OrgAlreadySuspended => "ORG_ALREADY_SUSPENDED",
+        /// ReactivateOrg or DeleteOrg on an org that is not suspended.
+        OrgNotSuspended => "ORG_NOT_SUSPENDED",
+        /// A platform key on an org RPC, or an org's caller on PlatformService.
+        WrongCallerKind => "WRONG_CALLER_KIND",
+        NotImplemented => "NOT_IMPLEMENTED",
+        Internal => "INTERNAL",
     }
 }
 
@@ -381,3 +307,23 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn every_reason_is_its_variant_in_screaming_snake_case() {
+        for &reason in Reason::ALL {
+            let mut expected = String::new();
+            for (i, c) in format!("{reason:?}").chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    expected.push('_');
+                }
+                expected.push(c.to_ascii_uppercase());
+            }
+            assert_eq!(reason.as_str(), expected);
+            assert_eq!(Reason::from_name(reason.as_str()), Some(reason));
+        }
+    }
+}

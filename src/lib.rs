@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod mail;
 pub mod metrics;
+mod named;
 pub mod operator;
 pub mod org;
 pub mod platform;

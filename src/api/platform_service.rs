@@ -312,17 +312,16 @@ fn parse_action(raw: &str) -> Result<Option<String>, ParseError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    PlatformAction::ALL
-        .iter()
-        .find(|a| a.as_str() == raw)
+    PlatformAction::from_name(raw)
         .map(|a| Some(a.as_str().to_owned()))
         .ok_or_else(|| {
+            let all: Vec<&str> = PlatformAction::ALL.iter().map(|a| a.as_str()).collect();
             ParseError::new(
                 Reason::InvalidArgument,
                 format!(
                     "{} is not a platform action; one of: {}",
                     crate::error::quoted(raw),
-                    PlatformAction::ALL.map(PlatformAction::as_str).join(", ")
+                    all.join(", ")
                 ),
             )
         })

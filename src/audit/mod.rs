@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::{
     auth::{Actor, Principal},
     domain::{ApiKeyId, OrgId, UserId},
+    named::named_enum,
     store::AuditRecord,
 };
 
@@ -46,87 +47,49 @@ impl From<&Principal> for AuditActor {
     }
 }
 
-/// What was done. The string forms are stable: dashboards filter on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    OrgBootstrap,
-    UserCreate,
-    UserInvite,
-    InviteResend,
-    InviteRevoke,
-    InviteAccept,
-    UserUpdate,
-    UserSuspend,
-    UserReactivate,
-    UserUnlock,
-    /// Failed sign-ins reached the org's threshold; the actor is the system.
-    UserLock,
-    UserPasswordReset,
-    UserForcePasswordChange,
-    UserDelete,
-    AvatarSet,
-    Login,
-    LoginFailed,
-    Logout,
-    PasswordChange,
-    OrgSettingsUpdate,
-    TeamCreate,
-    TeamUpdate,
-    TeamDelete,
-    RoleCreate,
-    RoleUpdate,
-    RoleDelete,
-    ApiKeyCreate,
-    ApiKeyRevoke,
-    /// A supervisor, admin or service set another user's availability.
-    PresenceSet,
-    /// A CSV import of users began; each user it creates has its own
-    /// `user.invite` entry naming the job.
-    ImportStart,
-    /// The platform created the org (PlatformService.CreateOrg).
-    OrgCreate,
-    /// The platform suspended or reactivated the org.
-    OrgSuspend,
-    OrgReactivate,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::OrgBootstrap => "org.bootstrap",
-            Action::UserCreate => "user.create",
-            Action::UserInvite => "user.invite",
-            Action::InviteResend => "invite.resend",
-            Action::InviteRevoke => "invite.revoke",
-            Action::InviteAccept => "invite.accept",
-            Action::UserUpdate => "user.update",
-            Action::UserSuspend => "user.suspend",
-            Action::UserReactivate => "user.reactivate",
-            Action::UserUnlock => "user.unlock",
-            Action::UserLock => "user.lock",
-            Action::UserPasswordReset => "user.password_reset",
-            Action::UserForcePasswordChange => "user.force_password_change",
-            Action::UserDelete => "user.delete",
-            Action::AvatarSet => "user.avatar_set",
-            Action::Login => "auth.login",
-            Action::LoginFailed => "auth.login_failed",
-            Action::Logout => "auth.logout",
-            Action::PasswordChange => "auth.password_change",
-            Action::OrgSettingsUpdate => "org.settings_update",
-            Action::TeamCreate => "team.create",
-            Action::TeamUpdate => "team.update",
-            Action::TeamDelete => "team.delete",
-            Action::RoleCreate => "role.create",
-            Action::RoleUpdate => "role.update",
-            Action::RoleDelete => "role.delete",
-            Action::ApiKeyCreate => "api_key.create",
-            Action::ApiKeyRevoke => "api_key.revoke",
-            Action::PresenceSet => "presence.set",
-            Action::ImportStart => "import.start",
-            Action::OrgCreate => "org.create",
-            Action::OrgSuspend => "org.suspend",
-            Action::OrgReactivate => "org.reactivate",
-        }
+named_enum! {
+    /// What was done. The string forms are stable: dashboards filter on them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Action {
+        OrgBootstrap => "org.bootstrap",
+        UserCreate => "user.create",
+        UserInvite => "user.invite",
+        InviteResend => "invite.resend",
+        InviteRevoke => "invite.revoke",
+        InviteAccept => "invite.accept",
+        UserUpdate => "user.update",
+        UserSuspend => "user.suspend",
+        UserReactivate => "user.reactivate",
+        UserUnlock => "user.unlock",
+        /// Failed sign-ins reached the org's threshold; the actor is the system.
+        UserLock => "user.lock",
+        UserPasswordReset => "user.password_reset",
+        UserForcePasswordChange => "user.force_password_change",
+        UserDelete => "user.delete",
+        AvatarSet => "user.avatar_set",
+        Login => "auth.login",
+        LoginFailed => "auth.login_failed",
+        Logout => "auth.logout",
+        PasswordChange => "auth.password_change",
+        OrgSettingsUpdate => "org.settings_update",
+        TeamCreate => "team.create",
+        TeamUpdate => "team.update",
+        TeamDelete => "team.delete",
+        RoleCreate => "role.create",
+        RoleUpdate => "role.update",
+        RoleDelete => "role.delete",
+        ApiKeyCreate => "api_key.create",
+        ApiKeyRevoke => "api_key.revoke",
+        /// A supervisor, admin or service set another user's availability.
+        PresenceSet => "presence.set",
+        /// A CSV import of users began; each user it creates has its own
+        /// `user.invite` entry naming the job.
+        ImportStart => "import.start",
+        /// The platform created the org (PlatformService.CreateOrg).
+        OrgCreate => "org.create",
+        /// The platform suspended or reactivated the org.
+        OrgSuspend => "org.suspend",
+        OrgReactivate => "org.reactivate",
     }
 }
 

@@ -10,6 +10,7 @@ use super::Origin;
 use crate::{
     auth::PlatformCaller,
     domain::{OrgSettings, PlatformKeyId},
+    named::named_enum,
     store::PlatformAuditEntry,
 };
 
@@ -27,39 +28,17 @@ impl From<&PlatformCaller> for PlatformActor {
     }
 }
 
-/// What was done. The string forms are stable: dashboards filter on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlatformAction {
-    OrgCreate,
-    OrgUpdate,
-    OrgSuspend,
-    OrgReactivate,
-    OrgDelete,
-    PlatformKeyCreate,
-    PlatformKeyRevoke,
-}
-
-impl PlatformAction {
-    pub const ALL: [PlatformAction; 7] = [
-        PlatformAction::OrgCreate,
-        PlatformAction::OrgUpdate,
-        PlatformAction::OrgSuspend,
-        PlatformAction::OrgReactivate,
-        PlatformAction::OrgDelete,
-        PlatformAction::PlatformKeyCreate,
-        PlatformAction::PlatformKeyRevoke,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlatformAction::OrgCreate => "org.create",
-            PlatformAction::OrgUpdate => "org.update",
-            PlatformAction::OrgSuspend => "org.suspend",
-            PlatformAction::OrgReactivate => "org.reactivate",
-            PlatformAction::OrgDelete => "org.delete",
-            PlatformAction::PlatformKeyCreate => "platform_key.create",
-            PlatformAction::PlatformKeyRevoke => "platform_key.revoke",
-        }
+named_enum! {
+    /// What was done. The string forms are stable: dashboards filter on them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum PlatformAction {
+        OrgCreate => "org.create",
+        OrgUpdate => "org.update",
+        OrgSuspend => "org.suspend",
+        OrgReactivate => "org.reactivate",
+        OrgDelete => "org.delete",
+        PlatformKeyCreate => "platform_key.create",
+        PlatformKeyRevoke => "platform_key.revoke",
     }
 }
 

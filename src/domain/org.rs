@@ -3,7 +3,10 @@ use std::{ops::RangeInclusive, time::Duration};
 use chrono::{DateTime, Utc};
 
 use super::{DisplayName, LoginWith, OrgId, ProfileText};
-use crate::error::{ParseError, Reason};
+use crate::{
+    error::{ParseError, Reason},
+    named::named_enum,
+};
 
 /// An org's slug, what people type to sign in: lower case letters, digits and
 /// `-`, 1 to 63 characters.
@@ -33,21 +36,14 @@ impl OrgSlug {
     }
 }
 
-/// An org's lifecycle. A suspended org keeps its data, but nobody of it
-/// signs in and none of its sessions or keys work; only a suspended org can
-/// be deleted. Deletion is not a state: a deleted org is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrgState {
-    Active,
-    Suspended,
-}
-
-impl OrgState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgState::Active => "active",
-            OrgState::Suspended => "suspended",
-        }
+named_enum! {
+    /// An org's lifecycle. A suspended org keeps its data, but nobody of it
+    /// signs in and none of its sessions or keys work; only a suspended org can
+    /// be deleted. Deletion is not a state: a deleted org is gone.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum OrgState {
+        Active => "active",
+        Suspended => "suspended",
     }
 }
 
@@ -55,14 +51,9 @@ impl std::str::FromStr for OrgState {
     type Err = ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "active" => Ok(OrgState::Active),
-            "suspended" => Ok(OrgState::Suspended),
-            other => Err(ParseError::new(
-                Reason::InvalidArgument,
-                format!("unknown org state {other:?}"),
-            )),
-        }
+        OrgState::from_name(s).ok_or_else(|| {
+            ParseError::new(Reason::InvalidArgument, format!("unknown org state {s:?}"))
+        })
     }
 }
 

@@ -7,7 +7,10 @@ use std::{collections::HashSet, str::FromStr};
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{TeamId, UserId};
-use crate::error::{ParseError, Reason};
+use crate::{
+    error::{ParseError, Reason},
+    named::named_enum,
+};
 
 /// `t` as the database keeps it (whole microseconds), so a presence read
 /// back equals the one returned when it was written.
@@ -15,102 +18,54 @@ pub fn presence_time(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PresenceStatus {
-    Offline,
-    Unavailable,
-    Available,
-}
-
-impl PresenceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PresenceStatus::Offline => "offline",
-            PresenceStatus::Unavailable => "unavailable",
-            PresenceStatus::Available => "available",
-        }
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum PresenceStatus {
+        Offline => "offline",
+        Unavailable => "unavailable",
+        Available => "available",
     }
 }
 
 impl FromStr for PresenceStatus {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        match s {
-            "offline" => Ok(PresenceStatus::Offline),
-            "unavailable" => Ok(PresenceStatus::Unavailable),
-            "available" => Ok(PresenceStatus::Available),
-            _ => Err(ParseError::new(
+        PresenceStatus::from_name(s).ok_or_else(|| {
+            ParseError::new(
                 Reason::InvalidStatus,
                 format!("unknown presence status {s:?}"),
-            )),
-        }
+            )
+        })
     }
 }
 
-/// Why a presence changed; the lifecycle reasons are the changes that matter
-/// to routing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeReason {
-    SignedIn,
-    SignedOut,
-    LeaseExpired,
-    AvailabilitySet,
-    ChatLoadReported,
-    UserActivated,
-    UserSuspended,
-    UserReactivated,
-    UserDeleted,
-    RolesChanged,
-    TeamsChanged,
-    MaxChatsChanged,
-    OrgSuspended,
-}
-
-impl ChangeReason {
-    pub const ALL: [ChangeReason; 13] = [
-        ChangeReason::SignedIn,
-        ChangeReason::SignedOut,
-        ChangeReason::LeaseExpired,
-        ChangeReason::AvailabilitySet,
-        ChangeReason::ChatLoadReported,
-        ChangeReason::UserActivated,
-        ChangeReason::UserSuspended,
-        ChangeReason::UserReactivated,
-        ChangeReason::UserDeleted,
-        ChangeReason::RolesChanged,
-        ChangeReason::TeamsChanged,
-        ChangeReason::MaxChatsChanged,
-        ChangeReason::OrgSuspended,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeReason::SignedIn => "signed_in",
-            ChangeReason::SignedOut => "signed_out",
-            ChangeReason::LeaseExpired => "lease_expired",
-            ChangeReason::AvailabilitySet => "availability_set",
-            ChangeReason::ChatLoadReported => "chat_load_reported",
-            ChangeReason::UserActivated => "user_activated",
-            ChangeReason::UserSuspended => "user_suspended",
-            ChangeReason::UserReactivated => "user_reactivated",
-            ChangeReason::UserDeleted => "user_deleted",
-            ChangeReason::RolesChanged => "roles_changed",
-            ChangeReason::TeamsChanged => "teams_changed",
-            ChangeReason::MaxChatsChanged => "max_chats_changed",
-            ChangeReason::OrgSuspended => "org_suspended",
-        }
+named_enum! {
+    /// Why a presence changed; the lifecycle reasons are the changes that matter
+    /// to routing.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ChangeReason {
+        SignedIn => "signed_in",
+        SignedOut => "signed_out",
+        LeaseExpired => "lease_expired",
+        AvailabilitySet => "availability_set",
+        ChatLoadReported => "chat_load_reported",
+        UserActivated => "user_activated",
+        UserSuspended => "user_suspended",
+        UserReactivated => "user_reactivated",
+        UserDeleted => "user_deleted",
+        RolesChanged => "roles_changed",
+        TeamsChanged => "teams_changed",
+        MaxChatsChanged => "max_chats_changed",
+        OrgSuspended => "org_suspended",
     }
 }
 
 impl FromStr for ChangeReason {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        ChangeReason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                ParseError::new(Reason::InvalidArgument, format!("unknown reason {s:?}"))
-            })
+        ChangeReason::from_name(s).ok_or_else(|| {
+            ParseError::new(Reason::InvalidArgument, format!("unknown reason {s:?}"))
+        })
     }
 }
 
@@ -248,7 +203,7 @@ mod tests {
     #[test]
     fn reasons_round_trip() {
         for reason in ChangeReason::ALL {
-            assert_eq!(reason.as_str().parse::<ChangeReason>().unwrap(), reason);
+            assert_eq!(reason.as_str().parse::<ChangeReason>().unwrap(), *reason);
         }
     }
 

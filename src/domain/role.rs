@@ -1,62 +1,75 @@
 use std::{collections::HashMap, fmt};
 
-use crate::error::{ParseError, Reason};
+use crate::{
+    error::{ParseError, Reason},
+    named::named_enum,
+};
 
-macro_rules! permissions {
-    ($($variant:ident => $name:literal, $doc:literal;)*) => {
-        /// The permission catalogue. Roster enforces some of these itself; the
-        /// others (chats, calls, numbers, channels, billing) are enforced by
-        /// other services, which read them from `WhoAmI`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[repr(u8)]
-        pub enum Permission {
-            $(#[doc = $doc] $variant,)*
-        }
-
-        impl Permission {
-            pub const ALL: &'static [Permission] = &[$(Permission::$variant,)*];
-
-            /// The stable wire name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Permission::$variant => $name,)*
-                }
-            }
-
-            pub fn parse(s: &str) -> Result<Self, ParseError> {
-                match s {
-                    $($name => Ok(Permission::$variant),)*
-                    _ => Err(ParseError::new(Reason::InvalidArgument, format!("unknown permission {}", crate::error::quoted(s)))),
-                }
-            }
-        }
-    };
+named_enum! {
+    /// The permission catalogue. Roster enforces some of these itself; the
+    /// others (chats, calls, numbers, channels, billing) are enforced by
+    /// other services, which read them from `WhoAmI`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[repr(u8)]
+    pub enum Permission {
+        /// Take and answer chats.
+        HandleChats => "chats.handle",
+        /// See chats handled by colleagues.
+        ViewColleaguesChats => "chats.view_colleagues",
+        /// Listen to live calls.
+        ListenCalls => "calls.listen",
+        /// Join live calls.
+        JoinCalls => "calls.join",
+        /// Buy phone numbers.
+        BuyNumbers => "numbers.buy",
+        /// Configure contact channels.
+        ConfigureChannels => "channels.configure",
+        /// Manage billing.
+        ManageBilling => "billing.manage",
+        /// Edit one's own name, public name, language, phones and avatar.
+        EditOwnProfile => "profile.edit_own",
+        /// Read the users of one's teams.
+        ReadTeamUsers => "users.read_team",
+        /// Read every user of the org.
+        ReadUsers => "users.read",
+        /// Invite, create, edit, suspend and delete users.
+        ManageUsers => "users.manage",
+        /// Read the presence of one's teams.
+        ReadTeamPresence => "presence.read_team",
+        /// Set the availability of one's teams' members.
+        ManageTeamPresence => "presence.manage_team",
+        /// Read the presence of the whole org.
+        ReadPresence => "presence.read",
+        /// Set the availability of anyone in the org.
+        ManagePresence => "presence.manage",
+        /// Report agents' open chat counts.
+        ReportChatLoad => "presence.report_chat_load",
+        /// Read the activity reports of one's teams.
+        ReadTeamReports => "reports.read_team",
+        /// Read the activity reports of the whole org.
+        ReadReports => "reports.read",
+        /// Create, edit and delete teams.
+        ManageTeams => "teams.manage",
+        /// Create, edit and delete custom roles.
+        ManageRoles => "roles.manage",
+        /// Change the org's settings.
+        ManageSettings => "settings.manage",
+        /// Create, list and revoke API keys.
+        ManageApiKeys => "api_keys.manage",
+        /// Read the audit log.
+        ReadAudit => "audit.read",
+    }
 }
 
-permissions! {
-    HandleChats => "chats.handle", "Take and answer chats.";
-    ViewColleaguesChats => "chats.view_colleagues", "See chats handled by colleagues.";
-    ListenCalls => "calls.listen", "Listen to live calls.";
-    JoinCalls => "calls.join", "Join live calls.";
-    BuyNumbers => "numbers.buy", "Buy phone numbers.";
-    ConfigureChannels => "channels.configure", "Configure contact channels.";
-    ManageBilling => "billing.manage", "Manage billing.";
-    EditOwnProfile => "profile.edit_own", "Edit one's own name, public name, language, phones and avatar.";
-    ReadTeamUsers => "users.read_team", "Read the users of one's teams.";
-    ReadUsers => "users.read", "Read every user of the org.";
-    ManageUsers => "users.manage", "Invite, create, edit, suspend and delete users.";
-    ReadTeamPresence => "presence.read_team", "Read the presence of one's teams.";
-    ManageTeamPresence => "presence.manage_team", "Set the availability of one's teams' members.";
-    ReadPresence => "presence.read", "Read the presence of the whole org.";
-    ManagePresence => "presence.manage", "Set the availability of anyone in the org.";
-    ReportChatLoad => "presence.report_chat_load", "Report agents' open chat counts.";
-    ReadTeamReports => "reports.read_team", "Read the activity reports of one's teams.";
-    ReadReports => "reports.read", "Read the activity reports of the whole org.";
-    ManageTeams => "teams.manage", "Create, edit and delete teams.";
-    ManageRoles => "roles.manage", "Create, edit and delete custom roles.";
-    ManageSettings => "settings.manage", "Change the org's settings.";
-    ManageApiKeys => "api_keys.manage", "Create, list and revoke API keys.";
-    ReadAudit => "audit.read", "Read the audit log.";
+impl Permission {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        Permission::from_name(s).ok_or_else(|| {
+            ParseError::new(
+                Reason::InvalidArgument,
+                format!("unknown permission {}", crate::error::quoted(s)),
+            )
+        })
+    }
 }
 
 impl fmt::Display for Permission {

@@ -3,7 +3,10 @@ use std::{fmt, str::FromStr};
 use chrono::{DateTime, Utc};
 
 use super::{RoleName, TeamId, UserId};
-use crate::error::{ParseError, Reason};
+use crate::{
+    error::{ParseError, Reason},
+    named::named_enum,
+};
 
 /// An email address, trimmed and lower-cased, so that two spellings of one
 /// address are one value (the uniqueness rule is case-insensitive).
@@ -164,56 +167,36 @@ impl ProfileText {
     }
 }
 
-/// Account lifecycle. Deletion is not a state: a deleted user is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UserState {
-    Invited,
-    Active,
-    Suspended,
-}
-
-impl UserState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserState::Invited => "invited",
-            UserState::Active => "active",
-            UserState::Suspended => "suspended",
-        }
+named_enum! {
+    /// Account lifecycle. Deletion is not a state: a deleted user is gone.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum UserState {
+        Invited => "invited",
+        Active => "active",
+        Suspended => "suspended",
     }
 }
 
 impl FromStr for UserState {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        match s {
-            "invited" => Ok(UserState::Invited),
-            "active" => Ok(UserState::Active),
-            "suspended" => Ok(UserState::Suspended),
-            _ => Err(ParseError::new(
-                Reason::InvalidArgument,
-                format!("unknown user state {s:?}"),
-            )),
-        }
+        UserState::from_name(s).ok_or_else(|| {
+            ParseError::new(Reason::InvalidArgument, format!("unknown user state {s:?}"))
+        })
     }
 }
 
-/// Which identifier a user may sign in with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LoginWith {
-    Email,
-    LoginId,
-    Both,
+named_enum! {
+    /// Which identifier a user may sign in with.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum LoginWith {
+        Email => "email",
+        LoginId => "login_id",
+        Both => "both",
+    }
 }
 
 impl LoginWith {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoginWith::Email => "email",
-            LoginWith::LoginId => "login_id",
-            LoginWith::Both => "both",
-        }
-    }
-
     pub fn allows_email(self) -> bool {
         matches!(self, LoginWith::Email | LoginWith::Both)
     }
@@ -226,15 +209,9 @@ impl LoginWith {
 impl FromStr for LoginWith {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        match s {
-            "email" => Ok(LoginWith::Email),
-            "login_id" => Ok(LoginWith::LoginId),
-            "both" => Ok(LoginWith::Both),
-            _ => Err(ParseError::new(
-                Reason::InvalidArgument,
-                format!("unknown login_with {s:?}"),
-            )),
-        }
+        LoginWith::from_name(s).ok_or_else(|| {
+            ParseError::new(Reason::InvalidArgument, format!("unknown login_with {s:?}"))
+        })
     }
 }
 

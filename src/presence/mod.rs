@@ -547,5 +547,5 @@ fn authorize_manage(principal: &Principal, target: &Presence) -> Result<()> {
 }
 
 fn not_active() -> Error {
-    Error::failed_precondition(Reason::NotActive, "the user is not ACTIVE")
+    Error::failed_precondition(Reason::UserNotActive, "the user is not ACTIVE")
 }

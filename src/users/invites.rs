@@ -288,7 +288,7 @@ fn invited_only(user: &User) -> Result<()> {
         Ok(())
     } else {
         Err(Error::failed_precondition(
-            Reason::NotInvited,
+            Reason::UserNotInvited,
             "the user is not a pending invitation",
         ))
     }

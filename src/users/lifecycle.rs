@@ -275,13 +275,13 @@ impl Users {
             UserState::Active => {}
             UserState::Suspended => {
                 return Err(Error::failed_precondition(
-                    Reason::AlreadySuspended,
+                    Reason::UserAlreadySuspended,
                     "the user is already suspended",
                 ));
             }
             UserState::Invited => {
                 return Err(Error::failed_precondition(
-                    Reason::NotActive,
+                    Reason::UserNotActive,
                     "an invited user is not suspended but has the invitation revoked",
                 ));
             }
@@ -335,7 +335,7 @@ impl Users {
         let (org, before) = self.target(principal, user_id).await?;
         if before.state != UserState::Suspended {
             return Err(Error::failed_precondition(
-                Reason::NotSuspended,
+                Reason::UserNotSuspended,
                 "only a suspended user can be reactivated",
             ));
         }

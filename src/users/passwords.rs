@@ -201,7 +201,7 @@ fn has_password(user: &User) -> Result<()> {
 
 fn no_password() -> Error {
     Error::failed_precondition(
-        Reason::NotActive,
+        Reason::UserNotActive,
         "an invited user has no password yet: they set one when accepting the invitation",
     )
 }
