@@ -5,7 +5,7 @@
 
 /// Declares a fieldless enum whose variants each have one stable name.
 ///
-/// ```ignore
+/// ```text
 /// named_enum! {
 ///     /// Docs and derives as for any enum.
 ///     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
