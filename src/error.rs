@@ -36,6 +36,11 @@ named_enum! {
         ImmutableField => "IMMUTABLE_FIELD",
         InvalidFieldMask => "INVALID_FIELD_MASK",
         StaleEtag => "STALE_ETAG",
+        /// Another change to the same resource committed while this call
+        /// ran (no etag was involved): retry.
+        ConcurrentChange => "CONCURRENT_CHANGE",
+        /// The server's limit per request passed before the answer.
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
         InviteExpired => "INVITE_EXPIRED",
         InviteUsed => "INVITE_USED",
         InviteRevoked => "INVITE_REVOKED",
@@ -190,9 +195,11 @@ pub enum Error {
     /// so callers cannot tell which part of a credential was wrong.
     #[error("{}", unauthenticated_message(*.0))]
     Unauthenticated(Reason),
-    /// `ABORTED`: the resource changed since the caller read it (stale etag).
+    /// `ABORTED`: the resource changed since the caller read it (reason
+    /// `STALE_ETAG`, the etag sent is old) or while the call ran (reason
+    /// `CONCURRENT_CHANGE`): read it again and retry.
     #[error("{message}")]
-    Aborted { message: String },
+    Aborted { reason: Reason, message: String },
     /// `RESOURCE_EXHAUSTED` with a QuotaFailure.
     #[error("{message}")]
     ResourceExhausted {
@@ -204,6 +211,10 @@ pub enum Error {
     /// `OUT_OF_RANGE`: a position past the end (e.g. a sequence not reached yet).
     #[error("{message}")]
     OutOfRange { reason: Reason, message: String },
+    /// `DEADLINE_EXCEEDED` `DEADLINE_EXCEEDED`: the server's own limit per
+    /// request passed (a client's shorter deadline ends the call client-side).
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// `UNAVAILABLE`: retry, on this or another replica.
     #[error("{message}")]
     Unavailable { reason: Reason, message: String },
@@ -288,6 +299,15 @@ impl Error {
             },
             Error::Internal(cause) => Error::internal(std::io::Error::other(cause.to_string())),
             other => Error::internal(std::io::Error::other(other.to_string())),
+        }
+    }
+
+    /// `ABORTED` `CONCURRENT_CHANGE`: a write lost to a change committed
+    /// meanwhile.
+    pub fn concurrent_change() -> Self {
+        Error::Aborted {
+            reason: Reason::ConcurrentChange,
+            message: "changed by another call meanwhile: read it again and retry".into(),
         }
     }
 

@@ -13,6 +13,8 @@ use http::{Request, Response};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
+use crate::error::Error;
+
 /// RPCs whose answer comes only after an upload of any size.
 const UNBOUNDED: [&str; 1] = ["/roster.v1.UserService/ImportUsers"];
 
@@ -68,10 +70,10 @@ where
             }
             match tokio::time::timeout(timeout, answer).await {
                 Ok(result) => result,
-                Err(_) => Ok(Status::deadline_exceeded(format!(
+                Err(_) => Ok(Status::from(Error::DeadlineExceeded(format!(
                     "the server's limit of {}s per request passed",
                     timeout.as_secs()
-                ))
+                )))
                 .into_http()),
             }
         })

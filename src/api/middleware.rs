@@ -3,7 +3,8 @@
 //! session token or an API key); the resolved [`Principal`] goes into the
 //! request's extensions for handlers to read, once it passes the RPC's
 //! callers rule in [`access::RULES`]. A session that must change its
-//! password may only call `ChangePassword`, `Logout` and `WhoAmI`.
+//! password may only call `ChangePassword`, `Logout` and `WhoAmI`. Every
+//! request, public or not, gets its [`RequestId`] here.
 
 use std::{
     pin::Pin,
@@ -19,6 +20,26 @@ use crate::{
     auth::{Authenticator, PLATFORM_KEY_PREFIX, PlatformCaller, Principal},
     error::{Error, Reason},
 };
+
+/// The id an RPC is known by in its logs, its trace and the audit entries
+/// it writes: the caller's `x-request-id` (its first 128 characters), or a
+/// new UUID when it sends none.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn of(headers: &http::HeaderMap) -> Self {
+        let sent = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|id| !id.is_empty());
+        RequestId(match sent {
+            Some(id) => id.chars().take(128).collect(),
+            None => uuid::Uuid::now_v7().to_string(),
+        })
+    }
+}
 
 /// RPCs anyone may call: the public ones of the table, health and reflection.
 fn is_public(path: &str) -> bool {
@@ -85,6 +106,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let authenticator = self.authenticator.clone();
+        let request_id = RequestId::of(req.headers());
+        tracing::Span::current().record("roster.request_id", request_id.0.as_str());
+        req.extensions_mut().insert(request_id);
         let path = req.uri().path().to_owned();
         let authorization = req
             .headers()

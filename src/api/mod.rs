@@ -86,10 +86,9 @@ fn caller<T>(req: &Request<T>) -> Result<(Principal, Origin), Error> {
 fn origin<T>(req: &Request<T>) -> Origin {
     Origin {
         request_id: req
-            .metadata()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(128).collect()),
+            .extensions()
+            .get::<middleware::RequestId>()
+            .map(|id| id.0.clone()),
         peer: req.remote_addr().map(|a| a.to_string()),
     }
 }

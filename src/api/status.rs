@@ -64,8 +64,9 @@ impl From<Error> for Status {
             }
             Error::OutOfRange { reason, .. } => (Code::OutOfRange, reason),
             Error::Unavailable { reason, .. } => (Code::Unavailable, reason),
-            Error::Aborted { .. } => (Code::Aborted, Reason::StaleEtag),
+            Error::Aborted { reason, .. } => (Code::Aborted, reason),
             Error::Malformed(_) => (Code::InvalidArgument, Reason::MalformedRequest),
+            Error::DeadlineExceeded(_) => (Code::DeadlineExceeded, Reason::DeadlineExceeded),
             Error::Unimplemented(_) => (Code::Unimplemented, Reason::NotImplemented),
             Error::Internal(cause) => {
                 tracing::error!(error = %ErrorChain(&*cause), "internal error");

@@ -21,7 +21,8 @@ use crate::{
 /// Where a request came from, as far as the audit log cares.
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
-    /// The caller's `x-request-id`, else the trace id.
+    /// The caller's `x-request-id`, else one the server made (see
+    /// `api::middleware::RequestId`); `None` for the console and the system.
     pub request_id: Option<String>,
     pub peer: Option<String>,
 }

@@ -4,6 +4,12 @@
 //! arena of the thread that ran it; on tokio's many blocking threads that
 //! grew to hundreds of MB under a login flood. The threads run at a lower
 //! priority than the runtime's, so other RPCs go first on a busy machine.
+//!
+//! The queue of waiting hashes has no bound of its own: each waiting hash
+//! is an RPC in flight, and those are bounded by the server's concurrency
+//! limit (`ROSTER_MAX_CONCURRENT_REQUESTS`, with load shedding past it), so
+//! at most that many hashes wait, each costing a few hundred bytes until
+//! its turn.
 
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 

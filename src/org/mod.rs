@@ -21,7 +21,7 @@ use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
     domain::{ChangeReason, OrgId, OrgSettings, Permission, SettingsChange},
-    error::{Error, Result},
+    error::{Error, Reason, Result},
     store::Store,
 };
 
@@ -82,7 +82,7 @@ impl Org {
             });
         }
         if !repo.update_org_settings(&updated).await? {
-            return Err(stale());
+            return Err(Error::concurrent_change());
         }
         let view = SettingsView {
             settings: repo.org(principal.org_id).await?,
@@ -234,8 +234,9 @@ pub(crate) fn check_etag(etag: Option<&str>, version: i64) -> Result<()> {
     }
 }
 
-pub(crate) fn stale() -> Error {
+fn stale() -> Error {
     Error::Aborted {
+        reason: Reason::StaleEtag,
         message: "changed since it was read (stale etag); read it again and retry".into(),
     }
 }

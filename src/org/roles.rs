@@ -5,7 +5,7 @@
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::{Org, check_etag, stale, teams::diff};
+use super::{Org, check_etag, teams::diff};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize, authorize_grant},
@@ -226,7 +226,7 @@ impl Org {
             return Ok(current.into());
         }
         if !repo.update_role(org_id, &next).await? {
-            return Err(stale());
+            return Err(Error::concurrent_change());
         }
         repo.append_audit(audit::resource_entry(
             org_id,

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::{Org, check_etag, stale};
+use super::{Org, check_etag};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
@@ -201,7 +201,7 @@ impl Org {
             .await
             .map_err(name_conflict)?
         {
-            return Err(stale());
+            return Err(Error::concurrent_change());
         }
         repo.append_audit(audit::resource_entry(
             org_id,

@@ -23,7 +23,7 @@ use crate::{
         SettingsChange, User,
     },
     error::{Error, Reason, Result},
-    org::{SettingsView, apply, check_etag, stale},
+    org::{SettingsView, apply, check_etag},
     presence,
     store::{PlatformAuditCriteria, PlatformAuditEntry, Store, StoreError, WriteTx},
     users::{FirstAdmin, NewUser, Users},
@@ -224,7 +224,7 @@ impl Platform {
             return self.get_org(org_id).await;
         }
         if !repo.update_org_settings(&updated).await? {
-            return Err(stale());
+            return Err(Error::concurrent_change());
         }
         let details = json!({ "before": before, "after": after });
         repo.append_audit(audit::resource_entry(
@@ -272,7 +272,7 @@ impl Platform {
         next.suspended_at = Some(Utc::now());
         next.suspend_reason = reason;
         if !repo.update_org_state(&next).await? {
-            return Err(stale());
+            return Err(Error::concurrent_change());
         }
         repo.delete_org_sessions(org_id).await?;
         let signed_out = presence::sign_out_all(&tx, org_id, None, ChangeReason::OrgSuspended)
@@ -307,7 +307,7 @@ impl Platform {
         next.suspended_at = None;
         next.suspend_reason = ProfileText::default();
         if !tx.repo().update_org_state(&next).await? {
-            return Err(stale());
+            return Err(Error::concurrent_change());
         }
         let details = json!({ "suspended_at": current.suspended_at });
         audit_both(

@@ -556,9 +556,9 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(lock)
     }
 
-    /// Resets the failure count and any expired lock, and stamps the sign-in.
     /// Takes the write lock of the user's credential row until the
-    /// transaction ends (a no-op update).
+    /// transaction ends (a no-op update), so a sign-in reads the lock state
+    /// after every failure that committed before it.
     pub async fn lock_credential(&self, user_id: UserId) -> Result<(), StoreError> {
         credentials::Entity::update_many()
             .col_expr(
@@ -571,6 +571,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(())
     }
 
+    /// Resets the failure count and any expired lock, and stamps the sign-in.
     pub async fn record_login_success(
         &self,
         user_id: UserId,

@@ -34,6 +34,7 @@ pub fn rpc_span(req: &http::Request<()>) -> Span {
         otel.status_code = tracing::field::Empty,
         roster.org_id = tracing::field::Empty,
         roster.user_id = tracing::field::Empty,
+        roster.request_id = tracing::field::Empty,
     );
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
     // Fails only when no OpenTelemetry layer is installed: then there is nothing to link.

@@ -231,7 +231,11 @@ impl Users {
             .update_user(user, roles, teams)
             .await
             .map_err(identity_conflict)?;
-        if saved { Ok(()) } else { Err(stale()) }
+        if saved {
+            Ok(())
+        } else {
+            Err(Error::concurrent_change())
+        }
     }
 
     pub(super) async fn audit(
@@ -434,6 +438,7 @@ fn check_etag(user: &User, etag: Option<i64>) -> Result<()> {
 
 fn stale() -> Error {
     Error::Aborted {
+        reason: Reason::StaleEtag,
         message: "the user changed since it was read: get it again and retry".into(),
     }
 }

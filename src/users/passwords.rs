@@ -87,6 +87,7 @@ impl Users {
             .is_some_and(|c| c.password_hash == credential.password_hash);
         if !unchanged {
             return Err(Error::Aborted {
+                reason: Reason::ConcurrentChange,
                 message: "the password changed meanwhile: sign in again".into(),
             });
         }

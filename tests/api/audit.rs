@@ -400,3 +400,44 @@ fn the_audit_service_has_no_way_to_change_entries() {
         .collect();
     assert_eq!(methods, ["ListAuditEvents"]);
 }
+
+#[tokio::test]
+async fn entries_carry_the_callers_request_id_or_one_the_server_made() {
+    let app = spawn_app().await;
+    let mut org = org_as(&app, &app.admin_token);
+    let mut sent = tonic::Request::new(pb::CreateTeamRequest {
+        team: Some(pb::Team {
+            name: "Traced".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    });
+    sent.metadata_mut()
+        .insert("x-request-id", "req-42".parse().expect("header"));
+    org.create_team(sent).await.expect("team");
+    org.create_team(pb::CreateTeamRequest {
+        team: Some(pb::Team {
+            name: "Untraced".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .expect("team");
+    let events = list(
+        &app,
+        pb::ListAuditEventsRequest {
+            action: "team.create".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .audit_events;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].request_id, "req-42");
+    assert!(
+        uuid::Uuid::parse_str(&events[0].request_id).is_ok(),
+        "a server-made id: {:?}",
+        events[0].request_id
+    );
+}

@@ -374,6 +374,46 @@ async fn an_sqlite_file_locked_by_another_process_is_unavailable_then_writable()
         .expect("writes again once the lock is gone");
 }
 
+/// A write held up past the server's limit per request (by a lock another
+/// client holds) answers `DEADLINE_EXCEEDED` with its reason.
+#[tokio::test]
+async fn a_request_past_the_servers_limit_is_deadline_exceeded() {
+    let app = spawn_app_with(|c| {
+        c.request_timeout_secs = 1;
+        c.database_acquire_timeout_ms = 10_000;
+    })
+    .await;
+    let mut opts = sea_orm::ConnectOptions::new(app.database_url.clone());
+    opts.max_connections(1).sqlx_logging(false);
+    let other = sea_orm::Database::connect(opts)
+        .await
+        .expect("second connection");
+    use sea_orm::ConnectionTrait;
+    let lock = if app.database_url.starts_with("sqlite") {
+        "BEGIN EXCLUSIVE"
+    } else {
+        "BEGIN; LOCK TABLE teams IN ACCESS EXCLUSIVE MODE"
+    };
+    other.execute_unprepared(lock).await.expect("locked");
+    let mut org = OrgServiceClient::with_interceptor(app.channel.clone(), app.bearer());
+    let started = Instant::now();
+    let status = org
+        .create_team(team("Held up".into()))
+        .await
+        .expect_err("held up past the limit");
+    assert_eq!(
+        (status.code(), reason(&status).as_str()),
+        (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+        "{status:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    other.execute_unprepared("COMMIT").await.expect("unlocked");
+}
+
 #[tokio::test]
 async fn on_shutdown_health_is_not_serving_for_the_delay_before_connections_close() {
     let database = TestDatabase::create().await;
