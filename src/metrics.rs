@@ -14,21 +14,17 @@
 //! collected, from the hub's memory and the pool's counters, by callbacks
 //! that [`observe`] registers for the provider's lifetime.
 
-use std::{collections::HashMap, sync::OnceLock, time::Duration};
+use std::{sync::OnceLock, time::Duration};
 
 use opentelemetry::{
     KeyValue, global,
-    metrics::{AsyncInstrument, Counter, Histogram, Meter, UpDownCounter},
+    metrics::{Counter, Histogram, Meter, UpDownCounter},
 };
 
-use crate::{
-    domain::PresenceStatus,
-    presence::{Hub, WatchItem},
-    store::Store,
-};
+use crate::named::named_enum;
 
 /// The meter (instrumentation scope) every Roster instrument belongs to.
-const SCOPE: &str = "roster";
+pub const SCOPE: &str = "roster";
 
 /// Bounds of `rpc.server.duration`, in milliseconds.
 const DURATION_BOUNDS_MS: [f64; 14] = [
@@ -116,25 +112,21 @@ impl Metrics {
         OpenStream(self)
     }
 
-    /// An item about to be sent on a WatchPresence stream.
-    pub fn watch_item(&self, item: &WatchItem) {
-        match item {
-            WatchItem::Change { .. } => {
-                self.watch_events.add(1, &[KeyValue::new("kind", "change")])
-            }
-            WatchItem::Snapshot { .. } => self
-                .watch_events
-                .add(1, &[KeyValue::new("kind", "snapshot")]),
-            WatchItem::Reset { .. } => self.watch_resyncs.add(1, &[]),
-            WatchItem::SnapshotEnd { .. } => {}
-        }
+    /// A change or snapshot item about to be sent on a WatchPresence stream.
+    pub fn watch_event(&self, kind: WatchEvent) {
+        self.watch_events
+            .add(1, &[KeyValue::new("kind", kind.as_str())]);
     }
 
-    /// A sign-in attempt: `success`, or why it was refused (`wrong password`,
-    /// `unknown login`, …, as the audit log words it).
-    pub fn login(&self, outcome: &str) {
+    /// A WatchPresence stream resynchronised (a RESET and a fresh snapshot).
+    pub fn watch_resync(&self) {
+        self.watch_resyncs.add(1, &[]);
+    }
+
+    /// A sign-in attempt and how it ended.
+    pub fn login(&self, outcome: LoginOutcome) {
         self.logins
-            .add(1, &[KeyValue::new("outcome", outcome.replace(' ', "_"))]);
+            .add(1, &[KeyValue::new("outcome", outcome.as_str())]);
     }
 
     /// An account just locked by failed sign-ins.
@@ -151,115 +143,37 @@ impl Metrics {
     }
 }
 
+named_enum! {
+    /// What a WatchPresence stream sent, as `roster.presence.watch.events`
+    /// counts it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum WatchEvent {
+        Change => "change",
+        Snapshot => "snapshot",
+    }
+}
+
+named_enum! {
+    /// How a sign-in ended: `roster.auth.logins`' `outcome` (the refusals as
+    /// the audit log words them, with `_` for spaces).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum LoginOutcome {
+        Success => "success",
+        UnknownOrg => "unknown_org",
+        UnknownLogin => "unknown_login",
+        WrongPassword => "wrong_password",
+        OrgSuspended => "org_suspended",
+        AccountLocked => "account_locked",
+        InvitationNotAccepted => "invitation_not_accepted",
+        AccountSuspended => "account_suspended",
+    }
+}
+
 /// An open WatchPresence stream; dropping it closes the count.
 pub struct OpenStream(&'static Metrics);
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
         self.0.watch_streams.add(-1, &[]);
-    }
-}
-
-/// Registers the gauges read from `hub` (presence of the orgs it has loaded)
-/// and `store` (the connection pool). Call once per process, for the server
-/// it runs; the callbacks run at each collection, on the exporter's thread
-/// or a scrape, and only read memory.
-pub fn observe(hub: &Hub, store: &Store) {
-    let meter = global::meter(SCOPE);
-    let by_status = hub.clone();
-    meter
-        .u64_observable_gauge("roster.presence.agents")
-        .with_unit("{agent}")
-        .with_description("Active agents by org and presence status (orgs loaded by this replica)")
-        .with_callback(move |gauge| {
-            let mut counts: HashMap<(String, PresenceStatus), u64> = HashMap::new();
-            by_status.visit_loaded(|org_id, presence| {
-                if presence.can_handle_chats {
-                    *counts
-                        .entry((org_id.to_string(), presence.status))
-                        .or_default() += 1;
-                }
-            });
-            observe_by_status(gauge, "roster.org_id", counts);
-        })
-        .build();
-    let by_team = hub.clone();
-    meter
-        .u64_observable_gauge("roster.presence.team_agents")
-        .with_unit("{agent}")
-        .with_description("Active agents by team and presence status (orgs loaded by this replica)")
-        .with_callback(move |gauge| {
-            let mut counts: HashMap<(String, PresenceStatus), u64> = HashMap::new();
-            by_team.visit_loaded(|_, presence| {
-                if presence.can_handle_chats {
-                    for team_id in &presence.team_ids {
-                        *counts
-                            .entry((team_id.to_string(), presence.status))
-                            .or_default() += 1;
-                    }
-                }
-            });
-            observe_by_status(gauge, "roster.team_id", counts);
-        })
-        .build();
-    let with_capacity = hub.clone();
-    meter
-        .u64_observable_gauge("roster.presence.agents_with_capacity")
-        .with_unit("{agent}")
-        .with_description(
-            "Agents a router may send a new chat now, by org (orgs loaded by this replica)",
-        )
-        .with_callback(move |gauge| {
-            let mut counts: HashMap<String, u64> = HashMap::new();
-            with_capacity.visit_loaded(|org_id, presence| {
-                // Every loaded org appears, with 0 when nobody has room.
-                let n = counts.entry(org_id.to_string()).or_default();
-                if presence.has_capacity() {
-                    *n += 1;
-                }
-            });
-            for (org_id, n) in counts {
-                gauge.observe(n, &[KeyValue::new("roster.org_id", org_id)]);
-            }
-        })
-        .build();
-    let pool = store.clone();
-    meter
-        .u64_observable_gauge("db.client.connection.count")
-        .with_unit("{connection}")
-        .with_description("Database connections open, by state")
-        .with_callback(move |gauge| {
-            let usage = pool.pool_usage();
-            let state = |s: &'static str| [KeyValue::new("db.client.connection.state", s)];
-            gauge.observe(u64::from(usage.idle), &state("idle"));
-            gauge.observe(
-                u64::from(usage.open.saturating_sub(usage.idle)),
-                &state("used"),
-            );
-        })
-        .build();
-    let pool = store.clone();
-    meter
-        .u64_observable_gauge("db.client.connection.max")
-        .with_unit("{connection}")
-        .with_description("Most database connections the pool opens")
-        .with_callback(move |gauge| gauge.observe(u64::from(pool.pool_usage().max), &[]))
-        .build();
-}
-
-/// One point per (key, status) count.
-fn observe_by_status(
-    gauge: &dyn AsyncInstrument<u64>,
-    key: &'static str,
-    counts: HashMap<(String, PresenceStatus), u64>,
-) {
-    for ((id, status), n) in counts {
-        gauge.observe(
-            n,
-            &[
-                KeyValue::new(key, id),
-                KeyValue::new("status", status.as_str()),
-            ],
-        );
     }
 }

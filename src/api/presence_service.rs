@@ -35,6 +35,7 @@ use crate::{
     auth::{Authenticator, Principal},
     domain::{ChangeReason, OrgId, Permission, Presence, PresenceStatus, TeamId, UserId},
     error::{Error, ParseError, Reason},
+    metrics::WatchEvent,
     presence::{PresenceQuery, Presences, WatchItem, Watcher},
 };
 
@@ -457,7 +458,15 @@ impl Watch {
                 item = self.watcher.next() => {
                     break item
                         .map(|item| {
-                            crate::metrics::get().watch_item(&item);
+                            let metrics = crate::metrics::get();
+                            match &item {
+                                WatchItem::Change { .. } => metrics.watch_event(WatchEvent::Change),
+                                WatchItem::Snapshot { .. } => {
+                                    metrics.watch_event(WatchEvent::Snapshot)
+                                }
+                                WatchItem::Reset { .. } => metrics.watch_resync(),
+                                WatchItem::SnapshotEnd { .. } => {}
+                            }
                             encode(&item)
                         })
                         .map_err(Status::from);

@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::metrics::LoginOutcome;
+
 use super::{API_KEY_PREFIX, Actor, PasswordHasher, Principal, new_session_token, token_hash};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
@@ -50,7 +52,7 @@ impl Authenticator {
         };
         let Some(org) = org else {
             self.hasher.verify(password, None).await?;
-            crate::metrics::get().login("unknown org");
+            crate::metrics::get().login(LoginOutcome::UnknownOrg);
             return Err(invalid());
         };
         // PostgreSQL text cannot hold NUL: such a login names nobody, and is
@@ -75,12 +77,14 @@ impl Authenticator {
             // Every refusal does the same work from here: one audited failure.
             refused => {
                 let why = match &refused {
-                    None => "unknown login",
-                    Some(_) if !matches => "wrong password",
-                    Some(_) if !org_active => "org suspended",
-                    Some(user) if user.locked => "account locked",
-                    Some(user) if user.state == UserState::Invited => "invitation not accepted",
-                    Some(_) => "account suspended",
+                    None => LoginOutcome::UnknownLogin,
+                    Some(_) if !matches => LoginOutcome::WrongPassword,
+                    Some(_) if !org_active => LoginOutcome::OrgSuspended,
+                    Some(user) if user.locked => LoginOutcome::AccountLocked,
+                    Some(user) if user.state == UserState::Invited => {
+                        LoginOutcome::InvitationNotAccepted
+                    }
+                    Some(_) => LoginOutcome::AccountSuspended,
                 };
                 self.audit_failure(&org, refused.as_ref(), login, why, origin)
                     .await?;
@@ -92,8 +96,14 @@ impl Authenticator {
         let tx = self.store.write().await?;
         if super::lockout::locked_now(&tx, &org, user.id).await? {
             drop(tx);
-            self.audit_failure(&org, Some(&user), login, "account locked", origin)
-                .await?;
+            self.audit_failure(
+                &org,
+                Some(&user),
+                login,
+                LoginOutcome::AccountLocked,
+                origin,
+            )
+            .await?;
             return Err(invalid());
         }
         let (session_token, session) = open_session(&tx, &org, user.id, now).await?;
@@ -115,7 +125,7 @@ impl Authenticator {
             .await?
             .ok_or_else(Error::user_not_found)?;
         tx.commit().await?;
-        crate::metrics::get().login("success");
+        crate::metrics::get().login(LoginOutcome::Success);
         Ok(SignedIn {
             session_token,
             expires_at: session.expires_at,
@@ -133,7 +143,7 @@ impl Authenticator {
         org: &OrgSettings,
         user: Option<&LoginCandidate>,
         login: &str,
-        why: &str,
+        why: LoginOutcome,
         origin: &Origin,
     ) -> Result<()> {
         let tx = self.store.write().await?;
@@ -150,7 +160,8 @@ impl Authenticator {
             Action::LoginFailed,
             user.map(|u| u.id),
             origin,
-            json!({ "login": login, "reason": why, "locked": locked_now }),
+            // The audit log words the reason with spaces ("wrong password").
+            json!({ "login": login, "reason": why.as_str().replace('_', " "), "locked": locked_now }),
         ))
         .await?;
         tx.commit().await?;

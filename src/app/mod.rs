@@ -1,6 +1,8 @@
 //! The composition root: connect the store, migrate, bootstrap, build the
 //! services, bind, serve, and shut down gracefully within a bounded time.
 
+mod gauges;
+
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
@@ -25,7 +27,6 @@ use crate::{
     domain::{ApiKeyName, Email, OrgSlug, Password},
     error::Error,
     mail::{MailError, Mailer},
-    metrics,
     org::Org,
     platform::Platform,
     presence::{Hub, HubConfig, Presences},
@@ -140,7 +141,7 @@ impl App {
                 poll: config.presence_poll(),
             },
         );
-        metrics::observe(&hub, &store);
+        gauges::observe(&hub, &store);
         let presences = Presences::new(store.clone(), hub, config.presence_retention());
         Ok(Self {
             listener,
