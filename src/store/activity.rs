@@ -12,7 +12,7 @@ use super::{
     Repo, StoreError, corrupt,
     entities::{presence_events, users},
     presence::event_of_row,
-    users::{members_of, scope_condition},
+    user_search::{members_of, scope_condition},
 };
 use crate::domain::{OrgId, PresenceEvent, TeamId, UserId, UserScope};
 

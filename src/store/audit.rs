@@ -5,7 +5,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
 
-use super::{Repo, StoreError, entities::audit_events};
+use super::{Repo, StoreError, entities::audit_events, escape_like};
 use crate::domain::{OrgId, UserId};
 
 /// Which entries a listing returns; every part is optional and they combine
@@ -172,16 +172,4 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             })
             .collect())
     }
-}
-
-/// Escapes LIKE's wildcards so a prefix matches literally.
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod avatars;
 mod cache;
+mod credentials;
 mod entities;
 mod idempotency;
 mod imports;
@@ -20,6 +21,7 @@ mod presence;
 mod roles;
 mod sessions;
 mod teams;
+mod user_search;
 mod users;
 
 use std::{
@@ -38,12 +40,13 @@ use sea_orm::{
 
 pub use audit::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, AuditRecord};
 pub use cache::Change;
+pub use credentials::{CredentialRecord, LoginCandidate};
 pub use imports::{ImportCriteria, ImportOrder};
 pub use invites::InviteRecord;
 pub use platform::{PlatformAuditCriteria, PlatformAuditEntry};
 pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
 pub use sessions::SessionRecord;
-pub use users::{CredentialRecord, LoginCandidate, UserCriteria, UserFilter, UserPageKey};
+pub use user_search::{UserCriteria, UserFilter, UserPageKey};
 
 use crate::{domain::OrgId, error::Error};
 
@@ -649,6 +652,19 @@ fn newest_first_after<C: sea_orm::ColumnTrait>(
             .add(time.eq(at))
             .add(id_column.lt(id)),
     )
+}
+
+/// Escapes LIKE's wildcards so a query matches literally (with `\\` as the
+/// escape character).
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {

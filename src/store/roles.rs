@@ -1,5 +1,7 @@
 //! Custom roles and who holds them. Built-in roles are code, not rows.
 
+use std::{collections::HashMap, sync::Arc};
+
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
@@ -13,6 +15,48 @@ use super::{
 use crate::domain::{CustomRole, OrgId, Permission, PermissionSet, ProfileText, RoleName};
 
 impl<C: ConnectionTrait> Repo<'_, C> {
+    /// The permissions of the org's custom roles among `names`; names that are
+    /// not custom roles of the org are absent.
+    pub async fn custom_roles(
+        &self,
+        org_id: OrgId,
+        names: &[RoleName],
+    ) -> Result<HashMap<RoleName, PermissionSet>, StoreError> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let load = async {
+            roles::Entity::find()
+                .filter(roles::Column::OrgId.eq(org_id.to_string()))
+                .all(self.conn())
+                .await?
+                .into_iter()
+                .map(|row| {
+                    let name = RoleName::parse(&row.name).map_err(corrupt)?;
+                    let perms = row
+                        .permissions
+                        .split_whitespace()
+                        .map(Permission::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(corrupt)?;
+                    Ok((name, PermissionSet::of(&perms)))
+                })
+                .collect::<Result<HashMap<_, _>, StoreError>>()
+                .map(Arc::new)
+        };
+        let all = self
+            .cached(
+                |cache| cache.roles(org_id),
+                load,
+                |entries, roles| entries.keep_roles(org_id, roles),
+            )
+            .await?;
+        Ok(names
+            .iter()
+            .filter_map(|name| all.get(name).map(|perms| (name.clone(), *perms)))
+            .collect())
+    }
+
     /// Every custom role of the org, in no particular order.
     pub async fn all_custom_roles(&self, org_id: OrgId) -> Result<Vec<CustomRole>, StoreError> {
         roles::Entity::find()

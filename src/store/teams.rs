@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait,
-    QueryFilter, sea_query::Expr,
+    QueryFilter, QuerySelect, sea_query::Expr,
 };
 
 use super::{
@@ -12,6 +12,28 @@ use super::{
 use crate::domain::{OrgId, ProfileText, Team, TeamId, TeamName};
 
 impl<C: ConnectionTrait> Repo<'_, C> {
+    /// Which of `ids` are teams of the org.
+    pub async fn existing_teams(
+        &self,
+        org_id: OrgId,
+        ids: &[TeamId],
+    ) -> Result<Vec<TeamId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        teams::Entity::find()
+            .select_only()
+            .column(teams::Column::Id)
+            .filter(teams::Column::OrgId.eq(org_id.to_string()))
+            .filter(teams::Column::Id.is_in(ids.iter().map(ToString::to_string)))
+            .into_tuple::<String>()
+            .all(self.conn())
+            .await?
+            .iter()
+            .map(|id| TeamId::parse(id).map_err(corrupt))
+            .collect()
+    }
+
     /// Every team of the org, in no particular order.
     pub async fn teams(&self, org_id: OrgId) -> Result<Vec<Team>, StoreError> {
         teams::Entity::find()
