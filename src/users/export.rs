@@ -25,7 +25,13 @@ use crate::{
     store::{UserCriteria, UserPageKey},
 };
 
-/// The columns, in file order. The first six are the import's.
+/// The columns an import requires, in file order.
+pub const IMPORT_REQUIRED: [&str; 4] = ["first_name", "last_name", "login_id", "email"];
+/// The columns an import also reads when present, after the required ones.
+pub const IMPORT_OPTIONAL: [&str; 2] = ["roles", "teams"];
+
+/// The columns, in file order: the import's first (a test keeps them so),
+/// so that an export can be imported again.
 pub const COLUMNS: [&str; 14] = [
     "first_name",
     "last_name",
@@ -332,6 +338,16 @@ mod tests {
     #[test]
     fn a_quoted_formula_is_still_defused() {
         assert_eq!(encode(&["=1,2", "x"]), "\"'=1,2\",x\n");
+    }
+
+    #[test]
+    fn an_export_starts_with_the_columns_an_import_reads() {
+        let import: Vec<&str> = IMPORT_REQUIRED
+            .iter()
+            .chain(&IMPORT_OPTIONAL)
+            .copied()
+            .collect();
+        assert_eq!(COLUMNS[..import.len()], import[..]);
     }
 
     #[test]

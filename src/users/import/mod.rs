@@ -10,24 +10,25 @@
 //! FAILED at the next start ([`Users::recover_imports`]); its committed
 //! batches stay.
 
-use std::{
-    collections::HashMap,
-    io::{BufReader, Read},
-};
+mod csv;
+mod rows;
+
+use csv::read_csv;
+use rows::RowChecker;
+
+use std::collections::HashMap;
 
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{
-    Catalogue, NewUser, Users, build_user, export, identity_conflict, invites, profile_json,
-};
+use super::{Catalogue, Users, export, identity_conflict, invites, profile_json};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
-    auth::{Principal, authorize, authorize_grant},
+    auth::{Principal, authorize},
     domain::{
-        DisplayName, Email, ImportJob, ImportJobId, ImportStatus, LoginId, OrgSettings, Permission,
-        ReportLine, RoleName, TeamId, User, UserState, permissions_of,
+        ImportJob, ImportJobId, ImportStatus, OrgSettings, Permission, ReportLine, RoleName,
+        TeamId, User,
     },
     error::{Error, Reason, Result},
     store::{ImportCriteria, StoreError},
@@ -43,9 +44,10 @@ const SETTLE_AFTER_ROWS: u64 = 1_000;
 /// not dominate, small enough that a stop loses little work.
 const BATCH: usize = 2000;
 const IMPORT_USERS: &str = "ImportUsers";
-/// The columns a file must have, then those it may have: the export's first.
-const REQUIRED: &[&str] = export::COLUMNS.split_at(4).0;
-const OPTIONAL: &[&str] = export::COLUMNS.split_at(6).0.split_at(4).1;
+/// The columns a file must have, then those it may have (an export's
+/// first columns, so an export imports again).
+const REQUIRED: &[&str] = &export::IMPORT_REQUIRED;
+const OPTIONAL: &[&str] = &export::IMPORT_OPTIONAL;
 
 /// What the first message of an upload asks for.
 #[derive(Debug, Clone, Default)]
@@ -526,276 +528,6 @@ struct Run<'a> {
     accepted_in_dry_run: u64,
 }
 
-/// Checks one row into the user to invite, or the report text of why not.
-struct RowChecker<'a> {
-    org: &'a OrgSettings,
-    principal: &'a Principal,
-    options: &'a ImportOptions,
-    catalogue: &'a Catalogue,
-    team_ids_by_name: &'a HashMap<String, TeamId>,
-    columns: HashMap<&'static str, usize>,
-    /// First line of each email and login id seen in the file.
-    emails: HashMap<String, u64>,
-    login_ids: HashMap<String, u64>,
-}
-
-impl RowChecker<'_> {
-    fn check(&mut self, row: &ImportRow) -> Result<User, String> {
-        let cells = row.cells.as_ref().map_err(Clone::clone)?;
-        let cell = |name: &str| {
-            self.columns
-                .get(name)
-                .and_then(|i| cells.get(*i))
-                .map(|c| export::undefuse(c.trim()))
-                .unwrap_or("")
-        };
-        let problem = |column: &str, e: crate::error::ParseError| {
-            format!("{column}: {}: {}", e.reason, e.message)
-        };
-        let login_id = match cell("login_id") {
-            "" => None,
-            raw => Some(LoginId::parse(raw).map_err(|e| problem("login_id", e))?),
-        };
-        let email = match (cell("email"), &login_id) {
-            ("", Some(login)) => Email::parse(login.as_str()).map_err(|_| {
-                format!(
-                    "email: {}: required unless the login id is an email",
-                    Reason::InvalidEmail
-                )
-            })?,
-            (raw, _) => Email::parse(raw).map_err(|e| problem("email", e))?,
-        };
-        let name = format!("{} {}", cell("first_name"), cell("last_name"));
-        let display_name = DisplayName::parse(name.trim()).map_err(|e| problem("first_name", e))?;
-        let roles = match split(cell("roles")) {
-            names if names.is_empty() => self.options.default_roles.clone(),
-            names => names
-                .iter()
-                .map(|n| RoleName::parse(n))
-                .collect::<Result<_, _>>()
-                .map_err(|e| problem("roles", e))?,
-        };
-        let team_ids = match split(cell("teams")) {
-            names if names.is_empty() => self.options.default_team_ids.clone(),
-            names => names
-                .iter()
-                .map(|n| {
-                    self.team_ids_by_name
-                        .get(&n.to_lowercase())
-                        .copied()
-                        .ok_or_else(|| {
-                            format!("teams: {}: no team named {n:?}", Reason::UnknownTeam)
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let mut input = NewUser::new(email, display_name, roles);
-        input.login_id = login_id;
-        input.team_ids = team_ids;
-        let user = build_user(self.org, self.catalogue, input, UserState::Invited).map_err(
-            |e| match e {
-                Error::InvalidArgument(violations) => violations
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{}: {}: {}",
-                            v.field.trim_start_matches("user."),
-                            v.reason,
-                            v.description
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                other => other.to_string(),
-            },
-        )?;
-        authorize_grant(
-            self.principal,
-            permissions_of(&user.roles, &self.catalogue.custom_roles),
-        )
-        .map_err(|e| format!("roles: {}: {e}", Reason::PermissionDenied))?;
-        if let Some(first) = self.emails.get(user.email.as_str()) {
-            return Err(format!(
-                "email: {}: also on line {first}",
-                Reason::EmailTaken
-            ));
-        }
-        if let Some(login) = &user.login_id
-            && let Some(first) = self.login_ids.get(login.as_str())
-        {
-            return Err(format!(
-                "login_id: {}: also on line {first}",
-                Reason::LoginIdTaken
-            ));
-        }
-        self.emails
-            .insert(user.email.as_str().to_owned(), row.line_no);
-        if let Some(login) = &user.login_id {
-            self.login_ids
-                .insert(login.as_str().to_owned(), row.line_no);
-        }
-        Ok(user)
-    }
-}
-
-/// The `;`-separated names of a cell.
-fn split(cell: &str) -> Vec<&str> {
-    cell.split(export::LIST_SEPARATOR)
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect()
-}
-
-/// Reads the CSV on a blocking thread and sends its header and rows in
-/// batches; stops early when the receiver is gone.
-fn read_csv(file: impl Read, sender: &mpsc::Sender<Parsed>) {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(CrlfToLf::new(BufReader::new(file)));
-    let mut record = csv::ByteRecord::new();
-    let mut header = true;
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(err) => {
-                let _ = sender.blocking_send(Parsed::Fatal(format!("not a CSV file: {err}")));
-                return;
-            }
-        }
-        let line_no = record.position().map_or(0, |p| p.line());
-        if header {
-            header = false;
-            let parsed = parse_header(&record);
-            let fatal = matches!(parsed, Parsed::Fatal(_));
-            if sender.blocking_send(parsed).is_err() || fatal {
-                return;
-            }
-            continue;
-        }
-        if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
-            continue;
-        }
-        let cells = record
-            .iter()
-            .map(|c| std::str::from_utf8(c).map(str::to_owned))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| format!("{}: the line is not UTF-8", Reason::InvalidText))
-            .and_then(|cells| match cells.iter().any(|c| c.contains('\0')) {
-                true => Err(format!(
-                    "{}: the line holds NUL (U+0000)",
-                    Reason::InvalidText
-                )),
-                false => Ok(cells),
-            });
-        batch.push(ImportRow { line_no, cells });
-        if batch.len() == BATCH
-            && sender
-                .blocking_send(Parsed::Rows(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(BATCH),
-                )))
-                .is_err()
-        {
-            return;
-        }
-    }
-    if !batch.is_empty() {
-        let _ = sender.blocking_send(Parsed::Rows(batch));
-    }
-}
-
-/// Turns CRLF line ends into LF: the CSV reader numbers lines of CRLF
-/// files one short, and report lines must name the line people see.
-struct CrlfToLf<R> {
-    inner: R,
-    /// A CR that ended the previous read, not yet known to precede an LF.
-    held_cr: bool,
-}
-
-impl<R: Read> CrlfToLf<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            held_cr: false,
-        }
-    }
-}
-
-impl<R: Read> Read for CrlfToLf<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if out.len() < 2 {
-            return self.inner.read(out);
-        }
-        // Leave room for a held CR that turns out not to precede an LF.
-        let n = self.inner.read(&mut out[1..])?;
-        let mut written = 0;
-        let mut i = 1;
-        if self.held_cr {
-            self.held_cr = false;
-            if n == 0 || out[1] != b'\n' {
-                out[0] = b'\r';
-                written = 1;
-            }
-        }
-        while i <= n {
-            let byte = out[i];
-            i += 1;
-            if byte == b'\r' {
-                if i > n {
-                    self.held_cr = true;
-                    continue;
-                }
-                if out[i] == b'\n' {
-                    continue;
-                }
-            }
-            out[written] = byte;
-            written += 1;
-        }
-        if written == 0 && self.held_cr && n > 0 {
-            // Only a CR was read: read on, so 0 still means the end.
-            return self.read(out);
-        }
-        Ok(written)
-    }
-}
-
-fn parse_header(record: &csv::ByteRecord) -> Parsed {
-    let mut columns = HashMap::new();
-    let mut ignored = Vec::new();
-    for (i, raw) in record.iter().enumerate() {
-        let Ok(name) = std::str::from_utf8(raw) else {
-            return Parsed::Fatal("the header row is not UTF-8".into());
-        };
-        if name.contains('\0') {
-            return Parsed::Fatal("the header row (line 1) holds NUL (U+0000)".into());
-        }
-        let name = name.trim_start_matches('\u{feff}').trim().to_lowercase();
-        match REQUIRED.iter().chain(OPTIONAL.iter()).find(|c| **c == name) {
-            Some(known) => {
-                columns.insert(*known, i);
-            }
-            None if name.is_empty() => {}
-            None => ignored.push(name),
-        }
-    }
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .filter(|c| !columns.contains_key(*c))
-        .copied()
-        .collect();
-    if !missing.is_empty() {
-        return Parsed::Fatal(format!(
-            "the header row lacks the columns {}: the first line must name first_name, last_name, login_id, email (and optionally roles, teams)",
-            missing.join(", ")
-        ));
-    }
-    Parsed::Header { columns, ignored }
-}
-
 fn actor_id(principal: &Principal) -> String {
     match AuditActor::from(principal) {
         AuditActor::User(id) => id.to_string(),
@@ -808,57 +540,5 @@ fn job_not_found() -> Error {
     Error::NotFound {
         reason: Reason::ImportJobNotFound,
         message: "import job not found".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines_of(csv: &str) -> Vec<u64> {
-        let (sender, mut receiver) = mpsc::channel(16);
-        read_csv(csv.as_bytes(), &sender);
-        drop(sender);
-        let mut lines = Vec::new();
-        while let Ok(parsed) = receiver.try_recv() {
-            if let Parsed::Rows(rows) = parsed {
-                lines.extend(rows.iter().map(|r| r.line_no));
-            }
-        }
-        lines
-    }
-
-    #[test]
-    fn rows_are_numbered_by_the_line_they_start_on() {
-        let header = "first_name,last_name,login_id,email";
-        assert_eq!(lines_of(&format!("{header}\na,b,,c\nd,e,,f\n")), vec![2, 3]);
-        assert_eq!(
-            lines_of(&format!("{header}\r\na,b,,c\r\nd,e,,f\r\n")),
-            vec![2, 3]
-        );
-        assert_eq!(
-            lines_of(&format!("{header}\n\"a\nb\",b,,c\nd,e,,f\n")),
-            vec![2, 4]
-        );
-        assert_eq!(
-            lines_of(&format!(
-                "{header}\r\n\"x, y\",\"q\"\"q\",,c\r\n\"a\nb\",b,,c\r\nd,e,,f\r\n"
-            )),
-            vec![2, 3, 5]
-        );
-    }
-
-    #[test]
-    fn crlf_becomes_lf_across_reads_and_a_lone_cr_stays() {
-        for chunk in 1..6 {
-            let input = b"a\r\nb\rc\r\n\r";
-            let mut reader = CrlfToLf::new(std::io::Read::chain(
-                &input[..chunk.min(input.len())],
-                &input[chunk.min(input.len())..],
-            ));
-            let mut out = Vec::new();
-            reader.read_to_end(&mut out).unwrap();
-            assert_eq!(out, b"a\nb\rc\n\r", "chunk {chunk}");
-        }
     }
 }
