@@ -13,9 +13,8 @@ use super::{
 };
 use crate::{
     audit::{AuditEvent, AuditLog},
-    domain::UserId,
+    domain::{ActionFilter, AuditCriteria, AuditPageKey, UserId},
     error::{Error, ParseError, Reason},
-    store::{ActionFilter, AuditCriteria, AuditPageKey},
 };
 
 pub struct AuditApi {

@@ -10,10 +10,9 @@ use super::pb;
 use crate::{
     domain::{
         ApiKey, DisplayName, Email, LoginId, LoginWith, PresenceStatus, ProfileText, RoleName,
-        TeamId, User, UserId, UserState,
+        TeamId, User, UserId, UserPageKey, UserState,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result, quoted},
-    store::UserPageKey,
     users::{NewUser, UserPatch},
 };
 

@@ -18,13 +18,12 @@ use crate::{
     audit::PlatformAction,
     auth::PlatformCaller,
     domain::{
-        DisplayName, Email, OrgId, OrgSettings, OrgSlug, OrgState, Password, ProfileText,
-        SettingsChange, setting_in,
+        DisplayName, Email, OrgId, OrgSettings, OrgSlug, OrgState, Password, PlatformAuditCriteria,
+        PlatformAuditEntry, ProfileText, SettingsChange, setting_in,
     },
     error::{Error, ParseError, Reason, Result},
     org::SettingsView,
     platform::{NewOrg, Platform, first_admin},
-    store::{PlatformAuditCriteria, PlatformAuditEntry},
 };
 
 pub struct PlatformApi {

@@ -17,9 +17,11 @@ use super::{
     pb::{self, user_service_server::UserService},
 };
 use crate::{
-    domain::{Avatar, ImportJob, ImportJobId, ImportStatus, ProfileText, RoleName, TeamId, UserId},
+    domain::{
+        Avatar, ImportCriteria, ImportJob, ImportJobId, ImportOrder, ImportStatus, ProfileText,
+        RoleName, TeamId, UserCriteria, UserId,
+    },
     error::{Error, ParseError, Reason},
-    store::{ImportCriteria, ImportOrder, UserCriteria},
     users::{CreateUser, ImportOptions, UserExport, Users},
 };
 

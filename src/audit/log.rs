@@ -7,9 +7,9 @@ use serde_json::Value;
 use super::TARGET_RESOURCE;
 use crate::{
     auth::{Principal, authorize},
-    domain::Permission,
+    domain::{AuditCriteria, AuditPageKey, Permission},
     error::Result,
-    store::{AuditCriteria, AuditEntry, AuditPageKey, Store},
+    store::{AuditEntry, Store},
 };
 
 /// One entry as a reader sees it.

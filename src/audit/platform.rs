@@ -9,9 +9,8 @@ use serde_json::Value;
 use super::Origin;
 use crate::{
     auth::PlatformCaller,
-    domain::{OrgSettings, PlatformKeyId},
+    domain::{OrgSettings, PlatformAuditEntry, PlatformKeyId},
     named::named_enum,
-    store::PlatformAuditEntry,
 };
 
 /// Who acted on the platform.

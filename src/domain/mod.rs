@@ -10,6 +10,7 @@ mod import;
 mod org;
 mod password;
 mod presence;
+mod query;
 mod role;
 mod scope;
 mod team;
@@ -25,6 +26,10 @@ pub use password::Password;
 pub use presence::{
     ChangeReason, Presence, PresenceEvent, PresenceFilter, PresenceStatus, ScopeFacts,
     presence_time,
+};
+pub use query::{
+    ActionFilter, AuditCriteria, AuditPageKey, ImportCriteria, ImportOrder, PlatformAuditCriteria,
+    PlatformAuditEntry, UserCriteria, UserFilter, UserPageKey,
 };
 pub use role::{CustomRole, Permission, PermissionSet, RoleName, permissions_of};
 pub use scope::UserScope;

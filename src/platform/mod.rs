@@ -19,13 +19,13 @@ use crate::{
     audit::{self, Action, AuditActor, Origin, PlatformAction, PlatformActor, platform_entry},
     auth::{PasswordHasher, PlatformCaller},
     domain::{
-        ChangeReason, Email, OrgId, OrgSettings, OrgSlug, OrgState, Password, ProfileText,
-        SettingsChange, User,
+        ChangeReason, Email, OrgId, OrgSettings, OrgSlug, OrgState, Password,
+        PlatformAuditCriteria, PlatformAuditEntry, ProfileText, SettingsChange, User,
     },
     error::{Error, Reason, Result},
     org::{SettingsView, apply, check_etag},
     presence,
-    store::{PlatformAuditCriteria, PlatformAuditEntry, Store, StoreError, WriteTx},
+    store::{Store, StoreError, WriteTx},
     users::{FirstAdmin, NewUser, Users},
 };
 

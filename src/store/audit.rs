@@ -6,35 +6,7 @@ use sea_orm::{
 };
 
 use super::{Repo, StoreError, entities::audit_events, escape_like};
-use crate::domain::{OrgId, UserId};
-
-/// Which entries a listing returns; every part is optional and they combine
-/// with AND.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditCriteria {
-    pub actor_id: Option<String>,
-    /// `user`, `api_key`, `system` or `anonymous`.
-    pub actor_kind: Option<&'static str>,
-    pub target_user_id: Option<UserId>,
-    pub action: Option<ActionFilter>,
-    /// Inclusive.
-    pub start: Option<DateTime<Utc>>,
-    /// Exclusive.
-    pub end: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActionFilter {
-    Exactly(String),
-    Prefix(String),
-}
-
-/// Where a page of entries starts: strictly older than this time and id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditPageKey {
-    pub occurred_at: DateTime<Utc>,
-    pub id: String,
-}
+use crate::domain::{ActionFilter, AuditCriteria, AuditPageKey, OrgId, UserId};
 
 /// One audit log entry as read back.
 #[derive(Debug, Clone)]

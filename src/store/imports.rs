@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, sea_query::Expr,
@@ -12,26 +11,9 @@ use super::{
     Repo, StoreError, corrupt,
     entities::{import_jobs, import_report_lines, users},
 };
-use crate::domain::{ImportJob, ImportJobId, ImportStatus, OrgId, ReportLine};
-
-/// How ListImportJobs sorts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ImportOrder {
-    #[default]
-    UploadedAt,
-    FileName,
-    UploadedBy,
-    Status,
-}
-
-/// Which jobs a listing returns and in what order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct ImportCriteria {
-    pub uploaded_after: Option<DateTime<Utc>>,
-    pub uploaded_before: Option<DateTime<Utc>>,
-    pub order: ImportOrder,
-    pub descending: bool,
-}
+use crate::domain::{
+    ImportCriteria, ImportJob, ImportJobId, ImportOrder, ImportStatus, OrgId, ReportLine,
+};
 
 impl<C: ConnectionTrait> Repo<'_, C> {
     pub async fn insert_import_job(

@@ -38,15 +38,12 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-pub use audit::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, AuditRecord};
+pub use audit::{AuditEntry, AuditRecord};
 pub use cache::Change;
 pub use credentials::{CredentialRecord, LoginCandidate};
-pub use imports::{ImportCriteria, ImportOrder};
 pub use invites::InviteRecord;
-pub use platform::{PlatformAuditCriteria, PlatformAuditEntry};
 pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
 pub use sessions::SessionRecord;
-pub use user_search::{UserCriteria, UserFilter, UserPageKey};
 
 use crate::{domain::OrgId, error::Error};
 

@@ -18,36 +18,9 @@ use super::{
         user_tombstones, users,
     },
 };
-use crate::domain::{ApiKeyName, OrgId, PlatformKey, PlatformKeyId};
-
-/// One platform audit log entry, as written and as read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlatformAuditEntry {
-    /// Assigned when written (UUID v7: ids sort by time).
-    pub id: String,
-    pub occurred_at: DateTime<Utc>,
-    /// `platform_key` or `operator`.
-    pub actor_kind: String,
-    pub actor_id: Option<String>,
-    pub action: String,
-    pub org_id: Option<String>,
-    pub org_slug: Option<String>,
-    pub request_id: Option<String>,
-    pub peer: Option<String>,
-    /// A JSON object.
-    pub details: String,
-}
-
-/// Which platform entries a listing returns; the parts combine with AND.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlatformAuditCriteria {
-    pub org_id: Option<OrgId>,
-    pub action: Option<String>,
-    /// Inclusive.
-    pub start: Option<DateTime<Utc>>,
-    /// Exclusive.
-    pub end: Option<DateTime<Utc>>,
-}
+use crate::domain::{
+    ApiKeyName, OrgId, PlatformAuditCriteria, PlatformAuditEntry, PlatformKey, PlatformKeyId,
+};
 
 impl<C: ConnectionTrait> Repo<'_, C> {
     pub async fn insert_platform_key(

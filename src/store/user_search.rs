@@ -14,7 +14,7 @@ use super::{
     users::lock_cutoff,
 };
 use crate::domain::{
-    OrgSettings, PresenceStatus, RoleName, TeamId, User, UserId, UserScope, UserState,
+    OrgSettings, PresenceStatus, TeamId, User, UserFilter, UserId, UserPageKey, UserScope,
 };
 
 /// SQLite's FTS5 trigram index of `users.search_text`, external content
@@ -28,32 +28,6 @@ const SEARCH_TABLE: &str = "users_search";
 /// the walk: about the cost of reading the candidates, whose worst case
 /// this keeps near 2 ms.
 const SEARCH_CANDIDATES: i64 = 2_000;
-
-/// What a caller asks a listing for; every part is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct UserCriteria {
-    /// Substring of the display name, public name, email, login id or id.
-    pub query: Option<String>,
-    pub role: Option<RoleName>,
-    pub team: Option<TeamId>,
-    pub state: Option<UserState>,
-    pub locked: Option<bool>,
-    pub presence: Option<PresenceStatus>,
-}
-
-/// Which users a listing returns: the criteria, within what the caller may see.
-#[derive(Debug, Clone)]
-pub struct UserFilter {
-    pub criteria: UserCriteria,
-    pub scope: UserScope,
-}
-
-/// Where a page of users starts: after this sort key and id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserPageKey {
-    pub sort_key: String,
-    pub user_id: String,
-}
 
 impl<C: ConnectionTrait> Repo<'_, C> {
     /// Up to `limit` users matching `filter`, ordered by sort key then id,

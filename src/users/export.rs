@@ -20,9 +20,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::Users;
 use crate::{
     auth::Principal,
-    domain::{TeamId, User},
+    domain::{TeamId, User, UserCriteria, UserPageKey},
     error::{Error, Result},
-    store::{UserCriteria, UserPageKey},
 };
 
 /// The columns an import requires, in file order.

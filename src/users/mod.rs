@@ -27,12 +27,12 @@ use crate::{
     auth::{PasswordHasher, Principal, authorize, authorize_grant, user_read_scope},
     domain::{
         ChangeReason, DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password,
-        Permission, PermissionSet, ProfileText, RoleName, TeamId, Tombstone, User, UserId,
-        UserScope, UserState, permissions_of,
+        Permission, PermissionSet, ProfileText, RoleName, TeamId, Tombstone, User, UserCriteria,
+        UserFilter, UserId, UserPageKey, UserScope, UserState, permissions_of,
     },
     error::{Error, FieldViolation, ParseError, Reason, Result},
     mail::{Mailer, Welcome},
-    store::{Store, StoreError, UserCriteria, UserFilter, UserPageKey, WriteTx},
+    store::{Store, StoreError, WriteTx},
 };
 
 /// The input fields of a new user, already parsed.

@@ -27,11 +27,11 @@ use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
     domain::{
-        ImportJob, ImportJobId, ImportStatus, OrgSettings, Permission, ReportLine, RoleName,
-        TeamId, User,
+        ImportCriteria, ImportJob, ImportJobId, ImportStatus, OrgSettings, Permission, ReportLine,
+        RoleName, TeamId, User,
     },
     error::{Error, Reason, Result},
-    store::{ImportCriteria, StoreError},
+    store::StoreError,
 };
 
 /// An import of at least this many users settles the users table at its
