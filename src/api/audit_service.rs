@@ -7,12 +7,12 @@ use super::{
     caller,
     convert::{
         Violations, decode_time_cursor, encode_time_cursor, fingerprint, page_size,
-        parse_time_range, timestamp,
+        parse_time_range,
     },
     pb::{self, audit_service_server::AuditService},
 };
 use crate::{
-    audit::{AuditEvent, AuditLog},
+    audit::AuditLog,
     domain::{ActionFilter, AuditCriteria, AuditPageKey, UserId},
     error::{Error, ParseError, Reason},
 };
@@ -75,7 +75,7 @@ impl AuditService for AuditApi {
             .list(&principal, criteria, after, size.unwrap_or_default())
             .await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
-            audit_events: page.events.iter().map(event_to_pb).collect(),
+            audit_events: page.events.iter().map(pb::AuditEvent::from).collect(),
             next_page_token: page
                 .next
                 .map(|key| encode_time_cursor(key.occurred_at, &key.id, print))
@@ -118,16 +118,6 @@ fn parse_actor_kind(raw: i32) -> Result<Option<&'static str>, ParseError> {
     }
 }
 
-fn actor_kind_to_pb(kind: &str) -> pb::AuditActorKind {
-    match kind {
-        "user" => pb::AuditActorKind::User,
-        "api_key" => pb::AuditActorKind::ApiKey,
-        "system" => pb::AuditActorKind::System,
-        "anonymous" => pb::AuditActorKind::Anonymous,
-        _ => pb::AuditActorKind::Unspecified,
-    }
-}
-
 /// An exact action (`user.suspend`) or, ending with `.`, a prefix (`user.`).
 fn parse_action(raw: &str) -> Result<ActionFilter, ParseError> {
     let valid = raw.len() <= MAX_ACTION_LEN
@@ -148,19 +138,4 @@ fn parse_action(raw: &str) -> Result<ActionFilter, ParseError> {
     } else {
         ActionFilter::Exactly(raw.to_owned())
     })
-}
-
-fn event_to_pb(event: &AuditEvent) -> pb::AuditEvent {
-    pb::AuditEvent {
-        event_id: event.id.clone(),
-        time: Some(timestamp(event.occurred_at)),
-        actor_kind: actor_kind_to_pb(&event.actor_kind).into(),
-        actor_id: event.actor_id.clone().unwrap_or_default(),
-        action: event.action.clone(),
-        target_user_id: event.target_user_id.clone().unwrap_or_default(),
-        target_resource: event.target_resource.clone().unwrap_or_default(),
-        request_id: event.request_id.clone().unwrap_or_default(),
-        details_json: event.details.clone(),
-        peer_address: event.peer.clone().unwrap_or_default(),
-    }
 }

@@ -8,8 +8,8 @@ use tonic::{Request, Response, Status};
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, encode_cursor, etag_of, fingerprint, login_with, mask_fields,
-        masked, page_size, parse_login_with, parse_request_id, required, timestamp,
+        Violations, decode_cursor, encode_cursor, etag_of, fingerprint, mask_fields, masked,
+        page_size, parse_login_with, parse_request_id, required,
     },
     pb::{self, org_service_server::OrgService},
 };
@@ -19,7 +19,7 @@ use crate::{
         Team, TeamId, TeamName, duration_in, setting_in,
     },
     error::{Error, ParseError, Reason, Result},
-    org::{NewRole, NewTeam, Org, RoleChange, RoleView, SettingsView, TeamChange, TeamPageKey},
+    org::{NewRole, NewTeam, Org, RoleChange, TeamChange, TeamPageKey},
 };
 
 pub struct OrgApi {
@@ -62,7 +62,7 @@ impl OrgService for OrgApi {
         let pb::GetOrgSettingsRequest {} = req.into_inner();
         let view = self.org.settings(&principal).await?;
         Ok(Response::new(pb::GetOrgSettingsResponse {
-            settings: Some(settings_to_pb(&view)),
+            settings: Some(pb::OrgSettings::from(&view)),
         }))
     }
 
@@ -84,7 +84,7 @@ impl OrgService for OrgApi {
             .update_settings(&principal, &origin, change, etag)
             .await?;
         Ok(Response::new(pb::UpdateOrgSettingsResponse {
-            settings: Some(settings_to_pb(&view)),
+            settings: Some(pb::OrgSettings::from(&view)),
             over_seat_limit: view.over_seat_limit(),
         }))
     }
@@ -124,7 +124,7 @@ impl OrgService for OrgApi {
             .create_team(&principal, &origin, new, request_id)
             .await?;
         Ok(Response::new(pb::CreateTeamResponse {
-            team: Some(team_to_pb(&team)),
+            team: Some(pb::Team::from(&team)),
         }))
     }
 
@@ -145,7 +145,7 @@ impl OrgService for OrgApi {
             .map(|(name_key, team_id)| TeamPageKey { name_key, team_id });
         let page = self.org.list_teams(&principal, after, size).await?;
         Ok(Response::new(pb::ListTeamsResponse {
-            teams: page.teams.iter().map(team_to_pb).collect(),
+            teams: page.teams.iter().map(pb::Team::from).collect(),
             next_page_token: page
                 .next
                 .map(|key| encode_cursor(&key.name_key, &key.team_id, print))
@@ -191,7 +191,7 @@ impl OrgService for OrgApi {
         })?;
         let team = self.org.update_team(&principal, &origin, change).await?;
         Ok(Response::new(pb::UpdateTeamResponse {
-            team: Some(team_to_pb(&team)),
+            team: Some(pb::Team::from(&team)),
         }))
     }
 
@@ -250,7 +250,7 @@ impl OrgService for OrgApi {
             .create_role(&principal, &origin, new, request_id)
             .await?;
         Ok(Response::new(pb::CreateRoleResponse {
-            role: Some(role_to_pb(&role)),
+            role: Some(pb::Role::from(&role)),
         }))
     }
 
@@ -271,7 +271,7 @@ impl OrgService for OrgApi {
             .map(|(name, _)| name);
         let page = self.org.list_roles(&principal, after, size).await?;
         Ok(Response::new(pb::ListRolesResponse {
-            roles: page.roles.iter().map(role_to_pb).collect(),
+            roles: page.roles.iter().map(pb::Role::from).collect(),
             next_page_token: page
                 .next
                 .map(|name| encode_cursor(&name, "", print))
@@ -320,7 +320,7 @@ impl OrgService for OrgApi {
         })?;
         let role = self.org.update_role(&principal, &origin, change).await?;
         Ok(Response::new(pb::UpdateRoleResponse {
-            role: Some(role_to_pb(&role)),
+            role: Some(pb::Role::from(&role)),
         }))
     }
 
@@ -483,55 +483,4 @@ fn parse_duration(raw: Option<prost_types::Duration>) -> Result<Duration, ParseE
         ));
     }
     Ok(Duration::new(raw.seconds as u64, raw.nanos as u32))
-}
-
-fn duration_to_pb(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nanos: 0,
-    }
-}
-
-fn settings_to_pb(view: &SettingsView) -> pb::OrgSettings {
-    let s = &view.settings;
-    pb::OrgSettings {
-        org_id: s.org_id.to_string(),
-        slug: s.slug.as_str().to_owned(),
-        display_name: s.name.clone(),
-        seat_limit: s.seat_limit.unwrap_or(0),
-        seats_used: u32::try_from(view.seats_used).unwrap_or(u32::MAX),
-        default_max_chats: s.default_max_chats,
-        password_min_length: s.password_min_length,
-        lockout_threshold: s.lockout_threshold,
-        lockout_duration: Some(duration_to_pb(s.lockout_duration)),
-        login_with: login_with(s.login_with).into(),
-        invite_lifetime: Some(duration_to_pb(s.invite_lifetime)),
-        session_lifetime: Some(duration_to_pb(s.session_lifetime)),
-        presence_lease: Some(duration_to_pb(s.presence_lease)),
-        etag: s.version.to_string(),
-    }
-}
-
-fn team_to_pb(team: &Team) -> pb::Team {
-    pb::Team {
-        team_id: team.id.to_string(),
-        name: team.name.as_str().to_owned(),
-        description: team.description.as_str().to_owned(),
-        etag: team.version.to_string(),
-        created_at: Some(timestamp(team.created_at)),
-    }
-}
-
-fn role_to_pb(role: &RoleView) -> pb::Role {
-    pb::Role {
-        name: role.name.as_str().to_owned(),
-        description: role.description.clone(),
-        permissions: role
-            .permissions
-            .iter()
-            .map(|p| p.as_str().to_owned())
-            .collect(),
-        built_in: role.built_in,
-        etag: role.version.to_string(),
-    }
 }

@@ -19,10 +19,9 @@ use crate::{
     auth::PlatformCaller,
     domain::{
         DisplayName, Email, OrgId, OrgSettings, OrgSlug, OrgState, Password, PlatformAuditCriteria,
-        PlatformAuditEntry, ProfileText, SettingsChange, setting_in,
+        ProfileText, SettingsChange, setting_in,
     },
     error::{Error, ParseError, Reason, Result},
-    org::SettingsView,
     platform::{NewOrg, Platform, first_admin},
 };
 
@@ -94,7 +93,7 @@ impl PlatformService for PlatformApi {
         })?;
         let created = self.platform.create_org(&caller, &origin, input).await?;
         Ok(Response::new(pb::CreateOrgResponse {
-            org: Some(org_to_pb(&created.org)),
+            org: Some(pb::Org::from(&created.org)),
             admin: created.admin.as_ref().map(Into::into),
             invite_expires_at: created.invite_expires_at.map(timestamp),
         }))
@@ -109,7 +108,7 @@ impl PlatformService for PlatformApi {
         let org_id = parse_org_id(&req.get_ref().org_id)?;
         let view = self.platform.get_org(org_id).await?;
         Ok(Response::new(pb::GetOrgResponse {
-            org: Some(org_to_pb(&view)),
+            org: Some(pb::Org::from(&view)),
         }))
     }
 
@@ -136,7 +135,7 @@ impl PlatformService for PlatformApi {
             .map_err(|e| Error::invalid(e.at("page_token")))?;
         let page = self.platform.list_orgs(&prefix, state, after, size).await?;
         Ok(Response::new(pb::ListOrgsResponse {
-            orgs: page.orgs.iter().map(org_to_pb).collect(),
+            orgs: page.orgs.iter().map(pb::Org::from).collect(),
             next_page_token: page
                 .next
                 .map(|slug| encode_cursor(slug.as_str(), "", print))
@@ -169,7 +168,7 @@ impl PlatformService for PlatformApi {
             .update_org(&caller, &origin, org_id, change, etag_of(org.etag))
             .await?;
         Ok(Response::new(pb::UpdateOrgResponse {
-            org: Some(org_to_pb(&view)),
+            org: Some(pb::Org::from(&view)),
         }))
     }
 
@@ -190,7 +189,7 @@ impl PlatformService for PlatformApi {
             .suspend_org(&caller, &origin, org_id, reason)
             .await?;
         Ok(Response::new(pb::SuspendOrgResponse {
-            org: Some(org_to_pb(&view)),
+            org: Some(pb::Org::from(&view)),
         }))
     }
 
@@ -207,7 +206,7 @@ impl PlatformService for PlatformApi {
             .reactivate_org(&caller, &origin, org_id)
             .await?;
         Ok(Response::new(pb::ReactivateOrgResponse {
-            org: Some(org_to_pb(&view)),
+            org: Some(pb::Org::from(&view)),
         }))
     }
 
@@ -265,7 +264,7 @@ impl PlatformService for PlatformApi {
             .map_err(|e| Error::invalid(e.at("page_token")))?;
         let (entries, next) = self.platform.list_audit(&criteria, after, size).await?;
         Ok(Response::new(pb::ListPlatformAuditEventsResponse {
-            events: entries.iter().map(event_to_pb).collect(),
+            events: entries.iter().map(pb::PlatformAuditEvent::from).collect(),
             next_page_token: next
                 .map(|(at, id)| encode_time_cursor(at, &id, print))
                 .unwrap_or_default(),
@@ -324,44 +323,4 @@ fn parse_action(raw: &str) -> Result<Option<String>, ParseError> {
                 ),
             )
         })
-}
-
-fn org_to_pb(view: &SettingsView) -> pb::Org {
-    let s = &view.settings;
-    pb::Org {
-        org_id: s.org_id.to_string(),
-        slug: s.slug.as_str().to_owned(),
-        display_name: s.name.clone(),
-        state: match s.state {
-            OrgState::Active => pb::OrgState::Active,
-            OrgState::Suspended => pb::OrgState::Suspended,
-        }
-        .into(),
-        seat_limit: s.seat_limit.unwrap_or(0),
-        seats_used: u32::try_from(view.seats_used).unwrap_or(u32::MAX),
-        created_at: Some(timestamp(s.created_at)),
-        suspended_at: s.suspended_at.map(timestamp),
-        suspend_reason: s.suspend_reason.as_str().to_owned(),
-        etag: s.version.to_string(),
-    }
-}
-
-fn event_to_pb(entry: &PlatformAuditEntry) -> pb::PlatformAuditEvent {
-    pb::PlatformAuditEvent {
-        event_id: entry.id.clone(),
-        time: Some(timestamp(entry.occurred_at)),
-        actor_kind: match entry.actor_kind.as_str() {
-            "platform_key" => pb::PlatformActorKind::PlatformKey,
-            "operator" => pb::PlatformActorKind::Operator,
-            _ => pb::PlatformActorKind::Unspecified,
-        }
-        .into(),
-        actor_id: entry.actor_id.clone().unwrap_or_default(),
-        action: entry.action.clone(),
-        org_id: entry.org_id.clone().unwrap_or_default(),
-        org_slug: entry.org_slug.clone().unwrap_or_default(),
-        request_id: entry.request_id.clone().unwrap_or_default(),
-        details_json: entry.details.clone(),
-        peer_address: entry.peer.clone().unwrap_or_default(),
-    }
 }

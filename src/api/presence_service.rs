@@ -25,15 +25,14 @@ use tonic::{
 use super::{
     caller,
     convert::{
-        Violations, decode_cursor, encode_cursor, fingerprint, page_size, parse_status,
-        presence_status, timestamp,
+        Violations, decode_cursor, encode_cursor, fingerprint, page_size, parse_status, timestamp,
     },
     middleware::bearer_token,
     pb::{self, presence_service_server::PresenceService},
 };
 use crate::{
     auth::{Authenticator, Principal},
-    domain::{ChangeReason, OrgId, Permission, Presence, PresenceStatus, TeamId, UserId},
+    domain::{OrgId, Permission, Presence, PresenceStatus, TeamId, UserId},
     error::{Error, ParseError, Reason},
     metrics::WatchEvent,
     presence::{PresenceQuery, Presences, WatchItem, Watcher},
@@ -86,7 +85,7 @@ impl PresenceService for PresenceApi {
             .set_availability(&principal, &origin, user_id, status)
             .await?;
         Ok(Response::new(pb::SetAvailabilityResponse {
-            presence: Some(presence_pb(&presence)),
+            presence: Some((&presence).into()),
         }))
     }
 
@@ -98,7 +97,7 @@ impl PresenceService for PresenceApi {
         let (principal, _) = caller(&req)?;
         let beat = self.presences.heartbeat(&principal).await?;
         Ok(Response::new(pb::HeartbeatResponse {
-            presence: Some(presence_pb(&beat.presence)),
+            presence: Some((&beat.presence).into()),
             lease_expires_at: Some(timestamp(beat.lease_expires_at)),
             heartbeat_interval: prost_types::Duration::try_from(beat.interval).ok(),
         }))
@@ -133,7 +132,7 @@ impl PresenceService for PresenceApi {
             .report_chat_load(&principal, user_id, active_chats)
             .await?;
         Ok(Response::new(pb::ReportChatLoadResponse {
-            presence: Some(presence_pb(&presence)),
+            presence: Some((&presence).into()),
         }))
     }
 
@@ -161,7 +160,7 @@ impl PresenceService for PresenceApi {
         let ids = v.finish(|| parsed.into_iter().collect::<Option<Vec<_>>>())?;
         let presences = self.presences.get(&principal, &ids).await?;
         Ok(Response::new(pb::GetPresenceResponse {
-            presences: presences.iter().map(presence_pb).collect(),
+            presences: presences.iter().map(Into::into).collect(),
         }))
     }
 
@@ -194,7 +193,7 @@ impl PresenceService for PresenceApi {
             _ => String::new(),
         };
         Ok(Response::new(pb::ListPresenceResponse {
-            presences: page.iter().map(presence_pb).collect(),
+            presences: page.iter().map(Into::into).collect(),
             next_page_token,
         }))
     }
@@ -226,44 +225,6 @@ fn parse_query(v: &mut Violations, team_ids: &[String], statuses: &[i32]) -> Opt
     Some(query)
 }
 
-fn change_reason(reason: ChangeReason) -> pb::PresenceChangeReason {
-    use pb::PresenceChangeReason as R;
-    match reason {
-        ChangeReason::SignedIn => R::SignedIn,
-        ChangeReason::SignedOut => R::SignedOut,
-        ChangeReason::LeaseExpired => R::LeaseExpired,
-        ChangeReason::AvailabilitySet => R::AvailabilitySet,
-        ChangeReason::ChatLoadReported => R::ChatLoadReported,
-        ChangeReason::UserActivated => R::UserActivated,
-        ChangeReason::UserSuspended => R::UserSuspended,
-        ChangeReason::UserReactivated => R::UserReactivated,
-        ChangeReason::UserDeleted => R::UserDeleted,
-        ChangeReason::RolesChanged => R::RolesChanged,
-        ChangeReason::TeamsChanged => R::TeamsChanged,
-        ChangeReason::MaxChatsChanged => R::MaxChatsChanged,
-        ChangeReason::OrgSuspended => R::OrgSuspended,
-    }
-}
-
-pub fn presence_pb(p: &Presence) -> pb::Presence {
-    pb::Presence {
-        user_id: p.user_id.to_string(),
-        status: presence_status(p.status).into(),
-        status_changed_at: Some(timestamp(p.status_changed_at)),
-        active_chats: p.active_chats,
-        effective_max_chats: p.effective_max_chats,
-        team_ids: p.team_ids.iter().map(TeamId::to_string).collect(),
-        can_handle_chats: p.can_handle_chats,
-        max_chats_source: if p.max_chats_overridden {
-            pb::MaxChatsSource::User
-        } else {
-            pb::MaxChatsSource::OrgDefault
-        }
-        .into(),
-        has_capacity: p.has_capacity(),
-    }
-}
-
 /// The wire form of a watch item; a change's is cached on the shared event.
 fn encode(item: &WatchItem) -> Bytes {
     use pb::PresenceEventKind as Kind;
@@ -271,7 +232,7 @@ fn encode(item: &WatchItem) -> Bytes {
         let message = pb::WatchPresenceResponse {
             sequence,
             kind: kind.into(),
-            presence: presence.map(presence_pb),
+            presence: presence.map(Into::into),
             reason: reason as i32,
             time,
         };
@@ -307,7 +268,7 @@ fn encode(item: &WatchItem) -> Bytes {
                         e.sequence,
                         kind,
                         Some(&e.presence),
-                        change_reason(e.reason),
+                        e.reason.into(),
                         Some(timestamp(e.occurred_at)),
                     )
                 })

@@ -1,18 +1,18 @@
 //! `roster.v1.ReportService`: activity reports from the presence history.
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use tonic::{Request, Response, Status};
 
 use super::{
     caller,
     convert::{
         Violations, decode_cursor, encode_cursor, fingerprint, page_size_within, parse_ids,
-        parse_time, timestamp,
+        parse_time,
     },
     pb::{self, report_service_server::ReportService},
 };
 use crate::{
-    domain::{ActivityRange, ActivityRow, Granularity, TeamId, UserId},
+    domain::{ActivityRange, Granularity, TeamId, UserId},
     error::{Error, ParseError, Reason},
     presence::{ActivityPageKey, ActivityQuery, Presences},
 };
@@ -83,7 +83,7 @@ impl ReportService for ReportApi {
             .activity(&principal, &query, after, size)
             .await?;
         Ok(Response::new(pb::GetActivityResponse {
-            rows: rows.iter().map(row_pb).collect(),
+            rows: rows.iter().map(pb::ActivityRow::from).collect(),
             next_page_token: next
                 .map(|key| {
                     let bucket = key.bucket_start.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -124,22 +124,4 @@ fn page_key((bucket, user_id): (String, String)) -> Result<ActivityPageKey, Pars
             .map_err(|_| invalid())?
             .with_timezone(&Utc),
     })
-}
-
-fn duration_pb(d: TimeDelta) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: d.num_seconds(),
-        nanos: d.subsec_nanos(),
-    }
-}
-
-fn row_pb(row: &ActivityRow) -> pb::ActivityRow {
-    pb::ActivityRow {
-        user_id: row.user_id.to_string(),
-        bucket_start: Some(timestamp(row.bucket_start)),
-        offline_duration: Some(duration_pb(row.offline)),
-        unavailable_duration: Some(duration_pb(row.unavailable)),
-        available_duration: Some(duration_pb(row.available)),
-        peak_active_chats: row.peak_active_chats,
-    }
 }

@@ -18,8 +18,8 @@ use super::{
 };
 use crate::{
     domain::{
-        Avatar, ImportCriteria, ImportJob, ImportJobId, ImportOrder, ImportStatus, ProfileText,
-        RoleName, TeamId, UserCriteria, UserId,
+        Avatar, ImportCriteria, ImportJob, ImportJobId, ImportOrder, ProfileText, RoleName, TeamId,
+        UserCriteria, UserId,
     },
     error::{Error, ParseError, Reason},
     users::{CreateUser, ImportOptions, UserExport, Users},
@@ -398,7 +398,7 @@ impl UserService for UserApi {
         let id = parse_job_id(&req.get_ref().import_job_id)?;
         let job = self.users.import_job(&principal, id).await?;
         Ok(Response::new(pb::GetImportJobResponse {
-            import_job: Some(import_job_pb(&job)),
+            import_job: Some(pb::ImportJob::from(&job)),
         }))
     }
 
@@ -462,7 +462,7 @@ impl UserService for UserApi {
             _ => String::new(),
         };
         Ok(Response::new(pb::ListImportJobsResponse {
-            import_jobs: jobs.iter().map(import_job_pb).collect(),
+            import_jobs: jobs.iter().map(pb::ImportJob::from).collect(),
             next_page_token,
         }))
     }
@@ -751,33 +751,8 @@ fn parse_job_id(raw: &str) -> Result<ImportJobId, Error> {
 
 fn import_response(job: &ImportJob) -> Response<pb::ImportUsersResponse> {
     Response::new(pb::ImportUsersResponse {
-        import_job: Some(import_job_pb(job)),
+        import_job: Some(pb::ImportJob::from(job)),
     })
-}
-
-fn import_job_pb(job: &ImportJob) -> pb::ImportJob {
-    pb::ImportJob {
-        import_job_id: job.id.to_string(),
-        file_name: job.file_name.clone(),
-        uploaded_at: Some(timestamp(job.uploaded_at)),
-        uploaded_by: job.uploaded_by.clone(),
-        status: match job.status {
-            ImportStatus::Uploading => pb::ImportJobStatus::Uploading,
-            ImportStatus::Completed => pb::ImportJobStatus::Completed,
-            ImportStatus::CompletedWithErrors => pb::ImportJobStatus::CompletedWithErrors,
-            ImportStatus::Failed => pb::ImportJobStatus::Failed,
-        }
-        .into(),
-        total_rows: clamp(job.total_rows),
-        imported_rows: clamp(job.imported_rows),
-        failed_rows: clamp(job.failed_rows),
-        finished_at: job.finished_at.map(timestamp),
-        dry_run: job.dry_run,
-    }
-}
-
-fn clamp(n: u64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn parse_user_id(raw: &str) -> Result<UserId, Error> {

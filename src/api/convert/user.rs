@@ -1,110 +1,17 @@
-//! Wire ⇄ domain conversions. Parsing the wire types is the only place input
-//! is checked; every offending field is reported at once, by its path.
+//! Users on the wire: `From<&User> for pb::User` out; the input fields of
+//! creating and updating requests, and the user states and `login_with`
+//! enums, parsed in.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use super::pb;
+use super::{Violations, decode_cursor, encode_cursor, mask_fields, masked, required, timestamp};
 use crate::{
+    api::pb,
     domain::{
-        ApiKey, DisplayName, Email, LoginId, LoginWith, PresenceStatus, ProfileText, RoleName,
-        TeamId, User, UserId, UserPageKey, UserState,
+        DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User, UserId,
+        UserPageKey, UserState,
     },
-    error::{Error, FieldViolation, ParseError, Reason, Result, quoted},
+    error::{Error, ParseError, Reason, Result, quoted},
     users::{NewUser, UserPatch},
 };
-
-/// Collects field violations while parsing a request.
-#[derive(Default)]
-pub struct Violations(Vec<FieldViolation>);
-
-impl Violations {
-    /// The parsed value, or `None` with the violation recorded under `field`.
-    /// Only a field's first violation is kept, so the error stays small
-    /// however many bad entries a repeated field holds.
-    pub fn check<T>(&mut self, field: &str, parsed: Result<T, ParseError>) -> Option<T> {
-        parsed
-            .map_err(|e| {
-                if !self.0.iter().any(|v| v.field == field) {
-                    self.0.push(e.at(field));
-                }
-            })
-            .ok()
-    }
-
-    /// `Ok(value)` if nothing was recorded; `value` is built only then.
-    pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T> {
-        if !self.0.is_empty() {
-            return Err(Error::InvalidArgument(self.0));
-        }
-        // Every `None` came with a recorded violation, so this is `Some`.
-        value().ok_or_else(|| Error::internal(std::io::Error::other("unparsed field")))
-    }
-}
-
-pub fn parse_time(raw: prost_types::Timestamp) -> Result<DateTime<Utc>, ParseError> {
-    u32::try_from(raw.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(raw.seconds, nanos))
-        .ok_or_else(|| ParseError::new(Reason::InvalidArgument, "is not a valid time"))
-}
-
-/// A time range whose either end may be open.
-pub type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-/// An optional range of a listing's `start_time` (inclusive) and `end_time`
-/// (exclusive): each bound a valid time, the end after the start. `None`
-/// when a violation was recorded.
-pub fn parse_time_range(
-    v: &mut Violations,
-    start: Option<prost_types::Timestamp>,
-    end: Option<prost_types::Timestamp>,
-) -> Option<TimeRange> {
-    let start = v.check("start_time", start.map(parse_time).transpose());
-    let end = v.check("end_time", end.map(parse_time).transpose());
-    if let (Some(Some(start)), Some(Some(end))) = (start, end)
-        && end <= start
-    {
-        v.check::<()>(
-            "end_time",
-            Err(ParseError::new(
-                Reason::InvalidTimeRange,
-                "must be after start_time",
-            )),
-        );
-        return None;
-    }
-    Some((start?, end?))
-}
-
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
-
-pub fn parse_status(raw: i32) -> Result<PresenceStatus, ParseError> {
-    match pb::PresenceStatus::try_from(raw) {
-        Ok(pb::PresenceStatus::Offline) => Ok(PresenceStatus::Offline),
-        Ok(pb::PresenceStatus::Unavailable) => Ok(PresenceStatus::Unavailable),
-        Ok(pb::PresenceStatus::Available) => Ok(PresenceStatus::Available),
-        _ => Err(ParseError::new(
-            Reason::InvalidStatus,
-            format!("{raw} is not a presence status"),
-        )),
-    }
-}
-
-pub fn presence_status(status: PresenceStatus) -> pb::PresenceStatus {
-    match status {
-        PresenceStatus::Offline => pb::PresenceStatus::Offline,
-        PresenceStatus::Unavailable => pb::PresenceStatus::Unavailable,
-        PresenceStatus::Available => pb::PresenceStatus::Available,
-    }
-}
 
 pub fn user_state(state: UserState) -> pb::UserState {
     match state {
@@ -148,7 +55,6 @@ pub fn parse_login_with(raw: i32) -> Result<Option<LoginWith>, ParseError> {
         )),
     }
 }
-
 impl From<&User> for pb::User {
     fn from(u: &User) -> Self {
         pb::User {
@@ -332,22 +238,6 @@ impl<W: Fn(&str) -> bool> Fields<'_, W> {
         }
     }
 }
-
-/// A message field the request must set.
-pub fn required<T>(value: Option<T>, field: &str) -> Result<T> {
-    value.ok_or_else(|| {
-        Error::invalid(ParseError::new(Reason::InvalidArgument, "is required").at(field))
-    })
-}
-
-/// An empty etag means "regardless of concurrent changes".
-pub fn etag_of(etag: String) -> Option<String> {
-    Some(etag.trim().to_owned()).filter(|e| !e.is_empty())
-}
-
-/// Longest suspension reason (of a user or an org), in characters.
-pub const SUSPEND_REASON_MAX: usize = 150;
-
 /// The input fields of a `User` in a creating request; output-only fields
 /// are ignored. `prefix` is the field's path in the request (e.g. `user`).
 pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
@@ -372,68 +262,6 @@ pub fn parse_new_user(user: Option<pb::User>, prefix: &str) -> Result<NewUser> {
         })
     })
 }
-
-/// The fields an update mask names, without the message's prefix (`team.name`
-/// and `name` both mean `name`). An empty mask or an unknown field is refused:
-/// guessing what a client meant to change is worse than saying no.
-pub fn mask_fields(
-    mask: Option<prost_types::FieldMask>,
-    prefix: &str,
-    allowed: &[&'static str],
-) -> Result<Vec<&'static str>> {
-    let invalid = |message: String| {
-        Error::invalid(ParseError::new(Reason::InvalidFieldMask, message).at("update_mask"))
-    };
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    if paths.is_empty() {
-        return Err(invalid(format!(
-            "name the fields to change, among: {}",
-            allowed.join(", ")
-        )));
-    }
-    // Each field at most twice (bare and prefixed): more is not a real mask.
-    if paths.len() > allowed.len() * 2 {
-        return Err(invalid("names too many fields".into()));
-    }
-    let mut fields = Vec::with_capacity(paths.len());
-    for path in &paths {
-        let bare = path
-            .trim()
-            .strip_prefix(prefix)
-            .and_then(|p| p.strip_prefix('.'))
-            .unwrap_or(path.trim());
-        match allowed.iter().find(|f| **f == bare) {
-            Some(field) => fields.push(*field),
-            None => {
-                return Err(invalid(format!(
-                    "{} cannot be updated; allowed: {}",
-                    crate::error::quoted(path),
-                    allowed.join(", ")
-                )));
-            }
-        }
-    }
-    Ok(fields)
-}
-
-pub fn masked(fields: &[&str], field: &str) -> bool {
-    fields.contains(&field)
-}
-
-/// Longest idempotency key accepted (AIP-155 suggests a UUID).
-const MAX_REQUEST_ID: usize = 100;
-
-pub fn parse_request_id(raw: &str) -> Result<Option<String>, ParseError> {
-    let id = raw.trim();
-    if id.chars().count() > MAX_REQUEST_ID {
-        return Err(ParseError::new(
-            Reason::InvalidArgument,
-            format!("must be at most {MAX_REQUEST_ID} characters"),
-        ));
-    }
-    Ok(Some(id.to_owned()).filter(|r| !r.is_empty()))
-}
-
 /// The paths `UpdateUser` accepts in its mask.
 const EDITABLE: &[&str] = &[
     "display_name",
@@ -517,38 +345,6 @@ fn bounded(len: usize, max: usize) -> Result<(), ParseError> {
         Ok(())
     }
 }
-
-/// `page_size`: 0 means the default; negative is invalid; large is capped.
-pub fn page_size(raw: i32) -> Result<u64, ParseError> {
-    page_size_within(raw, 50, 500)
-}
-
-/// A page size: `default` for 0, at most `max`, never negative.
-pub fn page_size_within(raw: i32, default: u64, max: u64) -> Result<u64, ParseError> {
-    match raw {
-        0 => Ok(default),
-        n if n < 0 => Err(ParseError::new(
-            Reason::InvalidArgument,
-            "must not be negative",
-        )),
-        n => Ok((n as u64).min(max)),
-    }
-}
-
-/// What a page token holds: where the next page starts, and a fingerprint
-/// of the filters, so a token is refused with other filters than its own.
-#[derive(Serialize, Deserialize)]
-struct PageToken {
-    k: String,
-    i: String,
-    f: String,
-}
-
-pub fn fingerprint(filters: &impl std::fmt::Debug) -> String {
-    let digest = Sha256::digest(format!("{filters:?}").as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..12])
-}
-
 pub fn encode_page_token(key: &UserPageKey, fingerprint: String) -> String {
     encode_cursor(&key.sort_key, &key.user_id, fingerprint)
 }
@@ -556,107 +352,4 @@ pub fn encode_page_token(key: &UserPageKey, fingerprint: String) -> String {
 pub fn decode_page_token(raw: &str, fingerprint: &str) -> Result<Option<UserPageKey>, ParseError> {
     Ok(decode_cursor(raw, fingerprint)?
         .map(|(sort_key, user_id)| UserPageKey { sort_key, user_id }))
-}
-
-/// A page token for any listing ordered by a key and then an id.
-pub fn encode_cursor(key: &str, id: &str, fingerprint: String) -> String {
-    let token = PageToken {
-        k: key.to_owned(),
-        i: id.to_owned(),
-        f: fingerprint,
-    };
-    // Serialising a struct of strings cannot fail.
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
-}
-
-/// The key and id of a token [`encode_cursor`] made with the same
-/// fingerprint; `None` for an empty token (the first page).
-pub fn decode_cursor(raw: &str, fingerprint: &str) -> Result<Option<(String, String)>, ParseError> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    let invalid = || {
-        ParseError::new(
-            Reason::InvalidPageToken,
-            "is not a token this listing issued",
-        )
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
-    let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if token.f != fingerprint {
-        return Err(ParseError::new(
-            Reason::InvalidPageToken,
-            "was issued for different filters",
-        ));
-    }
-    Ok(Some((token.k, token.i)))
-}
-
-/// The most ids a request may name in one repeated field.
-pub const MAX_NAMED: usize = 1000;
-
-/// At most `MAX_NAMED` ids, sorted and without repeats, so the same set
-/// makes the same page tokens.
-pub fn parse_ids<T: Ord>(
-    v: &mut Violations,
-    field: &str,
-    raw: &[String],
-    parse: impl Fn(&str) -> Result<T, ParseError>,
-) -> Option<Vec<T>> {
-    if raw.len() > MAX_NAMED {
-        v.check::<()>(
-            field,
-            Err(ParseError::new(
-                Reason::InvalidArgument,
-                format!("name at most {MAX_NAMED}"),
-            )),
-        );
-        return None;
-    }
-    let parsed: Vec<Option<T>> = raw.iter().map(|id| v.check(field, parse(id))).collect();
-    let mut ids: Vec<T> = parsed.into_iter().collect::<Option<_>>()?;
-    ids.sort();
-    ids.dedup();
-    Some(ids)
-}
-
-/// A page token over (time, id), for listings ordered by time: what
-/// [`decode_time_cursor`] reads back.
-pub fn encode_time_cursor(at: DateTime<Utc>, id: &str, fingerprint: String) -> String {
-    encode_cursor(
-        &at.to_rfc3339_opts(SecondsFormat::Nanos, true),
-        id,
-        fingerprint,
-    )
-}
-
-pub fn decode_time_cursor(
-    raw: &str,
-    fingerprint: &str,
-) -> Result<Option<(DateTime<Utc>, String)>, ParseError> {
-    let Some((time, id)) = decode_cursor(raw, fingerprint)? else {
-        return Ok(None);
-    };
-    let at = DateTime::parse_from_rfc3339(&time).map_err(|_| {
-        ParseError::new(
-            Reason::InvalidPageToken,
-            "is not a token this listing issued",
-        )
-    })?;
-    Ok(Some((at.with_timezone(&Utc), id)))
-}
-
-impl From<&ApiKey> for pb::ApiKey {
-    fn from(key: &ApiKey) -> Self {
-        pb::ApiKey {
-            api_key_id: key.id.to_string(),
-            name: key.name.as_str().to_owned(),
-            scopes: key.scopes.iter().map(|p| p.as_str().to_owned()).collect(),
-            created_at: Some(timestamp(key.created_at)),
-            created_by: key.created_by.map(|id| id.to_string()).unwrap_or_default(),
-            last_used_at: key.last_used_at.map(timestamp),
-            revoked_at: key.revoked_at.map(timestamp),
-            secret_prefix: key.secret_prefix.clone(),
-        }
-    }
 }
