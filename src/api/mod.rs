@@ -15,6 +15,7 @@ mod platform_service;
 mod presence_service;
 mod report_service;
 mod status;
+mod transfer;
 mod user_service;
 pub mod wire;
 

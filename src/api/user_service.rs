@@ -1,7 +1,4 @@
-use tokio::{
-    io::{AsyncSeekExt, AsyncWriteExt},
-    sync::{mpsc, oneshot},
-};
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
 use tracing::Instrument;
@@ -15,6 +12,7 @@ use super::{
         parse_user_state_filter, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
+    transfer::{EXPORT_QUEUE, send_export, spool},
 };
 use crate::{
     domain::{
@@ -22,7 +20,7 @@ use crate::{
         UserCriteria, UserId,
     },
     error::{Error, ParseError, Reason},
-    users::{CreateUser, ImportOptions, UserExport, Users},
+    users::{CreateUser, ImportOptions, Users},
 };
 
 pub struct UserApi {
@@ -632,78 +630,6 @@ fn parse_user_filters(v: &mut Violations, filters: UserFilters) -> Option<UserCr
         locked,
         presence: presence?,
     })
-}
-
-/// Chunks of an export waiting for a slow client: with chunks of about
-/// 64 KiB, at most this many times that is held per export.
-const EXPORT_QUEUE: usize = 4;
-
-/// Feeds an export's chunks to its stream until the file ends, an error ends
-/// it (sent as the stream's status), or the client leaves.
-async fn send_export(
-    mut export: UserExport,
-    sender: mpsc::Sender<Result<pb::ExportUsersResponse, Status>>,
-) {
-    loop {
-        let next = tokio::select! {
-            next = export.next_chunk() => next,
-            () = sender.closed() => return,
-        };
-        let (message, last) = match next {
-            Ok(Some(chunk)) => (Ok(pb::ExportUsersResponse { chunk }), false),
-            Ok(None) => return,
-            Err(err) => (Err(Status::from(err)), true),
-        };
-        if sender.send(message).await.is_err() || last {
-            return;
-        }
-    }
-}
-
-/// Writes the upload to a temporary file, so a file over the limit
-/// imports nothing and memory stays bounded whatever the size.
-async fn spool(
-    first_chunk: Vec<u8>,
-    upload: &mut Streaming<pb::ImportUsersRequest>,
-    max_bytes: u64,
-    declared: Option<u64>,
-) -> Result<std::fs::File, Error> {
-    let spool = tempfile::tempfile().map_err(Error::internal)?;
-    let mut spool = tokio::fs::File::from_std(spool);
-    let mut size = 0u64;
-    let mut chunk = Some(first_chunk);
-    while let Some(bytes) = chunk {
-        size += bytes.len() as u64;
-        if size > max_bytes {
-            let limit = max_bytes;
-            return Err(Error::ResourceExhausted {
-                reason: Reason::FileTooLarge,
-                message: format!(
-                    "the file is over the limit of {limit} bytes: nothing was imported"
-                ),
-                metadata: vec![("limit_bytes", limit.to_string())],
-            });
-        }
-        spool.write_all(&bytes).await.map_err(Error::internal)?;
-        chunk = upload
-            .message()
-            .await
-            .map_err(|status| super::wire::upload_error(&status))?
-            .map(|m| m.chunk);
-    }
-    if let Some(declared) = declared
-        && declared != size
-    {
-        return Err(Error::Unavailable {
-            reason: Reason::UploadInterrupted,
-            message: format!(
-                "the upload broke off after {size} of {declared} bytes: nothing was imported"
-            ),
-        });
-    }
-    spool.flush().await.map_err(Error::internal)?;
-    spool.rewind().await.map_err(Error::internal)?;
-    Ok(spool.into_std().await)
 }
 
 /// The options of an upload's first message.
