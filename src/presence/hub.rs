@@ -25,7 +25,7 @@
 //!   No lock is held across another org's reads.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicU64, Ordering},
@@ -37,8 +37,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::{OnceCell, broadcast, watch};
 
+use super::feed::{FeedState, Position};
 use crate::{
-    domain::{OrgId, Presence, PresenceEvent, PresenceFilter, UserId},
+    domain::{OrgId, Presence, PresenceEvent, PresenceFilter},
     error::{Error, Reason, Result},
     store::Store,
 };
@@ -58,7 +59,7 @@ pub struct HubEvent {
 }
 
 impl HubEvent {
-    fn new(event: PresenceEvent) -> Arc<Self> {
+    pub(super) fn new(event: PresenceEvent) -> Arc<Self> {
         Arc::new(Self {
             event,
             encoded_change: OnceLock::new(),
@@ -123,19 +124,6 @@ struct Feed {
     /// that succeeded; see [`Hub::catch_up`].
     reads_begun: AtomicU64,
     last_good_read: AtomicU64,
-}
-
-struct FeedState {
-    applied: u64,
-    users: BTreeMap<UserId, Presence>,
-    /// `users` as of `applied`, built on demand and shared by every watch
-    /// that starts from it, so a burst of (re)connecting watchers costs one
-    /// copy of the org, not one each.
-    shared_snapshot: Option<Arc<[Presence]>>,
-    tail: VecDeque<Arc<HubEvent>>,
-    /// `None` once the feed is retired (see the module docs): dropping the
-    /// sender closes every receiver.
-    sender: Option<broadcast::Sender<Arc<HubEvent>>>,
 }
 
 impl Hub {
@@ -371,7 +359,7 @@ impl Hub {
             let done = (events.len() as u64) < CATCH_UP_BATCH;
             let mut state = feed.lock();
             for event in events {
-                if event.sequence != state.applied + 1 {
+                if !state.follows(event.sequence) {
                     // Pruned while this replica was behind: retire the feed
                     // (its watchers move to a reloaded one) and forget it,
                     // unless a newer feed has replaced it already.
@@ -425,12 +413,9 @@ impl Hub {
         let mut watcher = Watcher {
             hub: self.clone(),
             org_id,
-            filter,
             feed: feed.clone(),
             receiver: None,
-            pending: VecDeque::new(),
-            snapshot: None,
-            last: 0,
+            position: Position::new(filter),
             stopping: self.inner.stopping.subscribe(),
         };
         let Some(after) = resume_after else {
@@ -475,7 +460,7 @@ impl Hub {
             return Ok(watcher);
         };
         watcher.receiver = Some(receiver);
-        watcher.last = after;
+        watcher.position.passed(after);
         let missed = match from_tail {
             Some(events) => Some(events),
             None => self.replay_from_store(org_id, after, applied).await?,
@@ -483,9 +468,9 @@ impl Hub {
         match missed {
             Some(events) => {
                 for event in events {
-                    watcher.offer(event);
+                    watcher.position.offer(event);
                 }
-                watcher.last = applied.max(after);
+                watcher.position.passed(applied.max(after));
             }
             None => watcher.resync(true),
         }
@@ -525,51 +510,14 @@ impl Feed {
     }
 }
 
-impl FeedState {
-    fn is_retired(&self) -> bool {
-        self.sender.is_none()
-    }
-
-    fn snapshot(&mut self) -> Arc<[Presence]> {
-        self.shared_snapshot
-            .get_or_insert_with(|| self.users.values().cloned().collect())
-            .clone()
-    }
-
-    fn apply(&mut self, event: Arc<HubEvent>, tail: usize) {
-        self.shared_snapshot = None;
-        let presence = &event.event.presence;
-        if presence.watched {
-            self.users.insert(presence.user_id, presence.clone());
-        } else {
-            self.users.remove(&presence.user_id);
-        }
-        self.applied = event.event.sequence;
-        if self.tail.len() == tail {
-            self.tail.pop_front();
-        }
-        self.tail.push_back(event.clone());
-        // No receivers is fine: nobody watches this org right now.
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(event);
-        }
-    }
-}
-
 /// One watch's position in its org's feed. Dropping it unsubscribes.
 pub struct Watcher {
     hub: Hub,
     org_id: OrgId,
-    filter: PresenceFilter,
     feed: Arc<Feed>,
     receiver: Option<broadcast::Receiver<Arc<HubEvent>>>,
-    /// Items decided but not yet taken: a RESET, or a replay.
-    pending: VecDeque<WatchItem>,
-    /// A snapshot being sent, after `pending`.
-    snapshot: Option<SnapshotCursor>,
-    /// The sequence of the last event this watch has passed (sent or
-    /// filtered out).
-    last: u64,
+    /// What the watch has passed and what it is about to send.
+    position: Position,
     stopping: watch::Receiver<bool>,
 }
 
@@ -578,18 +526,8 @@ impl Watcher {
     /// stops, so the client resumes elsewhere).
     pub async fn next(&mut self) -> Result<WatchItem> {
         loop {
-            if let Some(item) = self.pending.pop_front() {
+            if let Some(item) = self.position.ready() {
                 return Ok(item);
-            }
-            if let Some(cursor) = &mut self.snapshot {
-                return Ok(match cursor.next(&self.filter) {
-                    Some(item) => item,
-                    None => {
-                        let sequence = cursor.sequence;
-                        self.snapshot = None;
-                        WatchItem::SnapshotEnd { sequence }
-                    }
-                });
             }
             if *self.stopping.borrow() {
                 return Err(shutting_down());
@@ -605,7 +543,7 @@ impl Watcher {
                 _ = self.stopping.changed() => continue,
             };
             match received {
-                Ok(event) => self.offer(event),
+                Ok(event) => self.position.offer(event),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, org_id = %self.org_id, "watcher fell behind; resynchronising");
                     self.resync(true);
@@ -615,72 +553,18 @@ impl Watcher {
         }
     }
 
-    /// Queues the event if it is the next one and concerns the filter.
-    fn offer(&mut self, event: Arc<HubEvent>) {
-        let e = &event.event;
-        if e.sequence <= self.last {
-            return;
-        }
-        self.last = e.sequence;
-        let user_id = e.presence.user_id;
-        let after = self.filter.matches(user_id, e.presence.scope());
-        let before = self.filter.matches(user_id, e.before.scope());
-        if after || before {
-            self.pending.push_back(WatchItem::Change {
-                event,
-                removed: !after,
-            });
-        }
-    }
-
     /// Replaces whatever is pending with a snapshot of the feed as it is
     /// now, subscribed at the same instant so nothing falls between. On a
     /// retired feed it leaves no receiver, so [`Watcher::next`] moves to
     /// the live feed and resynchronises there.
     fn resync(&mut self, reset: bool) {
         let mut state = self.feed.lock();
-        self.pending.clear();
-        self.snapshot = None;
         self.receiver = state.sender.as_ref().map(broadcast::Sender::subscribe);
-        if self.receiver.is_none() {
-            return;
+        if self.receiver.is_some() {
+            self.position.restart(&mut state, reset);
+        } else {
+            self.position.clear();
         }
-        let sequence = state.applied;
-        self.last = sequence;
-        if reset {
-            self.pending.push_back(WatchItem::Reset { sequence });
-        }
-        self.snapshot = Some(SnapshotCursor {
-            users: state.snapshot(),
-            next: 0,
-            sequence,
-            taken_at: Utc::now(),
-        });
-    }
-}
-
-/// A watch's place in a shared snapshot.
-struct SnapshotCursor {
-    users: Arc<[Presence]>,
-    next: usize,
-    sequence: u64,
-    taken_at: DateTime<Utc>,
-}
-
-impl SnapshotCursor {
-    /// The next user of the snapshot that the filter lets through.
-    fn next(&mut self, filter: &PresenceFilter) -> Option<WatchItem> {
-        while let Some(presence) = self.users.get(self.next) {
-            self.next += 1;
-            if filter.matches(presence.user_id, presence.scope()) {
-                return Some(WatchItem::Snapshot {
-                    sequence: self.sequence,
-                    presence: presence.clone(),
-                    taken_at: self.taken_at,
-                });
-            }
-        }
-        None
     }
 }
 

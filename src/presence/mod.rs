@@ -14,6 +14,7 @@
 
 mod activity;
 mod chat_load;
+mod feed;
 pub mod hub;
 
 use std::{
