@@ -6,21 +6,18 @@ use tracing::Instrument;
 use super::{
     caller,
     convert::{
-        SUSPEND_REASON_MAX, Violations, decode_cursor, decode_page_token, decode_time_cursor,
-        encode_cursor, encode_page_token, encode_time_cursor, fingerprint, page_size,
-        page_size_within, parse_ids, parse_new_user, parse_request_id, parse_status, parse_time,
-        parse_user_state_filter, parse_user_update, timestamp,
+        SUSPEND_REASON_MAX, UserFilters, Violations, decode_cursor, decode_page_token,
+        decode_time_cursor, encode_cursor, encode_page_token, encode_time_cursor, fingerprint,
+        page_size, page_size_within, parse_ids, parse_import_options, parse_new_user,
+        parse_request_id, parse_time, parse_user_filters, parse_user_update, timestamp,
     },
     pb::{self, user_service_server::UserService},
     transfer::{EXPORT_QUEUE, send_export, spool},
 };
 use crate::{
-    domain::{
-        Avatar, ImportCriteria, ImportJob, ImportJobId, ImportOrder, ProfileText, RoleName, TeamId,
-        UserCriteria, UserId,
-    },
+    domain::{Avatar, ImportCriteria, ImportJob, ImportJobId, ImportOrder, ProfileText, UserId},
     error::{Error, ParseError, Reason},
-    users::{CreateUser, ImportOptions, Users},
+    users::{CreateUser, Users},
 };
 
 pub struct UserApi {
@@ -566,109 +563,6 @@ impl UserService for UserApi {
         tokio::spawn(send_export(export, sender).in_current_span());
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
-}
-
-/// The filters ListUsers and ExportUsers share, as they come off the wire.
-struct UserFilters {
-    query: String,
-    role: String,
-    team_id: String,
-    state: i32,
-    locked: Option<bool>,
-    presence_status: i32,
-}
-
-/// Longest free-text query, in characters.
-const QUERY_MAX: usize = 200;
-
-/// Parses the shared filters; each bad one is recorded in `v` under its
-/// field name, and then the result is `None`.
-fn parse_user_filters(v: &mut Violations, filters: UserFilters) -> Option<UserCriteria> {
-    let UserFilters {
-        query,
-        role,
-        team_id,
-        state,
-        locked,
-        presence_status,
-    } = filters;
-    let query = Some(query.trim().to_owned()).filter(|q| !q.is_empty());
-    let query = v.check(
-        "query",
-        match query {
-            Some(q) if q.chars().count() > QUERY_MAX => Err(ParseError::new(
-                Reason::InvalidArgument,
-                format!("must be at most {QUERY_MAX} characters"),
-            )),
-            other => Ok(other),
-        },
-    );
-    let role = v.check(
-        "role",
-        (!role.trim().is_empty())
-            .then(|| RoleName::parse(&role))
-            .transpose(),
-    );
-    let team = v.check(
-        "team_id",
-        (!team_id.trim().is_empty())
-            .then(|| TeamId::parse(&team_id))
-            .transpose(),
-    );
-    let state = v.check("state", parse_user_state_filter(state));
-    let presence = v.check(
-        "presence_status",
-        (presence_status != pb::PresenceStatus::Unspecified as i32)
-            .then(|| parse_status(presence_status))
-            .transpose(),
-    );
-    Some(UserCriteria {
-        query: query?,
-        role: role?,
-        team: team?,
-        state: state?,
-        locked,
-        presence: presence?,
-    })
-}
-
-/// The options of an upload's first message.
-fn parse_import_options(first: &pb::ImportUsersRequest) -> Result<ImportOptions, Error> {
-    let mut v = Violations::default();
-    let name = first.file_name.trim();
-    let file_name = v.check(
-        "file_name",
-        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
-            Err(ParseError::new(
-                Reason::InvalidArgument,
-                "must be 1 to 255 characters, without control characters",
-            ))
-        } else {
-            Ok(name.to_owned())
-        },
-    );
-    let request_id = v.check("request_id", parse_request_id(&first.request_id));
-    let roles: Vec<Option<RoleName>> = first
-        .default_roles
-        .iter()
-        .map(|r| v.check("default_roles", RoleName::parse(r)))
-        .collect();
-    let teams: Vec<Option<TeamId>> = first
-        .default_team_ids
-        .iter()
-        .map(|t| v.check("default_team_ids", TeamId::parse(t)))
-        .collect();
-    v.finish(|| {
-        Some(ImportOptions {
-            file_name: file_name?,
-            dry_run: first.dry_run,
-            send_invites: first.send_invites,
-            default_roles: roles.into_iter().collect::<Option<_>>()?,
-            default_team_ids: teams.into_iter().collect::<Option<_>>()?,
-            request_id: request_id?,
-            size_bytes: first.size_bytes,
-        })
-    })
 }
 
 fn parse_job_id(raw: &str) -> Result<ImportJobId, Error> {

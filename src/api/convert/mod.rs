@@ -19,10 +19,11 @@ mod presence;
 mod report;
 mod user;
 
+pub use import::parse_import_options;
 pub use presence::parse_status;
 pub use user::{
-    decode_page_token, encode_page_token, login_with, parse_login_with, parse_new_user,
-    parse_user_state_filter, parse_user_update,
+    UserFilters, decode_page_token, encode_page_token, login_with, parse_login_with,
+    parse_new_user, parse_user_filters, parse_user_update,
 };
 
 use crate::error::{Error, FieldViolation, ParseError, Reason, Result};

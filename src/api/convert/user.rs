@@ -2,12 +2,15 @@
 //! creating and updating requests, and the user states and `login_with`
 //! enums, parsed in.
 
-use super::{Violations, decode_cursor, encode_cursor, mask_fields, masked, required, timestamp};
+use super::{
+    Violations, decode_cursor, encode_cursor, mask_fields, masked, parse_status, required,
+    timestamp,
+};
 use crate::{
     api::pb,
     domain::{
-        DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User, UserId,
-        UserPageKey, UserState,
+        DisplayName, Email, LoginId, LoginWith, ProfileText, RoleName, TeamId, User, UserCriteria,
+        UserId, UserPageKey, UserState,
     },
     error::{Error, ParseError, Reason, Result, quoted},
     users::{NewUser, UserPatch},
@@ -352,4 +355,68 @@ pub fn encode_page_token(key: &UserPageKey, fingerprint: String) -> String {
 pub fn decode_page_token(raw: &str, fingerprint: &str) -> Result<Option<UserPageKey>, ParseError> {
     Ok(decode_cursor(raw, fingerprint)?
         .map(|(sort_key, user_id)| UserPageKey { sort_key, user_id }))
+}
+
+/// The filters ListUsers and ExportUsers share, as they come off the wire.
+pub struct UserFilters {
+    pub query: String,
+    pub role: String,
+    pub team_id: String,
+    pub state: i32,
+    pub locked: Option<bool>,
+    pub presence_status: i32,
+}
+
+/// Longest free-text query, in characters.
+const QUERY_MAX: usize = 200;
+
+/// Parses the shared filters; each bad one is recorded in `v` under its
+/// field name, and then the result is `None`.
+pub fn parse_user_filters(v: &mut Violations, filters: UserFilters) -> Option<UserCriteria> {
+    let UserFilters {
+        query,
+        role,
+        team_id,
+        state,
+        locked,
+        presence_status,
+    } = filters;
+    let query = Some(query.trim().to_owned()).filter(|q| !q.is_empty());
+    let query = v.check(
+        "query",
+        match query {
+            Some(q) if q.chars().count() > QUERY_MAX => Err(ParseError::new(
+                Reason::InvalidArgument,
+                format!("must be at most {QUERY_MAX} characters"),
+            )),
+            other => Ok(other),
+        },
+    );
+    let role = v.check(
+        "role",
+        (!role.trim().is_empty())
+            .then(|| RoleName::parse(&role))
+            .transpose(),
+    );
+    let team = v.check(
+        "team_id",
+        (!team_id.trim().is_empty())
+            .then(|| TeamId::parse(&team_id))
+            .transpose(),
+    );
+    let state = v.check("state", parse_user_state_filter(state));
+    let presence = v.check(
+        "presence_status",
+        (presence_status != pb::PresenceStatus::Unspecified as i32)
+            .then(|| parse_status(presence_status))
+            .transpose(),
+    );
+    Some(UserCriteria {
+        query: query?,
+        role: role?,
+        team: team?,
+        state: state?,
+        locked,
+        presence: presence?,
+    })
 }
