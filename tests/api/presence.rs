@@ -1235,7 +1235,7 @@ async fn a_large_org_loading_does_not_hold_up_the_first_watch_of_another() {
         "printf('00000000-0000-7000-8000-%012d', i)"
     };
     app.sql(&format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) \
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150000) \
          INSERT INTO users (id, org_id, email, login_id, display_name, sort_key, search_text, \
          public_name, state, locked_at, max_chats, login_with, language, landline_phone, \
          mobile_phone, job_title, location, can_view_colleagues_chats, version, created_at, \
