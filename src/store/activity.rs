@@ -11,7 +11,7 @@ use sea_orm::{
 use super::{
     Repo, StoreError, corrupt,
     entities::{presence_events, users},
-    presence::event_of_row,
+    presence_log::event_of_row,
     user_search::{members_of, scope_condition},
 };
 use crate::domain::{OrgId, PresenceEvent, TeamId, UserId, UserScope};

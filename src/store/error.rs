@@ -9,10 +9,9 @@ use crate::{domain::OrgId, error::Error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique constraint refused the change; the detail names the constraint
-    /// or its columns.
+    /// A unique constraint refused the change.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Unique),
     /// A stored value no longer parses into its domain type.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -40,8 +39,53 @@ impl From<DbErr> for StoreError {
             return StoreError::Unavailable(err);
         }
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(detail)) => StoreError::Conflict(detail),
+            Some(SqlErr::UniqueConstraintViolation(detail)) => {
+                StoreError::Conflict(Unique::of(&err, detail))
+            }
             _ => StoreError::Db(err),
+        }
+    }
+}
+
+/// The unique rule a refused change broke, where callers answer differently
+/// per rule; the rest are [`Unique::Other`] with the database's own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unique {
+    /// Emails are unique across the service (`users.email`).
+    #[error("the email is taken")]
+    UserEmail,
+    /// Login ids are unique inside an org (`users (org_id, login_id)`).
+    #[error("the login id is taken in the org")]
+    UserLoginId,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Unique {
+    /// Told apart by what each backend names: PostgreSQL the constraint
+    /// (the names the migrations give, or `<table>_<column>_key` for a
+    /// column's own UNIQUE), SQLite the columns
+    /// (`UNIQUE constraint failed: users.email`), since it keeps no names.
+    fn of(err: &DbErr, detail: String) -> Self {
+        let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
+            err
+        else {
+            return Unique::Other(detail);
+        };
+        let Some(db) = sqlx.as_database_error() else {
+            return Unique::Other(detail);
+        };
+        let rule = match db.constraint() {
+            Some(name) => name,
+            None => db
+                .message()
+                .strip_prefix("UNIQUE constraint failed: ")
+                .unwrap_or_default(),
+        };
+        match rule {
+            "users_email_key" | "users.email" => Unique::UserEmail,
+            "users_org_login_id" | "users.org_id, users.login_id" => Unique::UserLoginId,
+            _ => Unique::Other(detail),
         }
     }
 }

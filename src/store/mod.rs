@@ -19,6 +19,7 @@ mod invites;
 mod orgs;
 mod platform;
 mod presence;
+mod presence_log;
 mod roles;
 mod sessions;
 mod teams;
@@ -39,13 +40,14 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-pub use audit::{AuditEntry, AuditRecord};
+pub use audit::AuditRecord;
 pub use cache::Change;
 pub use credentials::{CredentialRecord, LoginCandidate};
-pub use error::StoreError;
 use error::open_failure;
+pub use error::{StoreError, Unique};
 pub use invites::InviteRecord;
-pub use presence::{LogBounds, PresenceRecord, SequenceGuard};
+pub use presence::{PresenceRecord, SequenceGuard};
+pub use presence_log::LogBounds;
 pub use sessions::SessionRecord;
 
 use crate::domain::OrgId;

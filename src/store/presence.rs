@@ -1,4 +1,5 @@
-//! Presence rows, the per-org sequence counter and the event log.
+//! Presence rows and the per-org sequence counter; events are appended to
+//! the log of `presence_log.rs` under the same lock.
 //!
 //! Ordering: every writer first locks its org's counter row
 //! ([`Repo::lock_presence`]), reads the rows it changes, then appends events
@@ -23,25 +24,17 @@ use sea_orm::{
 
 use super::{
     Repo, StoreError, corrupt,
-    entities::{presence, presence_events, presence_sequences, users},
+    entities::{presence, presence_sequences, users},
     non_negative,
 };
 use crate::domain::{
-    ChangeReason, OrgId, OrgSettings, Permission, Presence, PresenceEvent, PresenceStatus,
-    ScopeFacts, TeamId, User, UserId, UserState, permissions_of, presence_time,
+    ChangeReason, OrgId, OrgSettings, Permission, Presence, PresenceEvent, PresenceStatus, TeamId,
+    User, UserId, UserState, permissions_of, presence_time,
 };
 
 /// The PostgreSQL channel on which committed presence events are announced;
 /// the payload is the org id.
 pub const PRESENCE_CHANNEL: &str = "roster_presence";
-
-/// An org's presence log: what it still holds and where it ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogBounds {
-    /// Events after this sequence are all retained (older ones were pruned).
-    pub retained_after: u64,
-    pub last: u64,
-}
 
 /// A presence row as the store holds it: the presence and its lease.
 #[derive(Debug, Clone)]
@@ -93,7 +86,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(SequenceGuard { org_id, last })
     }
 
-    async fn last_presence_sequence(&self, org_id: OrgId) -> Result<u64, StoreError> {
+    pub(super) async fn last_presence_sequence(&self, org_id: OrgId) -> Result<u64, StoreError> {
         let row = presence_sequences::Entity::find_by_id(org_id.to_string())
             .one(self.conn())
             .await?;
@@ -368,42 +361,6 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .collect()
     }
 
-    /// Up to `limit` events of the org after `after`, in sequence order.
-    pub async fn presence_events_after(
-        &self,
-        org_id: OrgId,
-        after: u64,
-        limit: u64,
-    ) -> Result<Vec<PresenceEvent>, StoreError> {
-        presence_events::Entity::find()
-            .filter(presence_events::Column::OrgId.eq(org_id.to_string()))
-            .filter(presence_events::Column::Sequence.gt(after as i64))
-            .order_by_asc(presence_events::Column::Sequence)
-            .limit(limit)
-            .all(self.conn())
-            .await?
-            .into_iter()
-            .map(event_of_row)
-            .collect()
-    }
-
-    pub async fn presence_log_bounds(&self, org_id: OrgId) -> Result<LogBounds, StoreError> {
-        let last = self.last_presence_sequence(org_id).await?;
-        let first: Option<i64> = presence_events::Entity::find()
-            .select_only()
-            .column_as(presence_events::Column::Sequence.min(), "first")
-            .filter(presence_events::Column::OrgId.eq(org_id.to_string()))
-            .into_tuple::<Option<i64>>()
-            .one(self.conn())
-            .await?
-            .flatten();
-        let retained_after = first.map_or(last, |f| (f.max(1) - 1) as u64);
-        Ok(LogBounds {
-            retained_after,
-            last,
-        })
-    }
-
     /// Orgs with a signed-in user whose lease ended before `now`.
     pub async fn orgs_with_expired_leases(
         &self,
@@ -444,15 +401,6 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .into_iter()
             .map(|row| record_of_row(row).map(|r| r.presence))
             .collect()
-    }
-
-    /// Deletes events that occurred before `before`; returns how many.
-    pub async fn prune_presence_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let result = presence_events::Entity::delete_many()
-            .filter(presence_events::Column::OccurredAt.lt(before))
-            .exec(self.conn())
-            .await?;
-        Ok(result.rows_affected)
     }
 
     async fn org_user_ids(&self, org_id: OrgId) -> Result<Vec<UserId>, StoreError> {
@@ -553,36 +501,6 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .await?;
         Ok(())
     }
-
-    async fn append_presence_event(
-        &self,
-        org_id: OrgId,
-        event: &PresenceEvent,
-    ) -> Result<(), StoreError> {
-        let p = &event.presence;
-        presence_events::Entity::insert(presence_events::ActiveModel {
-            org_id: Set(org_id.to_string()),
-            sequence: Set(event.sequence as i64),
-            user_id: Set(p.user_id.to_string()),
-            reason: Set(event.reason.as_str().to_owned()),
-            occurred_at: Set(event.occurred_at),
-            status: Set(p.status.as_str().to_owned()),
-            status_changed_at: Set(p.status_changed_at),
-            active_chats: Set(p.active_chats as i32),
-            effective_max_chats: Set(p.effective_max_chats as i32),
-            max_chats_overridden: Set(p.max_chats_overridden),
-            team_ids: Set(join_teams(&p.team_ids)),
-            can_handle_chats: Set(p.can_handle_chats),
-            watched: Set(p.watched),
-            prev_status: Set(event.before.status.as_str().to_owned()),
-            prev_team_ids: Set(join_teams(&event.before.team_ids)),
-            prev_watched: Set(event.before.watched),
-            prev_active_chats: Set(event.active_chats_before as i32),
-        })
-        .exec_without_returning(self.conn())
-        .await?;
-        Ok(())
-    }
 }
 
 /// `after` with the status-related fields carried over from `before`; a
@@ -601,7 +519,7 @@ fn keep_status(before: &Presence, mut after: Presence, now: DateTime<Utc>) -> Pr
     after
 }
 
-fn join_teams(teams: &[TeamId]) -> String {
+pub(super) fn join_teams(teams: &[TeamId]) -> String {
     teams
         .iter()
         .map(TeamId::to_string)
@@ -609,7 +527,7 @@ fn join_teams(teams: &[TeamId]) -> String {
         .join(",")
 }
 
-fn split_teams(text: &str) -> Result<Vec<TeamId>, StoreError> {
+pub(super) fn split_teams(text: &str) -> Result<Vec<TeamId>, StoreError> {
     text.split(',')
         .filter(|t| !t.is_empty())
         .map(|t| TeamId::parse(t).map_err(corrupt))
@@ -633,27 +551,12 @@ macro_rules! presence_in {
         }
     };
 }
+pub(super) use presence_in;
 
 fn record_of_row(row: presence::Model) -> Result<PresenceRecord, StoreError> {
     let presence = presence_in!(row);
     Ok(PresenceRecord {
         presence,
         lease_expires_at: row.lease_expires_at,
-    })
-}
-
-pub(super) fn event_of_row(row: presence_events::Model) -> Result<PresenceEvent, StoreError> {
-    let presence = presence_in!(row);
-    Ok(PresenceEvent {
-        sequence: row.sequence.max(0) as u64,
-        reason: row.reason.parse().map_err(corrupt)?,
-        occurred_at: row.occurred_at,
-        presence,
-        before: ScopeFacts {
-            status: row.prev_status.parse().map_err(corrupt)?,
-            team_ids: split_teams(&row.prev_team_ids)?,
-            watched: row.prev_watched,
-        },
-        active_chats_before: non_negative(row.prev_active_chats),
     })
 }

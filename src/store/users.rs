@@ -24,7 +24,7 @@ const INSERT_CHUNK: usize = 500;
 
 impl<C: ConnectionTrait> Repo<'_, C> {
     /// Inserts a user with their roles and teams. A taken email or login id
-    /// is a [`StoreError::Conflict`] naming the column.
+    /// is a [`StoreError::Conflict`] naming the rule ([`super::Unique`]).
     pub async fn insert_user(&self, org_id: OrgId, user: &User) -> Result<(), StoreError> {
         self.insert_users(org_id, std::slice::from_ref(user)).await
     }

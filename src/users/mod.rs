@@ -33,7 +33,7 @@ use crate::{
     },
     error::{Error, Reason, Result},
     mail::{Mailer, Welcome},
-    store::{Store, StoreError, WriteTx},
+    store::{Store, StoreError, Unique, WriteTx},
 };
 
 /// The input fields of a new user, already parsed.
@@ -520,14 +520,14 @@ fn changes(before: &User, after: &User) -> serde_json::Value {
     json!({ "before": pick(&old), "after": pick(&new) })
 }
 
-/// A unique-constraint refusal on insert, told apart by the column it names.
+/// A unique-constraint refusal on insert or update, by the rule it broke.
 fn identity_conflict(err: StoreError) -> Error {
     match err {
-        StoreError::Conflict(detail) if detail.contains("login_id") => Error::AlreadyExists {
+        StoreError::Conflict(Unique::UserLoginId) => Error::AlreadyExists {
             reason: Reason::LoginIdTaken,
             message: "this login id is taken in the org".into(),
         },
-        StoreError::Conflict(detail) if detail.contains("email") => Error::AlreadyExists {
+        StoreError::Conflict(Unique::UserEmail) => Error::AlreadyExists {
             reason: Reason::EmailTaken,
             message: "this email address is taken".into(),
         },
