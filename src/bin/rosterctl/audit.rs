@@ -7,9 +7,7 @@ use serde::Serialize;
 
 use crate::{
     error::CliError,
-    output::{
-        Output, emit, enum_name, note, parse_time, plain_table, render, rfc3339, shorten, timestamp,
-    },
+    output::{Output, enum_name, parse_time, plain_table, rfc3339, shorten, timestamp},
     paging::{PageArgs, note_next_page},
     session::SignedIn,
 };
@@ -87,29 +85,13 @@ pub async fn run(signed_in: &SignedIn, command: AuditCommand, out: Output) -> Re
         start_time: args.since.map(timestamp),
         end_time: args.until.map(timestamp),
     };
-    let client = signed_in.audit();
+    let mut client = signed_in.audit();
     let (events, next_page_token) = args
         .pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let request = pb::ListAuditEventsRequest {
-                page_token,
-                ..request.clone()
-            };
-            async move {
-                let page = client.list_audit_events(request).await?.into_inner();
-                Ok((page.audit_events, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.list_audit_events(r).await)
         .await?;
     let events: Vec<AuditEventView> = events.into_iter().map(AuditEventView::from).collect();
-    if out.json {
-        out.json(&events)?;
-    } else if events.is_empty() {
-        note("no audit events match");
-    } else {
-        emit(render(&events_table(&events)))?;
-    }
+    out.list(&events, "no audit events match", events_table)?;
     note_next_page(&next_page_token);
     Ok(())
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use roster::api::pb::{self, auth_service_client::AuthServiceClient};
 use serde::Serialize;
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 
 use crate::{
     DEFAULT_SERVER,
@@ -84,18 +84,7 @@ pub async fn login(server: Option<String>, args: LoginArgs, out: Output) -> Resu
         // Without new password lines on stdin, keep the restricted session
         // and say what is needed, as for any other pending change.
         if let Some(new_password) = new_password {
-            let mut auth = AuthServiceClient::with_interceptor(channel, bearer(&session.token)?);
-            let changed = auth
-                .change_password(pb::ChangePasswordRequest {
-                    current_password: password,
-                    new_password,
-                })
-                .await?
-                .into_inner();
-            // The change ended every session, the one just opened included.
-            session.token = changed.session_token;
-            session.expires_at = rfc3339(changed.expires_at.as_ref()).unwrap_or_default();
-            save_session(&session)?;
+            change_password(channel, &mut session, password, new_password).await?;
             password_changed = true;
         }
     }
@@ -133,9 +122,29 @@ pub async fn login(server: Option<String>, args: LoginArgs, out: Output) -> Resu
     Ok(())
 }
 
-/// Changes the signed-in user's password. The server ends every session of
-/// the user, this one included, and returns a new one, which replaces the
+/// Changes the password of `session`'s user. The server ends every session
+/// of the user, this one included, and returns a new one, which replaces the
 /// saved session.
+async fn change_password(
+    channel: Channel,
+    session: &mut Session,
+    current_password: String,
+    new_password: String,
+) -> Result<(), CliError> {
+    let mut auth = AuthServiceClient::with_interceptor(channel, bearer(&session.token)?);
+    let changed = auth
+        .change_password(pb::ChangePasswordRequest {
+            current_password,
+            new_password,
+        })
+        .await?
+        .into_inner();
+    session.token = changed.session_token;
+    session.expires_at = rfc3339(changed.expires_at.as_ref()).unwrap_or_default();
+    save_session(session)
+}
+
+/// Changes the signed-in user's password.
 pub async fn passwd(server: Option<String>, args: PasswdArgs, out: Output) -> Result<(), CliError> {
     let mut session = current_session()?;
     let (current_password, new_password) = if args.password_stdin {
@@ -153,20 +162,8 @@ pub async fn passwd(server: Option<String>, args: PasswdArgs, out: Output) -> Re
     if let Some(server) = server {
         session.server = server;
     }
-    let mut auth = AuthServiceClient::with_interceptor(
-        connect(&session.server).await?,
-        bearer(&session.token)?,
-    );
-    let changed = auth
-        .change_password(pb::ChangePasswordRequest {
-            current_password,
-            new_password,
-        })
-        .await?
-        .into_inner();
-    session.token = changed.session_token;
-    session.expires_at = rfc3339(changed.expires_at.as_ref()).unwrap_or_default();
-    save_session(&session)?;
+    let channel = connect(&session.server).await?;
+    change_password(channel, &mut session, current_password, new_password).await?;
     if out.json {
         return out.json(&serde_json::json!({
             "password_changed": true,

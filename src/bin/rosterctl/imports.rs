@@ -107,29 +107,13 @@ async fn list_imports(
         order_by: pb::ImportJobOrder::from(args.sort) as i32,
         descending: args.desc,
     };
-    let client = signed_in.users();
+    let mut client = signed_in.users();
     let (jobs, next_page_token) = args
         .pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let request = pb::ListImportJobsRequest {
-                page_token,
-                ..request
-            };
-            async move {
-                let page = client.list_import_jobs(request).await?.into_inner();
-                Ok((page.import_jobs, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.list_import_jobs(r).await)
         .await?;
     let jobs: Vec<ImportJobView> = jobs.into_iter().map(ImportJobView::from).collect();
-    if out.json {
-        out.json(&jobs)?;
-    } else if jobs.is_empty() {
-        note("no import jobs match");
-    } else {
-        emit(render(&jobs_table(&jobs)))?;
-    }
+    out.list(&jobs, "no import jobs match", jobs_table)?;
     note_next_page(&next_page_token);
     Ok(())
 }

@@ -124,23 +124,13 @@ async fn fetch_keys(
     show_revoked: bool,
     pages: &PageArgs,
 ) -> Result<(Vec<pb::ApiKey>, String), CliError> {
-    let client = signed_in.auth();
-    let page_size = pages.size();
+    let mut client = signed_in.auth();
+    let request = pb::ListApiKeysRequest {
+        show_revoked,
+        ..Default::default()
+    };
     pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            async move {
-                let page = client
-                    .list_api_keys(pb::ListApiKeysRequest {
-                        page_size,
-                        page_token,
-                        show_revoked,
-                    })
-                    .await?
-                    .into_inner();
-                Ok((page.api_keys, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.list_api_keys(r).await)
         .await
 }
 
@@ -155,37 +145,37 @@ async fn list_keys(
 ) -> Result<(), CliError> {
     let (keys, next_page_token) = fetch_keys(signed_in, show_revoked, &pages).await?;
     let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
-    if out.json {
-        out.json(&keys)?;
-    } else if keys.is_empty() {
-        note(if show_revoked {
+    out.list(
+        &keys,
+        if show_revoked {
             "no API keys"
         } else {
             "no live API keys (--show-revoked lists revoked ones too)"
-        });
-    } else {
-        let mut table = plain_table();
-        let mut header = vec!["ID", "NAME", "PREFIX", "SCOPES", "CREATED", "LAST USED"];
-        if show_revoked {
-            header.push("REVOKED");
-        }
-        table.set_header(header);
-        for key in &keys {
-            let mut row = vec![
-                key.api_key_id.clone(),
-                key.name.clone(),
-                key.secret_prefix.clone(),
-                shorten(&key.scopes.join(","), SCOPES_WIDTH),
-                key.created_at.clone().unwrap_or_else(|| "-".into()),
-                key.last_used_at.clone().unwrap_or_else(|| "never".into()),
-            ];
+        },
+        |keys| {
+            let mut table = plain_table();
+            let mut header = vec!["ID", "NAME", "PREFIX", "SCOPES", "CREATED", "LAST USED"];
             if show_revoked {
-                row.push(key.revoked_at.clone().unwrap_or_else(|| "-".into()));
+                header.push("REVOKED");
             }
-            table.add_row(row);
-        }
-        emit(render(&table))?;
-    }
+            table.set_header(header);
+            for key in keys {
+                let mut row = vec![
+                    key.api_key_id.clone(),
+                    key.name.clone(),
+                    key.secret_prefix.clone(),
+                    shorten(&key.scopes.join(","), SCOPES_WIDTH),
+                    key.created_at.clone().unwrap_or_else(|| "-".into()),
+                    key.last_used_at.clone().unwrap_or_else(|| "never".into()),
+                ];
+                if show_revoked {
+                    row.push(key.revoked_at.clone().unwrap_or_else(|| "-".into()));
+                }
+                table.add_row(row);
+            }
+            table
+        },
+    )?;
     note_next_page(&next_page_token);
     Ok(())
 }

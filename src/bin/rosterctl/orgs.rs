@@ -335,35 +335,20 @@ async fn list(
         Some(StateArg::Active) => pb::OrgState::Active,
         Some(StateArg::Suspended) => pb::OrgState::Suspended,
     };
-    let client = conn.platform();
-    let page_size = pages.size();
+    let mut client = conn.platform();
+    let request = pb::ListOrgsRequest {
+        slug_prefix,
+        state: state.into(),
+        ..Default::default()
+    };
     let (orgs, next) = pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let slug_prefix = slug_prefix.clone();
-            async move {
-                let page = client
-                    .list_orgs(pb::ListOrgsRequest {
-                        page_size,
-                        page_token,
-                        slug_prefix,
-                        state: state.into(),
-                    })
-                    .await?
-                    .into_inner();
-                Ok((page.orgs, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.list_orgs(r).await)
         .await?;
     let orgs: Vec<OrgView> = orgs.into_iter().map(OrgView::from).collect();
-    if out.json {
-        out.json(&orgs)?;
-    } else if orgs.is_empty() {
-        note("no orgs");
-    } else {
+    out.list(&orgs, "no orgs", |orgs| {
         let mut table = plain_table();
         table.set_header(["ID", "SLUG", "NAME", "STATE", "SEATS", "CREATED"]);
-        for org in &orgs {
+        for org in orgs {
             table.add_row([
                 org.org_id.clone(),
                 org.slug.clone(),
@@ -373,8 +358,8 @@ async fn list(
                 org.created_at.clone().unwrap_or_else(|| "-".into()),
             ]);
         }
-        emit(render(&table))?;
-    }
+        table
+    })?;
     note_next_page(&next);
     Ok(())
 }
@@ -386,36 +371,22 @@ async fn audit(
     pages: PageArgs,
     out: Output,
 ) -> Result<(), CliError> {
-    let client = conn.platform();
-    let page_size = pages.size();
+    let mut client = conn.platform();
+    let request = pb::ListPlatformAuditEventsRequest {
+        org_id,
+        action,
+        ..Default::default()
+    };
     let (events, next) = pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let (org_id, action) = (org_id.clone(), action.clone());
-            async move {
-                let page = client
-                    .list_platform_audit_events(pb::ListPlatformAuditEventsRequest {
-                        page_size,
-                        page_token,
-                        org_id,
-                        action,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner();
-                Ok((page.events, page.next_page_token))
-            }
+        .list(request, async |r| {
+            client.list_platform_audit_events(r).await
         })
         .await?;
     let events: Vec<EventView> = events.into_iter().map(EventView::from).collect();
-    if out.json {
-        out.json(&events)?;
-    } else if events.is_empty() {
-        note("no platform audit events");
-    } else {
+    out.list(&events, "no platform audit events", |events| {
         let mut table = plain_table();
         table.set_header(["TIME", "ACTION", "ORG", "ACTOR", "DETAILS"]);
-        for event in &events {
+        for event in events {
             table.add_row([
                 event.time.clone().unwrap_or_else(|| "-".into()),
                 event.action.clone(),
@@ -426,8 +397,8 @@ async fn audit(
                 shorten(&event.details_json, 60),
             ]);
         }
-        emit(render(&table))?;
-    }
+        table
+    })?;
     note_next_page(&next);
     Ok(())
 }

@@ -22,6 +22,24 @@ impl Output {
             .map_err(|e| CliError::msg(format!("cannot encode the output: {e}")))?;
         emit(text)
     }
+
+    /// A list as JSON, as a table, or as a note (`none`) that it is empty;
+    /// `table` is only built to be shown.
+    pub fn list<T: Serialize>(
+        self,
+        items: &[T],
+        none: &str,
+        table: impl FnOnce(&[T]) -> Table,
+    ) -> Result<(), CliError> {
+        if self.json {
+            self.json(&items)
+        } else if items.is_empty() {
+            note(none);
+            Ok(())
+        } else {
+            emit(render(&table(items)))
+        }
+    }
 }
 
 /// Writes a result to stdout. A closed pipe (`rosterctl … | head`) is not an

@@ -1,8 +1,7 @@
 //! Paged lists: `--page-size`, `--page-token` and `--all`.
 
-use std::future::Future;
-
 use clap::Args;
+use roster::api::pb;
 use tonic::Status;
 
 use crate::{error::CliError, output::note};
@@ -35,22 +34,35 @@ impl PageArgs {
         self.page_size.map_or(0, i32::from)
     }
 
-    /// Fetches one page, or with `--all` every page from the given token
-    /// on. `fetch` gets a page token and returns that page's items and the
-    /// next token. Returns the items and the token of the page after them
-    /// (empty when there is none).
-    pub async fn collect<T, F, Fut>(&self, mut fetch: F) -> Result<(Vec<T>, String), CliError>
-    where
-        F: FnMut(String) -> Fut,
-        Fut: Future<Output = Result<(Vec<T>, String), Status>>,
-    {
-        let mut token = self.page_token.clone().unwrap_or_default();
+    /// Fetches one page of `request`, or with `--all` every page from the
+    /// given token on; `call` sends one page's request. Returns the entries
+    /// and the token of the page after them (empty when there is none).
+    pub async fn list<R: Paged>(
+        &self,
+        request: R,
+        call: impl AsyncFnMut(R) -> Result<tonic::Response<R::Response>, Status>,
+    ) -> Result<(Vec<R::Item>, String), CliError> {
         let mut items = Vec::new();
+        let next = self.visit(request, call, |page| items.extend(page)).await?;
+        Ok((items, next))
+    }
+
+    /// As [`PageArgs::list`], handing each page to `visit` as it arrives
+    /// instead of keeping them all.
+    pub async fn visit<R: Paged>(
+        &self,
+        request: R,
+        mut call: impl AsyncFnMut(R) -> Result<tonic::Response<R::Response>, Status>,
+        mut visit: impl FnMut(Vec<R::Item>),
+    ) -> Result<String, CliError> {
+        let mut token = self.page_token.clone().unwrap_or_default();
         loop {
-            let (page, next) = fetch(token.clone()).await?;
-            items.extend(page);
+            let mut ask = request.clone();
+            ask.ask(self.size(), token.clone());
+            let (page, next) = R::page(call(ask).await?.into_inner());
+            visit(page);
             if !self.all || next.is_empty() {
-                return Ok((items, next));
+                return Ok(next);
             }
             // A server bug handing back the same token would loop forever.
             if next == token {
@@ -61,6 +73,47 @@ impl PageArgs {
             token = next;
         }
     }
+}
+
+/// A List request of the API, as [`PageArgs::list`] pages through it.
+pub trait Paged: Clone {
+    type Response;
+    type Item;
+    /// Asks for the page `token` names, of at most `size` entries (0: the
+    /// server's default).
+    fn ask(&mut self, size: i32, token: String);
+    /// A page's entries and the next page's token.
+    fn page(response: Self::Response) -> (Vec<Self::Item>, String);
+}
+
+macro_rules! paged {
+    ($($request:ident => $response:ident.$items:ident: $item:ident),+ $(,)?) => {$(
+        impl Paged for pb::$request {
+            type Response = pb::$response;
+            type Item = pb::$item;
+            fn ask(&mut self, size: i32, token: String) {
+                self.page_size = size;
+                self.page_token = token;
+            }
+            fn page(response: pb::$response) -> (Vec<pb::$item>, String) {
+                (response.$items, response.next_page_token)
+            }
+        }
+    )+};
+}
+
+paged! {
+    ListUsersRequest => ListUsersResponse.users: User,
+    ListDeletedUsersRequest => ListDeletedUsersResponse.deleted_users: DeletedUser,
+    ListImportJobsRequest => ListImportJobsResponse.import_jobs: ImportJob,
+    ListTeamsRequest => ListTeamsResponse.teams: Team,
+    ListRolesRequest => ListRolesResponse.roles: Role,
+    ListApiKeysRequest => ListApiKeysResponse.api_keys: ApiKey,
+    ListPresenceRequest => ListPresenceResponse.presences: Presence,
+    ListAuditEventsRequest => ListAuditEventsResponse.audit_events: AuditEvent,
+    GetActivityRequest => GetActivityResponse.rows: ActivityRow,
+    ListOrgsRequest => ListOrgsResponse.orgs: Org,
+    ListPlatformAuditEventsRequest => ListPlatformAuditEventsResponse.events: PlatformAuditEvent,
 }
 
 /// Tells on stderr how to get the next page, if there is one.

@@ -75,20 +75,10 @@ pub async fn run(
         page_size: args.pages.size(),
         page_token: String::new(),
     };
-    let client = signed_in.reports();
+    let mut client = signed_in.reports();
     let (rows, next_page_token) = args
         .pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let request = pb::GetActivityRequest {
-                page_token,
-                ..request.clone()
-            };
-            async move {
-                let page = client.get_activity(request).await?.into_inner();
-                Ok((page.rows, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.get_activity(r).await)
         .await?;
     let rows: Vec<ActivityView> = rows.into_iter().map(ActivityView::from).collect();
     if args.csv {

@@ -6,9 +6,7 @@ use serde::Serialize;
 
 use crate::{
     error::CliError,
-    output::{
-        Output, dash_if_empty, emit, key_value_table, note, plain_table, render, shorten, yes_no,
-    },
+    output::{Output, dash_if_empty, emit, key_value_table, plain_table, render, shorten, yes_no},
     paging::{PageArgs, note_next_page},
     prompt::{Confirmation, confirm},
     session::SignedIn,
@@ -169,32 +167,17 @@ pub async fn run(signed_in: &SignedIn, command: RolesCommand, out: Output) -> Re
 const PERMISSIONS_WIDTH: usize = 60;
 
 async fn list_roles(signed_in: &SignedIn, pages: PageArgs, out: Output) -> Result<(), CliError> {
-    let client = signed_in.org();
-    let page_size = pages.size();
+    let mut client = signed_in.org();
     let (roles, next_page_token) = pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            async move {
-                let page = client
-                    .list_roles(pb::ListRolesRequest {
-                        page_size,
-                        page_token,
-                    })
-                    .await?
-                    .into_inner();
-                Ok((page.roles, page.next_page_token))
-            }
+        .list(pb::ListRolesRequest::default(), async |r| {
+            client.list_roles(r).await
         })
         .await?;
     let roles: Vec<RoleView> = roles.into_iter().map(RoleView::from).collect();
-    if out.json {
-        out.json(&roles)?;
-    } else if roles.is_empty() {
-        note("no roles");
-    } else {
+    out.list(&roles, "no roles", |roles| {
         let mut table = plain_table();
         table.set_header(["NAME", "BUILT-IN", "PERMISSIONS", "DESCRIPTION"]);
-        for role in &roles {
+        for role in roles {
             table.add_row([
                 role.name.clone(),
                 yes_no(role.built_in).to_owned(),
@@ -202,8 +185,8 @@ async fn list_roles(signed_in: &SignedIn, pages: PageArgs, out: Output) -> Resul
                 dash_if_empty(role.description.clone()),
             ]);
         }
-        emit(render(&table))?;
-    }
+        table
+    })?;
     note_next_page(&next_page_token);
     Ok(())
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::{
     error::CliError,
-    output::{Output, dash_if_empty, emit, key_value_table, note, plain_table, render, rfc3339},
+    output::{Output, dash_if_empty, emit, key_value_table, plain_table, render, rfc3339},
     paging::{PageArgs, note_next_page},
     prompt::{Confirmation, confirm},
     session::SignedIn,
@@ -137,22 +137,18 @@ pub async fn run(signed_in: &SignedIn, command: TeamsCommand, out: Output) -> Re
 async fn list_teams(signed_in: &SignedIn, pages: PageArgs, out: Output) -> Result<(), CliError> {
     let (teams, next_page_token) = fetch_teams(signed_in, &pages).await?;
     let teams: Vec<TeamView> = teams.into_iter().map(TeamView::from).collect();
-    if out.json {
-        out.json(&teams)?;
-    } else if teams.is_empty() {
-        note("no teams");
-    } else {
+    out.list(&teams, "no teams", |teams| {
         let mut table = plain_table();
         table.set_header(["ID", "NAME", "DESCRIPTION"]);
-        for team in &teams {
+        for team in teams {
             table.add_row([
                 team.team_id.clone(),
                 team.name.clone(),
                 dash_if_empty(team.description.clone()),
             ]);
         }
-        emit(render(&table))?;
-    }
+        table
+    })?;
     note_next_page(&next_page_token);
     Ok(())
 }
@@ -161,21 +157,10 @@ async fn fetch_teams(
     signed_in: &SignedIn,
     pages: &PageArgs,
 ) -> Result<(Vec<pb::Team>, String), CliError> {
-    let client = signed_in.org();
-    let page_size = pages.size();
+    let mut client = signed_in.org();
     pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            async move {
-                let page = client
-                    .list_teams(pb::ListTeamsRequest {
-                        page_size,
-                        page_token,
-                    })
-                    .await?
-                    .into_inner();
-                Ok((page.teams, page.next_page_token))
-            }
+        .list(pb::ListTeamsRequest::default(), async |r| {
+            client.list_teams(r).await
         })
         .await
 }

@@ -180,19 +180,9 @@ async fn list_presence(
         statuses: filter.statuses(),
         team_ids: filter.team_ids,
     };
-    let client = signed_in.presence();
+    let mut client = signed_in.presence();
     let (presences, next_page_token) = pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let request = pb::ListPresenceRequest {
-                page_token,
-                ..request.clone()
-            };
-            async move {
-                let page = client.list_presence(request).await?.into_inner();
-                Ok((page.presences, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.list_presence(r).await)
         .await?;
     print_presences(presences, out)?;
     note_next_page(&next_page_token);

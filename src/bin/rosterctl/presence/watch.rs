@@ -113,29 +113,17 @@ fn resumable(status: &Status) -> bool {
 /// the caller may not list users (the table then shows ids only). Names are
 /// a nicety: only a refused session stops the watch here.
 async fn display_names(signed_in: &SignedIn) -> Result<Option<Names>, CliError> {
-    let client = signed_in.users();
+    let mut client = signed_in.users();
+    let mut names = Names::new();
     let listed = PageArgs::every()
-        .collect(|page_token| {
-            let mut client = client.clone();
-            async move {
-                let page = client
-                    .list_users(pb::ListUsersRequest {
-                        page_token,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner();
-                let names = page
-                    .users
-                    .into_iter()
-                    .map(|user| (user.user_id, user.display_name))
-                    .collect();
-                Ok((names, page.next_page_token))
-            }
-        })
+        .visit(
+            pb::ListUsersRequest::default(),
+            async |r| client.list_users(r).await,
+            |users| names.extend(users.into_iter().map(|u| (u.user_id, u.display_name))),
+        )
         .await;
     match listed {
-        Ok((names, _)) => Ok(Some(names.into_iter().collect())),
+        Ok(_) => Ok(Some(names)),
         Err(CliError::Status(status)) if status.code() == Code::PermissionDenied => Ok(None),
         Err(CliError::Status(status)) if status.code() != Code::Unauthenticated => {
             note(format!(

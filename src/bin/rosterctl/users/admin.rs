@@ -16,29 +16,13 @@ use crate::{
     output::{Output, emit, key_value_table, render, rfc3339},
     prompt::{Confirmation, confirm, password_from_stdin, prompt_new_password},
     session::SignedIn,
-    users::{UserView, print_user, user_rows, user_view},
+    users::{NewUserArgs, UserView, print_user, user_rows, user_view},
 };
 
 #[derive(Args)]
 pub struct InviteUserArgs {
-    /// Email address the invitation goes to (cannot be changed later).
-    #[arg(long)]
-    email: String,
-    /// Display name.
-    #[arg(long)]
-    name: String,
-    /// Optional sign-in name, unique in the org.
-    #[arg(long)]
-    login_id: Option<String>,
-    /// Role to grant; repeat for several.
-    #[arg(long = "role", value_name = "ROLE", default_value = "agent")]
-    roles: Vec<String>,
-    /// Team to join; repeat for several.
-    #[arg(long = "team", value_name = "TEAM_ID")]
-    team_ids: Vec<String>,
-    /// Most chats at once [default: the org's default].
-    #[arg(long, value_name = "N")]
-    max_chats: Option<u32>,
+    #[command(flatten)]
+    user: NewUserArgs,
     /// Idempotency key: a retry with the same id does not invite twice.
     #[arg(long, value_name = "ID")]
     request_id: Option<String>,
@@ -163,15 +147,7 @@ pub async fn invite_user(
     out: Output,
 ) -> Result<(), CliError> {
     let request = pb::InviteUserRequest {
-        user: Some(pb::User {
-            email: args.email,
-            display_name: args.name,
-            login_id: args.login_id.unwrap_or_default(),
-            roles: args.roles,
-            team_ids: args.team_ids,
-            max_chats: args.max_chats,
-            ..Default::default()
-        }),
+        user: Some(args.user.into()),
         request_id: args.request_id.unwrap_or_default(),
     };
     let response = signed_in.users().invite_user(request).await?.into_inner();

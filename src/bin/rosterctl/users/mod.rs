@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::{
     error::CliError,
     output::{
-        Output, dash_if_empty, emit, enum_name, key_value_table, note, plain_table, render,
-        rfc3339, yes_no,
+        Output, dash_if_empty, emit, enum_name, key_value_table, plain_table, render, rfc3339,
+        yes_no,
     },
     paging::{PageArgs, note_next_page},
     presence::StatusFilter,
@@ -144,9 +144,10 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
     }
 }
 
+/// The fields of a new user, invited or created.
 #[derive(Args)]
-pub struct CreateUserArgs {
-    /// Email address (cannot be changed later).
+pub struct NewUserArgs {
+    /// Email address (cannot be changed later); an invitation goes to it.
     #[arg(long)]
     email: String,
     /// Display name.
@@ -164,6 +165,26 @@ pub struct CreateUserArgs {
     /// Most chats at once [default: the org's default].
     #[arg(long, value_name = "N")]
     max_chats: Option<u32>,
+}
+
+impl From<NewUserArgs> for pb::User {
+    fn from(args: NewUserArgs) -> Self {
+        pb::User {
+            email: args.email,
+            display_name: args.name,
+            login_id: args.login_id.unwrap_or_default(),
+            roles: args.roles,
+            team_ids: args.team_ids,
+            max_chats: args.max_chats,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct CreateUserArgs {
+    #[command(flatten)]
+    user: NewUserArgs,
     /// Read the password from the first line of stdin instead of prompting.
     #[arg(long)]
     password_stdin: bool,
@@ -254,15 +275,7 @@ pub async fn create_user(
         prompt_new_password()?
     };
     let request = pb::CreateUserRequest {
-        user: Some(pb::User {
-            email: args.email,
-            display_name: args.name,
-            login_id: args.login_id.unwrap_or_default(),
-            roles: args.roles,
-            team_ids: args.team_ids,
-            max_chats: args.max_chats,
-            ..Default::default()
-        }),
+        user: Some(args.user.into()),
         password,
         request_id: args.request_id.unwrap_or_default(),
         send_welcome_email: false,
@@ -303,29 +316,13 @@ pub async fn list_users(
         team_id: filters.team_id.unwrap_or_default(),
         locked: filters.locked,
     };
-    let client = signed_in.users();
+    let mut client = signed_in.users();
     let (users, next_page_token) = args
         .pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let request = pb::ListUsersRequest {
-                page_token,
-                ..request.clone()
-            };
-            async move {
-                let page = client.list_users(request).await?.into_inner();
-                Ok((page.users, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.list_users(r).await)
         .await?;
     let users: Vec<UserView> = users.into_iter().map(UserView::from).collect();
-    if out.json {
-        out.json(&users)?;
-    } else if users.is_empty() {
-        note("no users match");
-    } else {
-        emit(render(&users_table(&users)))?;
-    }
+    out.list(&users, "no users match", users_table)?;
     note_next_page(&next_page_token);
     Ok(())
 }
@@ -346,21 +343,14 @@ async fn list_deleted(
     args: ListDeletedArgs,
     out: Output,
 ) -> Result<(), CliError> {
-    let client = signed_in.users();
+    let mut client = signed_in.users();
+    let request = pb::ListDeletedUsersRequest {
+        user_ids: args.user_ids,
+        ..Default::default()
+    };
     let (tombstones, next_page_token) = args
         .pages
-        .collect(|page_token| {
-            let mut client = client.clone();
-            let request = pb::ListDeletedUsersRequest {
-                page_size: args.pages.size(),
-                page_token,
-                user_ids: args.user_ids.clone(),
-            };
-            async move {
-                let page = client.list_deleted_users(request).await?.into_inner();
-                Ok((page.deleted_users, page.next_page_token))
-            }
-        })
+        .list(request, async |r| client.list_deleted_users(r).await)
         .await?;
     let views: Vec<DeletedUserView> = tombstones
         .into_iter()
@@ -372,14 +362,10 @@ async fn list_deleted(
             deleted_by: t.deleted_by,
         })
         .collect();
-    if out.json {
-        out.json(&views)?;
-    } else if views.is_empty() {
-        note("no deleted users");
-    } else {
+    out.list(&views, "no deleted users", |views| {
         let mut table = plain_table();
         table.set_header(["ID", "NAME", "EMAIL", "DELETED AT", "DELETED BY"]);
-        for v in &views {
+        for v in views {
             table.add_row([
                 v.user_id.clone(),
                 v.display_name.clone(),
@@ -388,8 +374,8 @@ async fn list_deleted(
                 dash_if_empty(v.deleted_by.clone()),
             ]);
         }
-        emit(render(&table))?;
-    }
+        table
+    })?;
     note_next_page(&next_page_token);
     Ok(())
 }
