@@ -1,38 +1,17 @@
 //! Reading the audit log: newest first, filtered, paged by a key that later
 //! appends cannot shift. There is deliberately no way to edit or delete.
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-
-use super::TARGET_RESOURCE;
 use crate::{
     auth::{Principal, authorize},
-    domain::{AuditCriteria, AuditPageKey, Permission},
+    domain::{AuditCriteria, AuditEntry, AuditPageKey, Permission},
     error::Result,
-    store::{AuditEntry, Store},
+    store::Store,
 };
-
-/// One entry as a reader sees it.
-#[derive(Debug, Clone)]
-pub struct AuditEvent {
-    pub id: String,
-    pub occurred_at: DateTime<Utc>,
-    pub actor_kind: String,
-    pub actor_id: Option<String>,
-    pub action: String,
-    pub target_user_id: Option<String>,
-    /// E.g. `teams/<id>`, for changes to something other than a user.
-    pub target_resource: Option<String>,
-    pub request_id: Option<String>,
-    pub peer: Option<String>,
-    /// A JSON object.
-    pub details: String,
-}
 
 /// One page of entries and where the next one starts.
 #[derive(Debug, Clone)]
 pub struct AuditPage {
-    pub events: Vec<AuditEvent>,
+    pub events: Vec<AuditEntry>,
     pub next: Option<AuditPageKey>,
 }
 
@@ -68,36 +47,6 @@ impl AuditLog {
         } else {
             None
         };
-        Ok(AuditPage {
-            events: rows.into_iter().map(event).collect(),
-            next,
-        })
-    }
-}
-
-/// Lifts the target resource out of the stored details.
-fn event(row: AuditEntry) -> AuditEvent {
-    let (target_resource, details) = match serde_json::from_str::<Value>(&row.details) {
-        Ok(Value::Object(mut map)) => {
-            let resource = match map.remove(TARGET_RESOURCE) {
-                Some(Value::String(r)) => Some(r),
-                _ => None,
-            };
-            (resource, Value::Object(map).to_string())
-        }
-        // Details are always written as an object; show anything else as is.
-        _ => (None, row.details),
-    };
-    AuditEvent {
-        id: row.id,
-        occurred_at: row.occurred_at,
-        actor_kind: row.actor_kind,
-        actor_id: row.actor_id,
-        action: row.action,
-        target_user_id: row.target_user_id,
-        target_resource,
-        request_id: row.request_id,
-        peer: row.peer,
-        details,
+        Ok(AuditPage { events: rows, next })
     }
 }

@@ -5,7 +5,7 @@
 mod log;
 mod platform;
 
-pub use log::{AuditEvent, AuditLog, AuditPage};
+pub use log::{AuditLog, AuditPage};
 pub use platform::{PlatformAction, PlatformActor, platform_entry};
 
 use chrono::Utc;
@@ -115,28 +115,24 @@ pub fn entry(
         actor_id,
         action: action.as_str(),
         target_user_id,
+        target_resource: None,
         request_id: origin.request_id.clone(),
         peer: origin.peer.clone(),
         details: details.to_string(),
     }
 }
 
-/// The details key that names a changed resource other than a user (e.g.
-/// `teams/<id>`); listings show it as the entry's target resource.
-pub const TARGET_RESOURCE: &str = "target_resource";
-
-/// An entry about a resource other than a user: `details` (a JSON object)
-/// gains the resource's name under [`TARGET_RESOURCE`].
+/// An entry about a resource other than a user (e.g. `teams/<id>`).
 pub fn resource_entry(
     org_id: OrgId,
     actor: AuditActor,
     action: Action,
     resource: String,
     origin: &Origin,
-    mut details: Value,
+    details: Value,
 ) -> AuditRecord {
-    if let Value::Object(map) = &mut details {
-        map.insert(TARGET_RESOURCE.to_owned(), Value::String(resource));
+    AuditRecord {
+        target_resource: Some(resource),
+        ..entry(org_id, actor, action, None, origin, details)
     }
-    entry(org_id, actor, action, None, origin, details)
 }

@@ -28,8 +28,8 @@ pub use presence::{
     presence_time,
 };
 pub use query::{
-    ActionFilter, AuditCriteria, AuditPageKey, ImportCriteria, ImportOrder, PlatformAuditCriteria,
-    PlatformAuditEntry, UserCriteria, UserFilter, UserPageKey,
+    ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, ImportCriteria, ImportOrder,
+    PlatformAuditCriteria, PlatformAuditEntry, UserCriteria, UserFilter, UserPageKey,
 };
 pub use role::{CustomRole, Permission, PermissionSet, RoleName, permissions_of};
 pub use scope::UserScope;

@@ -79,6 +79,23 @@ pub struct AuditPageKey {
     pub id: String,
 }
 
+/// One org audit log entry as read back.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_user_id: Option<String>,
+    /// E.g. `teams/<id>`, for changes to something other than a user.
+    pub target_resource: Option<String>,
+    pub request_id: Option<String>,
+    pub peer: Option<String>,
+    /// A JSON object.
+    pub details: String,
+}
+
 /// One platform audit log entry, as written and as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformAuditEntry {

@@ -4,23 +4,14 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
+use serde_json::Value;
 
 use super::{Repo, StoreError, entities::audit_events, escape_like};
-use crate::domain::{ActionFilter, AuditCriteria, AuditPageKey, OrgId, UserId};
+use crate::domain::{ActionFilter, AuditCriteria, AuditEntry, AuditPageKey, OrgId, UserId};
 
-/// One audit log entry as read back.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    pub id: String,
-    pub occurred_at: DateTime<Utc>,
-    pub actor_kind: String,
-    pub actor_id: Option<String>,
-    pub action: String,
-    pub target_user_id: Option<String>,
-    pub request_id: Option<String>,
-    pub peer: Option<String>,
-    pub details: String,
-}
+/// The details key under which an entry's target resource is kept: the
+/// table has no column of its own for it.
+const TARGET_RESOURCE: &str = "target_resource";
 
 /// One audit log entry as written.
 #[derive(Debug, Clone)]
@@ -32,6 +23,8 @@ pub struct AuditRecord {
     pub actor_id: Option<String>,
     pub action: &'static str,
     pub target_user_id: Option<UserId>,
+    /// E.g. `teams/<id>`, for changes to something other than a user.
+    pub target_resource: Option<String>,
     pub request_id: Option<String>,
     pub peer: Option<String>,
     /// A JSON object.
@@ -67,7 +60,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 target_user_id: Set(record.target_user_id.map(|id| id.to_string())),
                 request_id: Set(record.request_id),
                 peer: Set(record.peer),
-                details: Set(record.details),
+                details: Set(with_resource(record.details, record.target_resource)),
             }
         }))
         .exec_without_returning(self.conn())
@@ -131,17 +124,50 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .all(self.conn())
             .await?
             .into_iter()
-            .map(|row| AuditEntry {
-                id: row.id,
-                occurred_at: row.occurred_at,
-                actor_kind: row.actor_kind,
-                actor_id: row.actor_id,
-                action: row.action,
-                target_user_id: row.target_user_id,
-                request_id: row.request_id,
-                peer: row.peer,
-                details: row.details,
+            .map(|row| {
+                let (target_resource, details) = without_resource(row.details);
+                AuditEntry {
+                    id: row.id,
+                    occurred_at: row.occurred_at,
+                    actor_kind: row.actor_kind,
+                    actor_id: row.actor_id,
+                    action: row.action,
+                    target_user_id: row.target_user_id,
+                    target_resource,
+                    request_id: row.request_id,
+                    peer: row.peer,
+                    details,
+                }
             })
             .collect())
+    }
+}
+
+/// `details` (a JSON object) with the resource added under [`TARGET_RESOURCE`].
+fn with_resource(details: String, resource: Option<String>) -> String {
+    let Some(resource) = resource else {
+        return details;
+    };
+    match serde_json::from_str::<Value>(&details) {
+        Ok(Value::Object(mut map)) => {
+            map.insert(TARGET_RESOURCE.to_owned(), Value::String(resource));
+            Value::Object(map).to_string()
+        }
+        _ => details,
+    }
+}
+
+/// The resource kept in `details`, and the details without it.
+fn without_resource(details: String) -> (Option<String>, String) {
+    match serde_json::from_str::<Value>(&details) {
+        Ok(Value::Object(mut map)) => {
+            let resource = match map.remove(TARGET_RESOURCE) {
+                Some(Value::String(r)) => Some(r),
+                _ => None,
+            };
+            (resource, Value::Object(map).to_string())
+        }
+        // Details are always written as an object; show anything else as is.
+        _ => (None, details),
     }
 }

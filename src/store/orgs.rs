@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    QueryOrder, QuerySelect, UpdateMany, sea_query::Expr,
 };
 
 use super::{Change, Repo, StoreError, corrupt, entities::orgs, non_negative};
@@ -64,7 +64,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     /// version is still `org.version`; false when a concurrent change won.
     pub async fn update_org_settings(&self, org: &OrgSettings) -> Result<bool, StoreError> {
         let secs = |d: Duration| d.as_secs() as i64;
-        let result = orgs::Entity::update_many()
+        let update = orgs::Entity::update_many()
             .col_expr(orgs::Column::Name, Expr::value(org.name.as_str()))
             .col_expr(
                 orgs::Column::SeatLimit,
@@ -101,14 +101,8 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .col_expr(
                 orgs::Column::PresenceLeaseSecs,
                 Expr::value(secs(org.presence_lease)),
-            )
-            .col_expr(orgs::Column::Version, Expr::value(org.version + 1))
-            .filter(orgs::Column::Id.eq(org.org_id.to_string()))
-            .filter(orgs::Column::Version.eq(org.version))
-            .exec(self.conn())
-            .await?;
-        self.changed(Change::Org(org.org_id));
-        Ok(result.rows_affected == 1)
+            );
+        self.update_org_if_unchanged(org, update).await
     }
 
     /// Sets the org's lifecycle state (and when and why it was suspended)
@@ -116,10 +110,21 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     /// false when a concurrent change won.
     pub async fn update_org_state(&self, org: &OrgSettings) -> Result<bool, StoreError> {
         let reason = Some(org.suspend_reason.as_str()).filter(|r| !r.is_empty());
-        let result = orgs::Entity::update_many()
+        let update = orgs::Entity::update_many()
             .col_expr(orgs::Column::State, Expr::value(org.state.as_str()))
             .col_expr(orgs::Column::SuspendedAt, Expr::value(org.suspended_at))
-            .col_expr(orgs::Column::SuspendReason, Expr::value(reason))
+            .col_expr(orgs::Column::SuspendReason, Expr::value(reason));
+        self.update_org_if_unchanged(org, update).await
+    }
+
+    /// Runs `update` on the org and bumps its version, if the stored version
+    /// is still `org.version`; false when a concurrent change won.
+    async fn update_org_if_unchanged(
+        &self,
+        org: &OrgSettings,
+        update: UpdateMany<orgs::Entity>,
+    ) -> Result<bool, StoreError> {
+        let result = update
             .col_expr(orgs::Column::Version, Expr::value(org.version + 1))
             .filter(orgs::Column::Id.eq(org.org_id.to_string()))
             .filter(orgs::Column::Version.eq(org.version))

@@ -99,13 +99,7 @@ impl Users {
         origin: &Origin,
         user_id: UserId,
     ) -> Result<Invited> {
-        authorize(principal, Permission::ManageUsers)?;
-        let (org, _) = self.target(principal, user_id).await?;
-        let tx = self.store.write().await?;
-        // Checked inside the transaction: an acceptance may have just won.
-        let user = reload(&tx, &org, user_id).await?;
-        invited_only(&user)?;
-        tx.repo().revoke_invites(user_id, Utc::now()).await?;
+        let (tx, org, user) = self.end_invites(principal, user_id).await?;
         let (token, expires_at) = issue(&tx, &org, user_id).await?;
         self.audit(
             &tx,
@@ -121,6 +115,23 @@ impl Users {
         Ok(Invited { user, expires_at })
     }
 
+    /// Opens the change of a pending user's invitation: kills their links,
+    /// in a transaction the caller goes on with. The user is read inside
+    /// it, as an acceptance may have just won: an active user is refused.
+    async fn end_invites(
+        &self,
+        principal: &Principal,
+        user_id: UserId,
+    ) -> Result<(WriteTx, OrgSettings, User)> {
+        authorize(principal, Permission::ManageUsers)?;
+        let (org, _) = self.target(principal, user_id).await?;
+        let tx = self.store.write().await?;
+        let user = reload(&tx, &org, user_id).await?;
+        invited_only(&user)?;
+        tx.repo().revoke_invites(user_id, Utc::now()).await?;
+        Ok((tx, org, user))
+    }
+
     /// Removes a pending user; their link then answers `INVITE_REVOKED`.
     pub async fn revoke_invite(
         &self,
@@ -128,14 +139,7 @@ impl Users {
         origin: &Origin,
         user_id: UserId,
     ) -> Result<()> {
-        authorize(principal, Permission::ManageUsers)?;
-        let (org, _) = self.target(principal, user_id).await?;
-        let tx = self.store.write().await?;
-        // Checked inside the transaction: an acceptance may have just won,
-        // and an active user is never removed this way.
-        let user = reload(&tx, &org, user_id).await?;
-        invited_only(&user)?;
-        tx.repo().revoke_invites(user_id, Utc::now()).await?;
+        let (tx, org, user) = self.end_invites(principal, user_id).await?;
         tx.repo().delete_user(org.org_id, &user, None).await?;
         self.audit(
             &tx,

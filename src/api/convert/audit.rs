@@ -1,10 +1,10 @@
 //! The org's audit log on the wire.
 
 use super::timestamp;
-use crate::{api::pb, audit::AuditEvent};
+use crate::{api::pb, domain::AuditEntry};
 
-impl From<&AuditEvent> for pb::AuditEvent {
-    fn from(event: &AuditEvent) -> Self {
+impl From<&AuditEntry> for pb::AuditEvent {
+    fn from(event: &AuditEntry) -> Self {
         pb::AuditEvent {
             event_id: event.id.clone(),
             time: Some(timestamp(event.occurred_at)),
