@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use super::hub::{HubEvent, WatchItem};
-use crate::domain::{Presence, PresenceFilter, UserId};
+use crate::domain::{Presence, PresenceEvent, PresenceFilter, UserId};
 
 pub(super) struct FeedState {
     pub(super) applied: u64,
@@ -33,6 +33,21 @@ impl FeedState {
     /// pruned while this replica was behind), and the feed must be reloaded.
     pub(super) fn follows(&self, sequence: u64) -> bool {
         sequence == self.applied + 1
+    }
+
+    /// The events of `committed` that continue the feed, in sequence order:
+    /// those it has applied already are dropped. `None` if they leave a gap
+    /// (an event is not among them: another replica's, or a commit of this
+    /// one not announced yet), so the log must be read instead.
+    pub(super) fn continuation(&self, mut committed: Vec<PresenceEvent>) -> Option<Vec<PresenceEvent>> {
+        committed.sort_unstable_by_key(|e| e.sequence);
+        committed.dedup_by_key(|e| e.sequence);
+        committed.retain(|e| e.sequence > self.applied);
+        let contiguous = committed
+            .iter()
+            .zip(self.applied + 1..)
+            .all(|(e, expected)| e.sequence == expected);
+        contiguous.then_some(committed)
     }
 
     pub(super) fn is_retired(&self) -> bool {
@@ -182,7 +197,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::domain::{ChangeReason, PresenceEvent, PresenceStatus, TeamId};
+    use crate::domain::{ChangeReason, PresenceStatus, TeamId};
 
     fn presence(user_id: UserId, team: TeamId, status: PresenceStatus) -> Presence {
         Presence {
@@ -315,6 +330,24 @@ mod tests {
         let tail: Vec<u64> = feed.tail.iter().map(|e| e.event.sequence).collect();
         assert_eq!(tail, [10, 11]);
         assert_eq!(feed.applied, 11);
+
+        // Events this replica committed continue the feed only without a gap.
+        let committed =
+            |seqs: &[u64]| -> Vec<PresenceEvent> { seqs.iter().map(|&s| event(s, &offline, offline.clone()).event.clone()).collect() };
+        let sequences = |events: Option<Vec<PresenceEvent>>| {
+            events.map(|e| e.iter().map(|e| e.sequence).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            sequences(feed.continuation(committed(&[13, 12, 10, 12]))),
+            Some(vec![12, 13]),
+            "sorted, applied and repeated ones dropped"
+        );
+        assert_eq!(sequences(feed.continuation(committed(&[11]))), Some(vec![]));
+        assert_eq!(
+            sequences(feed.continuation(committed(&[13]))),
+            None,
+            "12 is missing: read the log"
+        );
 
         // One snapshot per state, shared by every watch that starts from it.
         let first = feed.snapshot();

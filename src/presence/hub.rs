@@ -5,9 +5,12 @@
 //! - Per org, the hub holds the current presence of every watched user, the
 //!   sequence it reflects (`applied`) and a bounded tail of recent events.
 //!   It learns of new events from [`PresenceSignal`] (local commits and,
-//!   on PostgreSQL, other replicas' notifications) and from a slow poll,
-//!   and reads them from the database in sequence order, so every replica
-//!   sees every event exactly once, in order, whichever replica wrote it.
+//!   on PostgreSQL, other replicas' notifications) and from a slow poll.
+//!   Events this replica committed are applied from memory when they
+//!   continue the feed; anything else is read from the database in
+//!   sequence order. Either way an event is applied only as the feed's
+//!   next, so every replica sees every event exactly once, in order,
+//!   whichever replica wrote it.
 //! - Each event is wrapped once in an [`Arc<HubEvent>`] and shared by every
 //!   watcher through a bounded broadcast channel; its wire encodings are
 //!   cached on it, so it is encoded once, not once per watcher.
@@ -41,7 +44,7 @@ use super::feed::{FeedState, Position};
 use crate::{
     domain::{OrgId, Presence, PresenceEvent, PresenceFilter},
     error::{Error, Reason, Result},
-    store::Store,
+    store::{Pending, Store},
 };
 
 /// Events read from the database per query while catching up.
@@ -194,9 +197,13 @@ impl Hub {
         let mut org_changes = self.inner.store.org_changes();
         let mut deleted_check = Vec::new();
         loop {
-            let orgs: Vec<OrgId> = tokio::select! {
+            let orgs: Vec<(OrgId, Pending)> = tokio::select! {
                 raised = signal.wait() => raised.into_iter().collect(),
-                _ = poll.tick() => self.loaded_orgs(),
+                _ = poll.tick() => self
+                    .loaded_orgs()
+                    .into_iter()
+                    .map(|org_id| (org_id, Pending { committed: Vec::new(), read_log: true }))
+                    .collect(),
                 changed = org_changes.recv() => {
                     let changed = match changed {
                         Ok(Some(org_id)) => vec![org_id],
@@ -214,9 +221,9 @@ impl Hub {
                 self.forget_deleted(std::mem::take(&mut deleted_check))
                     .await;
             }
-            for org_id in orgs {
+            for (org_id, pending) in orgs {
                 if let Some(feed) = self.loaded(org_id)
-                    && let Err(err) = self.catch_up(org_id, &feed).await
+                    && let Err(err) = self.take_in(org_id, &feed, pending).await
                 {
                     tracing::warn!(%err, org_id = %org_id, "cannot read presence events");
                 }
@@ -325,6 +332,27 @@ impl Hub {
             reads_begun: AtomicU64::new(0),
             last_good_read: AtomicU64::new(0),
         }))
+    }
+
+    /// Applies what the org's log gained: from memory, the events this
+    /// replica committed, when they continue the feed; otherwise (another
+    /// replica's events, or a commit announced out of order) from the log.
+    async fn take_in(&self, org_id: OrgId, feed: &Feed, pending: Pending) -> Result<()> {
+        if !pending.read_log {
+            // Under `loading`, as a read of the log: both move `applied`.
+            let _reading = feed.loading.lock().await;
+            let mut state = feed.lock();
+            if state.is_retired() {
+                return Ok(());
+            }
+            if let Some(events) = state.continuation(pending.committed) {
+                for event in events {
+                    state.apply(HubEvent::new(event), self.inner.config.tail);
+                }
+                return Ok(());
+            }
+        }
+        self.catch_up(org_id, feed).await
     }
 
     /// Applies the org's events committed before this call, and maybe more.

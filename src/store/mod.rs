@@ -27,7 +27,7 @@ mod user_search;
 mod users;
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     num::NonZeroUsize,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -50,7 +50,10 @@ pub use presence::{PresenceRecord, SequenceGuard};
 pub use presence_log::LogBounds;
 pub use sessions::SessionRecord;
 
-use crate::domain::OrgId;
+use crate::{
+    domain::{OrgId, PresenceEvent},
+    error::ParseError,
+};
 
 use cache::Cache;
 
@@ -66,6 +69,9 @@ const MAX_CHANGE_PAYLOAD: usize = 7_000;
 pub struct Store {
     db: DatabaseConnection,
     signal: Arc<PresenceSignal>,
+    /// Names this process in its presence notifications, so that it skips
+    /// its own: it has taken those events in from memory already.
+    replica: Arc<str>,
     /// On SQLite, which has one writer, write transactions queue here in
     /// turn instead of polling in SQLite's busy handler, whose sleeps (up to
     /// 100 ms each) would make writes under contention slow and unfair.
@@ -90,25 +96,67 @@ pub struct PoolUsage {
 }
 
 /// Which orgs have committed presence events that this process has not
-/// read yet: set after a local commit and, on PostgreSQL, by other
-/// replicas' notifications (see [`Store::listen`]).
+/// taken in yet, and the events themselves where this process committed
+/// them: set after a local commit and, on PostgreSQL, by other replicas'
+/// notifications (see [`Store::listen`]).
 #[derive(Default)]
 pub struct PresenceSignal {
-    pending: Mutex<HashSet<OrgId>>,
+    pending: Mutex<HashMap<OrgId, Pending>>,
     notify: tokio::sync::Notify,
 }
 
+/// What an org's log gained since the signal was last taken.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Events this process committed, in the order the commits were
+    /// announced (not always sequence order).
+    pub committed: Vec<PresenceEvent>,
+    /// The log itself must be read: other events were committed (by another
+    /// replica, or more than [`MAX_PENDING_EVENTS`] here).
+    pub read_log: bool,
+}
+
+/// Committed events held per org for a reader that has not come yet; past
+/// this, the reader reads the log instead.
+const MAX_PENDING_EVENTS: usize = 10_000;
+
 impl PresenceSignal {
+    /// The org's log grew where only the database can tell how.
     pub fn raise(&self, org_id: OrgId) {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(org_id);
+        self.update(org_id, |pending| {
+            pending.read_log = true;
+            pending.committed = Vec::new();
+        });
+    }
+
+    /// This process committed `events` of the org.
+    fn committed(&self, org_id: OrgId, events: Vec<PresenceEvent>) {
+        self.update(org_id, |pending| {
+            if pending.read_log {
+                return;
+            }
+            if pending.committed.len() + events.len() > MAX_PENDING_EVENTS {
+                pending.read_log = true;
+                pending.committed = Vec::new();
+            } else {
+                pending.committed.extend(events);
+            }
+        });
+    }
+
+    fn update(&self, org_id: OrgId, change: impl FnOnce(&mut Pending)) {
+        change(
+            self.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(org_id)
+                .or_default(),
+        );
         self.notify.notify_one();
     }
 
-    /// Waits until an org is raised, then returns every raised org.
-    pub async fn wait(&self) -> HashSet<OrgId> {
+    /// Waits until an org is raised, then takes what every raised org has.
+    pub async fn wait(&self) -> HashMap<OrgId, Pending> {
         loop {
             let raised =
                 std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
@@ -162,6 +210,7 @@ impl Store {
         Ok(Self {
             db,
             signal: Arc::default(),
+            replica: uuid::Uuid::new_v4().to_string().into(),
             write_turn,
             cache,
             org_changes: tokio::sync::broadcast::channel(64).0,
@@ -283,8 +332,9 @@ impl Store {
             loop {
                 match listener.recv().await {
                     Ok(note) if note.channel() == CHANGE_CHANNEL => self.forget(note.payload()),
-                    Ok(note) => match OrgId::parse(note.payload()) {
-                        Ok(org_id) => self.signal.raise(org_id),
+                    Ok(note) => match presence_announcement(note.payload(), &self.replica) {
+                        Ok(Some(org_id)) => self.signal.raise(org_id),
+                        Ok(None) => {}
                         Err(_) => tracing::warn!(
                             payload = note.payload(),
                             "unknown presence notification"
@@ -335,6 +385,7 @@ impl Store {
             tx,
             effects: Mutex::default(),
             signal: self.signal.clone(),
+            replica: self.replica.clone(),
             cache: self.cache.clone(),
             org_changes: self.org_changes.clone(),
             _turn: turn,
@@ -352,6 +403,7 @@ pub struct WriteTx {
     tx: DatabaseTransaction,
     effects: Mutex<Effects>,
     signal: Arc<PresenceSignal>,
+    replica: Arc<str>,
     cache: Option<Arc<Cache>>,
     org_changes: OrgChanges,
     /// Held until the transaction ends (see `Store::write_turn`).
@@ -368,13 +420,27 @@ impl WriteTx {
     }
 
     /// Commits (on PostgreSQL, telling the other replicas what changed),
-    /// then forgets the cached reads the transaction changed and wakes this
-    /// process's presence readers for the orgs whose log grew.
+    /// then forgets the cached reads the transaction changed and hands this
+    /// process's presence readers the events it committed.
     pub async fn commit(self) -> Result<(), StoreError> {
         let effects = self
             .effects
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
+        if self.tx.get_database_backend() == sea_orm::DbBackend::Postgres {
+            for org_id in effects.presence.keys() {
+                self.tx
+                    .execute_raw(sea_orm::Statement::from_sql_and_values(
+                        sea_orm::DbBackend::Postgres,
+                        "SELECT pg_notify($1, $2)",
+                        [
+                            presence::PRESENCE_CHANNEL.into(),
+                            format!("{org_id} {}", self.replica).into(),
+                        ],
+                    ))
+                    .await?;
+            }
+        }
         if !effects.changes.is_empty()
             && self.tx.get_database_backend() == sea_orm::DbBackend::Postgres
         {
@@ -403,11 +469,19 @@ impl WriteTx {
         }
         committed?;
         announce_orgs(&self.org_changes, &changes);
-        for org_id in effects.presence {
-            self.signal.raise(org_id);
+        for (org_id, events) in effects.presence {
+            self.signal.committed(org_id, events);
         }
         Ok(())
     }
+}
+
+/// The org a presence notification names (`<org id> <replica>`, or a bare
+/// org id), unless `replica` sent it.
+fn presence_announcement(payload: &str, replica: &str) -> Result<Option<OrgId>, ParseError> {
+    let (org, sender) = payload.split_once(' ').unwrap_or((payload, ""));
+    let org_id = OrgId::parse(org)?;
+    Ok((sender != replica).then_some(org_id))
 }
 
 /// Announces the orgs among `changes`; nobody listening is fine.
@@ -422,8 +496,8 @@ fn announce_orgs(org_changes: &OrgChanges, changes: &[Change]) {
 /// What a write transaction did that others must hear of once it commits.
 #[derive(Default)]
 struct Effects {
-    /// Orgs whose presence log grew.
-    presence: HashSet<OrgId>,
+    /// The presence events appended, per org, in sequence order.
+    presence: HashMap<OrgId, Vec<PresenceEvent>>,
     /// Cached reads it changed.
     changes: HashSet<Change>,
 }
@@ -449,14 +523,16 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         self.conn
     }
 
-    /// Notes that the transaction appended presence events for the org.
-    fn touched(&self, org_id: OrgId) {
+    /// Notes the presence events the transaction appended for the org.
+    fn appended(&self, org_id: OrgId, events: &[PresenceEvent]) {
         if let Some(effects) = self.effects {
             effects
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .presence
-                .insert(org_id);
+                .entry(org_id)
+                .or_default()
+                .extend_from_slice(events);
         }
     }
 

@@ -33,7 +33,7 @@ use crate::domain::{
 };
 
 /// The PostgreSQL channel on which committed presence events are announced;
-/// the payload is the org id.
+/// the payload is the org id and the announcing replica.
 pub const PRESENCE_CHANNEL: &str = "roster_presence";
 
 /// A presence row as the store holds it: the presence and its lease.
@@ -133,22 +133,28 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .into_iter()
             .map(|r| (r.presence.user_id, r))
             .collect();
-        let missing: Vec<UserId> = user_ids
+        let mut missing: Vec<UserId> = user_ids
             .iter()
             .copied()
             .filter(|id| !found.contains_key(id))
             .collect();
-        for (user_id, derived) in self.derive_presence(org, &missing, now).await? {
-            if let Some(presence) = derived {
-                self.write_presence_row(org.org_id, &presence).await?;
-                found.insert(
-                    user_id,
-                    PresenceRecord {
-                        presence,
-                        lease_expires_at: None,
-                    },
-                );
-            }
+        // One row per user: a multi-row upsert may not touch a row twice.
+        missing.sort_unstable();
+        missing.dedup();
+        let derived: Vec<Presence> = self
+            .derive_presence(org, &missing, now)
+            .await?
+            .into_iter()
+            .filter_map(|(_, p)| p)
+            .collect();
+        self.write_presence_rows(org.org_id, derived.iter()).await?;
+        for presence in derived {
+            let user_id = presence.user_id;
+            let record = PresenceRecord {
+                presence,
+                lease_expires_at: None,
+            };
+            found.insert(user_id, record);
         }
         Ok(user_ids.iter().filter_map(|id| found.remove(id)).collect())
     }
@@ -164,11 +170,20 @@ impl<C: ConnectionTrait> Repo<'_, C> {
     ) -> Result<Vec<PresenceEvent>, StoreError> {
         let now = presence_time(now);
         let mut events = Vec::new();
+        // A user changed twice in the batch is written once, as they end.
+        let mut rows: Vec<&Presence> = Vec::new();
+        let mut row_of: HashMap<UserId, usize> = HashMap::new();
         for (before, after) in changes {
             if before == after {
                 continue;
             }
-            self.write_presence_row(guard.org_id, after).await?;
+            match row_of.get(&after.user_id) {
+                Some(&i) => rows[i] = after,
+                None => {
+                    row_of.insert(after.user_id, rows.len());
+                    rows.push(after);
+                }
+            }
             if before.watched || after.watched {
                 guard.last += 1;
                 let event = PresenceEvent {
@@ -179,10 +194,12 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                     before: before.scope_facts(),
                     active_chats_before: before.active_chats,
                 };
-                self.append_presence_event(guard.org_id, &event).await?;
                 events.push(event);
             }
         }
+        self.write_presence_rows(guard.org_id, rows.into_iter())
+            .await?;
+        self.append_presence_events(guard.org_id, &events).await?;
         if !events.is_empty() {
             presence_sequences::Entity::update_many()
                 .col_expr(
@@ -192,24 +209,10 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 .filter(presence_sequences::Column::OrgId.eq(guard.org_id.to_string()))
                 .exec(self.conn())
                 .await?;
-            self.announce_presence(guard.org_id).await?;
+            // Announced at commit (see `WriteTx::commit`).
+            self.appended(guard.org_id, &events);
         }
         Ok(events)
-    }
-
-    /// Tells other replicas, at commit, that the org has new events.
-    async fn announce_presence(&self, org_id: OrgId) -> Result<(), StoreError> {
-        if self.conn().get_database_backend() == DbBackend::Postgres {
-            self.conn()
-                .execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_notify($1, $2)",
-                    [PRESENCE_CHANNEL.into(), org_id.to_string().into()],
-                ))
-                .await?;
-        }
-        self.touched(org_id);
-        Ok(())
     }
 
     /// Sets the lease of a user's presence; no event (a lease is not
@@ -462,23 +465,18 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             .collect())
     }
 
-    async fn write_presence_row(&self, org_id: OrgId, p: &Presence) -> Result<(), StoreError> {
-        let row = presence::ActiveModel {
-            user_id: Set(p.user_id.to_string()),
-            org_id: Set(org_id.to_string()),
-            status: Set(p.status.as_str().to_owned()),
-            status_changed_at: Set(p.status_changed_at),
-            active_chats: Set(p.active_chats as i32),
-            lease_expires_at: Set(None),
-            effective_max_chats: Set(p.effective_max_chats as i32),
-            max_chats_overridden: Set(p.max_chats_overridden),
-            team_ids: Set(join_teams(&p.team_ids)),
-            can_handle_chats: Set(p.can_handle_chats),
-            watched: Set(p.watched),
-        };
-        // The lease is written only by set_presence_lease, and cleared here
-        // when the user goes OFFLINE.
-        let mut update = vec![
+    /// Writes presence rows, inserted or replaced whole: one statement per
+    /// [`ROW_CHUNK`] rows, and per kind of row, since the lease (written
+    /// only by `set_presence_lease`) is cleared by the OFFLINE ones and
+    /// kept by the others. Each user at most once.
+    async fn write_presence_rows<'p>(
+        &self,
+        org_id: OrgId,
+        rows: impl Iterator<Item = &'p Presence>,
+    ) -> Result<(), StoreError> {
+        let (offline, online): (Vec<&Presence>, Vec<&Presence>) =
+            rows.partition(|p| p.status == PresenceStatus::Offline);
+        let kept = [
             presence::Column::Status,
             presence::Column::StatusChangedAt,
             presence::Column::ActiveChats,
@@ -488,18 +486,43 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             presence::Column::CanHandleChats,
             presence::Column::Watched,
         ];
-        if p.status == PresenceStatus::Offline {
-            update.push(presence::Column::LeaseExpiresAt);
+        let cleared: Vec<_> = kept
+            .into_iter()
+            .chain([presence::Column::LeaseExpiresAt])
+            .collect();
+        for (rows, update) in [(online, kept.to_vec()), (offline, cleared)] {
+            for chunk in rows.chunks(ROW_CHUNK) {
+                presence::Entity::insert_many(chunk.iter().map(|p| presence_row(org_id, p)))
+                    .on_conflict(
+                        OnConflict::column(presence::Column::UserId)
+                            .update_columns(update.iter().copied())
+                            .to_owned(),
+                    )
+                    .exec_without_returning(self.conn())
+                    .await?;
+            }
         }
-        presence::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(presence::Column::UserId)
-                    .update_columns(update)
-                    .to_owned(),
-            )
-            .exec_without_returning(self.conn())
-            .await?;
         Ok(())
+    }
+}
+
+/// Rows per insert statement: SQLite allows 32,766 bound values, and a
+/// row has 11 columns.
+const ROW_CHUNK: usize = 1000;
+
+fn presence_row(org_id: OrgId, p: &Presence) -> presence::ActiveModel {
+    presence::ActiveModel {
+        user_id: Set(p.user_id.to_string()),
+        org_id: Set(org_id.to_string()),
+        status: Set(p.status.as_str().to_owned()),
+        status_changed_at: Set(p.status_changed_at),
+        active_chats: Set(p.active_chats as i32),
+        lease_expires_at: Set(None),
+        effective_max_chats: Set(p.effective_max_chats as i32),
+        max_chats_overridden: Set(p.max_chats_overridden),
+        team_ids: Set(join_teams(&p.team_ids)),
+        can_handle_chats: Set(p.can_handle_chats),
+        watched: Set(p.watched),
     }
 }
 

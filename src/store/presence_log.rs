@@ -74,34 +74,45 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(result.rows_affected)
     }
 
-    pub(super) async fn append_presence_event(
+    /// Appends `events` with one statement per [`EVENT_CHUNK`] events.
+    pub(super) async fn append_presence_events(
         &self,
         org_id: OrgId,
-        event: &PresenceEvent,
+        events: &[PresenceEvent],
     ) -> Result<(), StoreError> {
-        let p = &event.presence;
-        presence_events::Entity::insert(presence_events::ActiveModel {
-            org_id: Set(org_id.to_string()),
-            sequence: Set(event.sequence as i64),
-            user_id: Set(p.user_id.to_string()),
-            reason: Set(event.reason.as_str().to_owned()),
-            occurred_at: Set(event.occurred_at),
-            status: Set(p.status.as_str().to_owned()),
-            status_changed_at: Set(p.status_changed_at),
-            active_chats: Set(p.active_chats as i32),
-            effective_max_chats: Set(p.effective_max_chats as i32),
-            max_chats_overridden: Set(p.max_chats_overridden),
-            team_ids: Set(join_teams(&p.team_ids)),
-            can_handle_chats: Set(p.can_handle_chats),
-            watched: Set(p.watched),
-            prev_status: Set(event.before.status.as_str().to_owned()),
-            prev_team_ids: Set(join_teams(&event.before.team_ids)),
-            prev_watched: Set(event.before.watched),
-            prev_active_chats: Set(event.active_chats_before as i32),
-        })
-        .exec_without_returning(self.conn())
-        .await?;
+        for chunk in events.chunks(EVENT_CHUNK) {
+            presence_events::Entity::insert_many(chunk.iter().map(|e| event_row(org_id, e)))
+                .exec_without_returning(self.conn())
+                .await?;
+        }
         Ok(())
+    }
+}
+
+/// Events per insert statement: SQLite allows 32,766 bound values, and an
+/// event has 17 columns.
+const EVENT_CHUNK: usize = 1000;
+
+fn event_row(org_id: OrgId, event: &PresenceEvent) -> presence_events::ActiveModel {
+    let p = &event.presence;
+    presence_events::ActiveModel {
+        org_id: Set(org_id.to_string()),
+        sequence: Set(event.sequence as i64),
+        user_id: Set(p.user_id.to_string()),
+        reason: Set(event.reason.as_str().to_owned()),
+        occurred_at: Set(event.occurred_at),
+        status: Set(p.status.as_str().to_owned()),
+        status_changed_at: Set(p.status_changed_at),
+        active_chats: Set(p.active_chats as i32),
+        effective_max_chats: Set(p.effective_max_chats as i32),
+        max_chats_overridden: Set(p.max_chats_overridden),
+        team_ids: Set(join_teams(&p.team_ids)),
+        can_handle_chats: Set(p.can_handle_chats),
+        watched: Set(p.watched),
+        prev_status: Set(event.before.status.as_str().to_owned()),
+        prev_team_ids: Set(join_teams(&event.before.team_ids)),
+        prev_watched: Set(event.before.watched),
+        prev_active_chats: Set(event.active_chats_before as i32),
     }
 }
 
