@@ -39,7 +39,10 @@ impl FeedState {
     /// those it has applied already are dropped. `None` if they leave a gap
     /// (an event is not among them: another replica's, or a commit of this
     /// one not announced yet), so the log must be read instead.
-    pub(super) fn continuation(&self, mut committed: Vec<PresenceEvent>) -> Option<Vec<PresenceEvent>> {
+    pub(super) fn continuation(
+        &self,
+        mut committed: Vec<PresenceEvent>,
+    ) -> Option<Vec<PresenceEvent>> {
         committed.sort_unstable_by_key(|e| e.sequence);
         committed.dedup_by_key(|e| e.sequence);
         committed.retain(|e| e.sequence > self.applied);
@@ -332,8 +335,11 @@ mod tests {
         assert_eq!(feed.applied, 11);
 
         // Events this replica committed continue the feed only without a gap.
-        let committed =
-            |seqs: &[u64]| -> Vec<PresenceEvent> { seqs.iter().map(|&s| event(s, &offline, offline.clone()).event.clone()).collect() };
+        let committed = |seqs: &[u64]| -> Vec<PresenceEvent> {
+            seqs.iter()
+                .map(|&s| event(s, &offline, offline.clone()).event.clone())
+                .collect()
+        };
         let sequences = |events: Option<Vec<PresenceEvent>>| {
             events.map(|e| e.iter().map(|e| e.sequence).collect::<Vec<_>>())
         };

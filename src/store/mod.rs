@@ -210,7 +210,7 @@ impl Store {
         Ok(Self {
             db,
             signal: Arc::default(),
-            replica: uuid::Uuid::new_v4().to_string().into(),
+            replica: uuid::Uuid::now_v7().to_string().into(),
             write_turn,
             cache,
             org_changes: tokio::sync::broadcast::channel(64).0,
@@ -611,4 +611,69 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 /// Counts stored as SQL integers are never negative; clamp rather than trust.
 fn non_negative(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_skips_its_own_presence_notifications_and_takes_every_other() {
+        let org_id = OrgId::generate();
+        let own = |payload: &str| presence_announcement(payload, "replica-a");
+        assert_eq!(own(&format!("{org_id} replica-a")).ok(), Some(None));
+        assert_eq!(own(&format!("{org_id} replica-b")).ok(), Some(Some(org_id)));
+        assert_eq!(
+            own(&org_id.to_string()).ok(),
+            Some(Some(org_id)),
+            "a replica that names no sender"
+        );
+        assert!(own("not-an-org replica-b").is_err());
+    }
+
+    #[tokio::test]
+    async fn committed_events_wait_for_their_reader_until_there_are_too_many() {
+        let signal = PresenceSignal::default();
+        let (quiet, busy, remote) = (OrgId::generate(), OrgId::generate(), OrgId::generate());
+        let presence = crate::domain::Presence {
+            user_id: crate::domain::UserId::generate(),
+            status: crate::domain::PresenceStatus::Available,
+            status_changed_at: chrono::Utc::now(),
+            active_chats: 0,
+            effective_max_chats: 6,
+            max_chats_overridden: false,
+            team_ids: Vec::new(),
+            can_handle_chats: true,
+            watched: true,
+        };
+        let event = |sequence| PresenceEvent {
+            sequence,
+            reason: crate::domain::ChangeReason::AvailabilitySet,
+            occurred_at: presence.status_changed_at,
+            before: presence.scope_facts(),
+            presence: presence.clone(),
+            active_chats_before: 0,
+        };
+        signal.committed(quiet, vec![event(1), event(2)]);
+        signal.committed(busy, (1..=MAX_PENDING_EVENTS as u64).map(event).collect());
+        signal.committed(busy, vec![event(MAX_PENDING_EVENTS as u64 + 1)]);
+        signal.committed(remote, vec![event(7)]);
+        signal.raise(remote);
+        signal.committed(remote, vec![event(8)]);
+        let taken = signal.wait().await;
+        let quiet = &taken[&quiet];
+        assert!(!quiet.read_log);
+        assert_eq!(
+            quiet
+                .committed
+                .iter()
+                .map(|e| e.sequence)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        for org_id in [busy, remote] {
+            assert!(taken[&org_id].read_log, "the log is read instead");
+            assert!(taken[&org_id].committed.is_empty(), "and nothing is held");
+        }
+    }
 }
