@@ -32,8 +32,14 @@ const DURATION_BOUNDS_MS: [f64; 14] = [
     30_000.0,
 ];
 
+/// Bounds of `roster.presence.delivery.duration`, in milliseconds.
+const DELIVERY_BOUNDS_MS: [f64; 14] = [
+    0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10_000.0,
+];
+
 pub struct Metrics {
     rpc_duration: Histogram<f64>,
+    delivery_duration: Histogram<f64>,
     watch_streams: UpDownCounter<i64>,
     watch_events: Counter<u64>,
     watch_resyncs: Counter<u64>,
@@ -59,6 +65,14 @@ impl Metrics {
                     "Duration of RPCs handled, until the response head (a stream's opening)",
                 )
                 .with_boundaries(DURATION_BOUNDS_MS.to_vec())
+                .build(),
+            delivery_duration: meter
+                .f64_histogram("roster.presence.delivery.duration")
+                .with_unit("ms")
+                .with_description(
+                    "From a presence change to its event queued on a WatchPresence stream",
+                )
+                .with_boundaries(DELIVERY_BOUNDS_MS.to_vec())
                 .build(),
             watch_streams: meter
                 .i64_up_down_counter("roster.presence.watch.streams")
@@ -116,6 +130,13 @@ impl Metrics {
     pub fn watch_event(&self, kind: WatchEvent) {
         self.watch_events
             .add(1, &[KeyValue::new("kind", kind.as_str())]);
+    }
+
+    /// A change queued on a WatchPresence stream, `elapsed` after it was
+    /// made.
+    pub fn presence_delivered(&self, elapsed: Duration) {
+        self.delivery_duration
+            .record(elapsed.as_secs_f64() * 1e3, &[]);
     }
 
     /// A WatchPresence stream resynchronised (a RESET and a fresh snapshot).

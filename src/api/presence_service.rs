@@ -421,7 +421,12 @@ impl Watch {
                         .map(|item| {
                             let metrics = crate::metrics::get();
                             match &item {
-                                WatchItem::Change { .. } => metrics.watch_event(WatchEvent::Change),
+                                WatchItem::Change { event, .. } => {
+                                    metrics.watch_event(WatchEvent::Change);
+                                    // Zero if the clocks of two replicas disagree.
+                                    let elapsed = chrono::Utc::now() - event.event.occurred_at;
+                                    metrics.presence_delivered(elapsed.to_std().unwrap_or_default());
+                                }
                                 WatchItem::Snapshot { .. } => {
                                     metrics.watch_event(WatchEvent::Snapshot)
                                 }

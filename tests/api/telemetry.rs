@@ -458,6 +458,8 @@ async fn metrics_arrive_with_their_names_and_the_values_of_known_activity() {
         ("roster.presence.watch.streams", String::new(), 1.0),
         ("roster.presence.watch.events", "kind=snapshot".into(), f64::from(snapshot)),
         ("roster.presence.watch.events", "kind=change".into(), 1.0),
+        // The one change, delivered on the one stream.
+        ("roster.presence.delivery.duration", String::new(), 1.0),
         ("roster.presence.agents", format!("{org},status=available"), 1.0),
         // The victim is an agent who never signed in.
         ("roster.presence.agents", format!("{org},status=offline"), 1.0),
