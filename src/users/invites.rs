@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{
-    NewUser, Users, changes, claim_request_id, identity_conflict, profile_json, reload, take_seat,
+    NewUser, Users, changes, claim_request_id, identity_conflict, profile_json, reload,
+    start_presence, take_seat,
 };
 use crate::{
     audit::{self, Action, AuditActor, Origin},
@@ -65,14 +66,6 @@ impl Users {
             .insert_user(org.org_id, &user)
             .await
             .map_err(identity_conflict)?;
-        tx.repo()
-            .refresh_presence(
-                &org,
-                Some(&[user.id]),
-                ChangeReason::UserActivated,
-                Utc::now(),
-            )
-            .await?;
         let (token, expires_at) = issue(&tx, &org, user.id).await?;
         self.audit(
             &tx,
@@ -84,6 +77,7 @@ impl Users {
         )
         .await?;
         let invited = reload(&tx, &org, user.id).await?;
+        start_presence(&tx, &org, user.id).await?;
         tx.commit().await?;
         self.send_invitation(&org, &invited, &token, expires_at)
             .await;

@@ -160,13 +160,6 @@ impl Users {
             .map_err(identity_conflict)?;
         repo.insert_credentials(user.id, hash, req.require_password_change)
             .await?;
-        repo.refresh_presence(
-            &org,
-            Some(&[user.id]),
-            ChangeReason::UserActivated,
-            Utc::now(),
-        )
-        .await?;
         repo.append_audit(audit::entry(
             org.org_id,
             AuditActor::from(principal),
@@ -177,6 +170,7 @@ impl Users {
         ))
         .await?;
         let created = reload(&tx, &org, user.id).await?;
+        start_presence(&tx, &org, user.id).await?;
         tx.commit().await?;
         if req.send_welcome_email {
             let welcome = Welcome {
@@ -434,13 +428,14 @@ pub enum FirstAdmin {
 
 /// Locks the org row for the rest of `tx` and fails unless a seat is free.
 async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
-    let repo = tx.repo();
-    // Taking the org's row lock serialises seat counting across replicas.
-    repo.lock_org(org.org_id).await?;
-    // Without a limit there is nothing to count.
+    // Without a limit there is nothing to count, and nothing to serialise:
+    // users of such an org are created side by side.
     let Some(limit) = org.seat_limit else {
         return Ok(());
     };
+    let repo = tx.repo();
+    // Taking the org's row lock serialises seat counting across replicas.
+    repo.lock_org(org.org_id).await?;
     let used = repo.count_seats(org.org_id).await?;
     if used >= u64::from(limit) {
         return Err(Error::ResourceExhausted {
@@ -449,6 +444,21 @@ async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
             metadata: vec![("limit", limit.to_string()), ("used", used.to_string())],
         });
     }
+    Ok(())
+}
+
+/// Gives a new user their presence row (an event if they are watched).
+/// Last before the commit: it takes the org's presence sequence lock, which
+/// every presence writer of the org waits for, so it is held briefly.
+async fn start_presence(tx: &WriteTx, org: &OrgSettings, user_id: UserId) -> Result<()> {
+    tx.repo()
+        .refresh_presence(
+            org,
+            Some(&[user_id]),
+            ChangeReason::UserActivated,
+            Utc::now(),
+        )
+        .await?;
     Ok(())
 }
 
