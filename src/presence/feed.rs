@@ -1,7 +1,7 @@
 //! The hub's pure core, with no database and no task: an org's feed state
 //! (current presence, the sequence it reflects, the recent tail) and one
 //! watch's position in it (what it has passed, what it is about to send).
-//! `hub.rs` feeds these from the database and the broadcast channel; their
+//! `hub/` feeds these from the database and the broadcast channel; their
 //! lag, gap and reset rules are tested here without either.
 
 use std::{
