@@ -95,15 +95,19 @@ pub enum Scenario {
     FanoutDashboards,
     /// Server memory with N users and 10,000 watchers.
     Memory,
-    /// The three fan-out shapes and memory.
+    /// PostgreSQL only: the routers' shape with changes through one replica
+    /// and the watchers on another, beside the same on one replica.
+    FanoutReplicas,
+    /// The fan-out shapes and memory.
     Watch,
 }
 
-const WATCH: [Scenario; 4] = [
+const WATCH: [Scenario; 5] = [
     Scenario::FanoutRouters,
     Scenario::Fanout1k,
     Scenario::FanoutDashboards,
     Scenario::Memory,
+    Scenario::FanoutReplicas,
 ];
 
 const UNARY: [Scenario; 4] = [

@@ -36,7 +36,7 @@ use crate::{
     BenchError, Options, Scenario,
     child::{Server, ServerKind, UsageWindow},
     client,
-    database::Database,
+    database::{Database, StoreKind},
     import,
     report::{self, Measure, Outcome, Target, thousands},
 };
@@ -74,15 +74,7 @@ fn shapes(options: &Options) -> Vec<Shape> {
     let short = options.short;
     let pick = |full: usize, tiny: usize| if short { tiny } else { full };
     vec![
-        Shape {
-            scenario: Scenario::FanoutRouters,
-            label: "routers",
-            watchers: pick(100, 10),
-            connections: pick(10, 2),
-            rate: if short { 200.0 } else { 5_000.0 },
-            targets: vec![Target::P99Within(1.5)],
-            loads: true,
-        },
+        routers_shape(options, Scenario::FanoutRouters, "routers"),
         Shape {
             scenario: Scenario::Fanout1k,
             label: "1k",
@@ -113,6 +105,20 @@ fn shapes(options: &Options) -> Vec<Shape> {
     .collect()
 }
 
+/// The routers' shape: 100 watchers over 10 connections, 5,000 changes/s.
+fn routers_shape(options: &Options, scenario: Scenario, label: &'static str) -> Shape {
+    let short = options.short;
+    Shape {
+        scenario,
+        label,
+        watchers: if short { 10 } else { 100 },
+        connections: if short { 2 } else { 10 },
+        rate: if short { 200.0 } else { 5_000.0 },
+        targets: vec![Target::P99Within(1.5)],
+        loads: true,
+    }
+}
+
 /// The memory scenario: the dashboards' watchers, connected only.
 fn memory_shape(options: &Options) -> Shape {
     Shape {
@@ -132,7 +138,18 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>, BenchError> {
     let memory = options
         .runs(Scenario::Memory)
         .then(|| memory_shape(options));
-    let most = shapes.iter().chain(&memory).map(|s| s.watchers).max();
+    let replicas = options.runs(Scenario::FanoutReplicas);
+    if replicas && options.store != StoreKind::Postgres {
+        eprintln!("fanout-replicas runs on PostgreSQL only (--store postgres): skipped");
+    }
+    let replicas = (replicas && options.store == StoreKind::Postgres)
+        .then(|| routers_shape(options, Scenario::FanoutReplicas, "routers"));
+    let most = shapes
+        .iter()
+        .chain(&memory)
+        .chain(&replicas)
+        .map(|s| s.watchers)
+        .max();
     let Some(most) = most else {
         return Ok(Vec::new());
     };
@@ -141,8 +158,8 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>, BenchError> {
     let redis = redis::Client::open(options.redis_url.as_str())?;
     let max_clients = MaxClients::raise(&redis, most as u64 + 64).await?;
     let mut result = Ok(Vec::new());
-    if !shapes.is_empty() {
-        result = fan_out(options, &shapes, &redis).await;
+    if !shapes.is_empty() || replicas.is_some() {
+        result = fan_out(options, &shapes, replicas.as_ref(), &redis).await;
     }
     if let (Ok(outcomes), Some(shape)) = (&mut result, &memory) {
         match run_memory(options, shape, &redis).await {
@@ -187,6 +204,7 @@ impl Seeded {
     fn system(&self) -> System {
         System::Grpc {
             url: self.server.url(),
+            feed_url: self.server.url(),
             token: self.token.clone(),
             pid: self.server.pid(),
         }
@@ -202,6 +220,7 @@ impl Seeded {
 async fn fan_out(
     options: &Options,
     shapes: &[Shape],
+    replicas: Option<&Shape>,
     redis: &redis::Client,
 ) -> Result<Vec<Outcome>, BenchError> {
     let roster = Seeded::start(options).await?;
@@ -238,8 +257,68 @@ async fn fan_out(
         let (on_bare, on_redis) = setting.ceiling_and_peer(shape, redis).await?;
         outcomes.extend(shape.outcomes(options, on_roster, on_bare, on_redis));
     }
+    if let (Some(shape), Some(first)) = (replicas, roster_changes) {
+        outcomes.extend(across_replicas(options, shape, &roster, &setting, first).await?);
+    }
     roster.stop().await?;
     Ok(outcomes)
+}
+
+/// The routers' shape on one replica, then with a second replica on the
+/// same database carrying the watchers while the changes still go through
+/// the first: what a change costs to reach another replica's watchers.
+async fn across_replicas(
+    options: &Options,
+    shape: &Shape,
+    roster: &Seeded,
+    setting: &Setting,
+    first: u64,
+) -> Result<Vec<Outcome>, BenchError> {
+    let (one, next) = setting.measure(&roster.system(), shape, first).await?;
+    let second = Server::start(
+        ServerKind::Roster,
+        &client::roster_env(&roster.database.url),
+    )
+    .await?;
+    let pair = System::Grpc {
+        url: second.url(),
+        feed_url: roster.server.url(),
+        token: roster.token.clone(),
+        pid: second.pid(),
+    };
+    let (two, _) = setting.measure(&pair, shape, next).await?;
+    drop(second);
+    let who = format!(
+        "{} watchers over {} conns on replica B, changes through replica A",
+        thousands(shape.watchers as f64),
+        shape.connections
+    );
+    let row = |scenario: String, two: Measure, one: Measure| Outcome {
+        scenario,
+        store: options.store,
+        unit: "deliveries/s",
+        roster: two,
+        ceiling: Some(("Roster, one replica", one)),
+        peer: None,
+        targets: Vec::new(),
+    };
+    Ok(vec![
+        row(
+            format!(
+                "WatchPresence across replicas, {who}, {} changes/s",
+                thousands(shape.rate)
+            ),
+            two.paced,
+            one.paced,
+        ),
+        row(
+            format!(
+                "WatchPresence across replicas, {who}, fastest with ≤ {WINDOW} changes undelivered"
+            ),
+            two.fastest,
+            one.fastest,
+        ),
+    ])
 }
 
 /// Roster seeded with the benchmark's users and the memory shape's
@@ -292,9 +371,11 @@ struct Setting {
 
 /// A system a shape is measured on.
 enum System {
-    /// Roster or the bare server: WatchPresence streams, ReportChatLoad.
+    /// Roster or the bare server: WatchPresence streams on `url`,
+    /// ReportChatLoad on `feed_url` (another replica, or the same server).
     Grpc {
         url: String,
+        feed_url: String,
         token: String,
         pid: u32,
     },
@@ -372,6 +453,7 @@ impl Setting {
             Server::start(ServerKind::BareBroadcast, &[(bare::TEMPLATE_ENV, template)]).await?;
         let bare = System::Grpc {
             url: server.url(),
+            feed_url: server.url(),
             token: BARE_TOKEN.into(),
             pid: server.pid(),
         };
@@ -415,9 +497,9 @@ impl Setting {
         }
         if shape.loads {
             let feed = match system {
-                System::Grpc { url, token, .. } => {
-                    Feed::Grpc(GrpcFeed::connect(url, token, FEED_CONNECTIONS).await?)
-                }
+                System::Grpc {
+                    feed_url, token, ..
+                } => Feed::Grpc(GrpcFeed::connect(feed_url, token, FEED_CONNECTIONS).await?),
                 System::Redis { client, .. } => {
                     Feed::Redis(RedisFeed::connect(client, self.template.clone(), &tracker).await?)
                 }
