@@ -288,6 +288,37 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(events)
     }
 
+    /// Starts the presence of a user inserted in this transaction. One that
+    /// nobody watches yet (an invited user) is only written: no event, so
+    /// no sequence lock, which every presence writer of the org would wait
+    /// for; no other transaction can see the user before the commit. One
+    /// that is watched gets its event under the lock, as from
+    /// [`Repo::refresh_presence`].
+    pub async fn start_presence(
+        &self,
+        org: &OrgSettings,
+        user_id: UserId,
+        reason: ChangeReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = presence_time(now);
+        let Some((_, Some(after))) = self.derive_presence(org, &[user_id], now).await?.pop() else {
+            return Ok(());
+        };
+        if !after.watched {
+            return self
+                .write_presence_rows(org.org_id, [&after].into_iter())
+                .await;
+        }
+        let mut guard = self.lock_presence(org.org_id).await?;
+        let mut before = after.clone();
+        before.watched = false;
+        before.team_ids.clear();
+        self.record_presence(&mut guard, reason, now, &[(before, after)])
+            .await?;
+        Ok(())
+    }
+
     /// Takes a user out of the watch before they are deleted: OFFLINE,
     /// unwatched, with a `UserDeleted` event.
     pub async fn remove_presence(

@@ -448,16 +448,12 @@ async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
 }
 
 /// Gives a new user their presence row (an event if they are watched).
-/// Last before the commit: it takes the org's presence sequence lock, which
-/// every presence writer of the org waits for, so it is held briefly.
+/// Last before the commit: a watched user's event takes the org's presence
+/// sequence lock, which every presence writer of the org waits for, so it
+/// is held briefly.
 async fn start_presence(tx: &WriteTx, org: &OrgSettings, user_id: UserId) -> Result<()> {
     tx.repo()
-        .refresh_presence(
-            org,
-            Some(&[user_id]),
-            ChangeReason::UserActivated,
-            Utc::now(),
-        )
+        .start_presence(org, user_id, ChangeReason::UserActivated, Utc::now())
         .await?;
     Ok(())
 }
