@@ -13,6 +13,7 @@ mod m20261123_000006_user_search_index;
 mod m20261201_000007_presence_history;
 mod m20261202_000008_tombstone_index;
 mod m20261202_000009_platform;
+mod m20261204_000010_sort_key_bytewise;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_presence_history::Migration),
             Box::new(m20261202_000008_tombstone_index::Migration),
             Box::new(m20261202_000009_platform::Migration),
+            Box::new(m20261204_000010_sort_key_bytewise::Migration),
         ]
     }
 }

@@ -17,6 +17,8 @@
 //! - Values that go stale with time alone are not kept past it: a session
 //!   is checked against its expiry, and a locked user is not kept (the lock
 //!   may run out).
+//! - The same invalidations keep the user search index in step
+//!   ([`super::user_index`]); it is on exactly when the cache is.
 
 use std::{
     collections::HashMap,
@@ -27,7 +29,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use lru::LruCache;
 
-use super::SessionRecord;
+use super::{SessionRecord, user_index::UserIndex};
 use crate::domain::{OrgId, OrgSettings, PermissionSet, RoleName, User, UserId};
 
 /// What a write transaction changed, as far as cached reads are concerned.
@@ -64,6 +66,7 @@ pub struct Ticket(u64);
 
 pub struct Cache {
     entries: Mutex<Entries>,
+    user_index: UserIndex,
 }
 
 /// A user as read, with the org it belongs to (a read names both).
@@ -103,6 +106,7 @@ impl Cache {
                 sessions: LruCache::new(capacity),
                 sessions_of: HashMap::new(),
             }),
+            user_index: UserIndex::new(),
         }
     }
 
@@ -115,6 +119,7 @@ impl Cache {
         let mut entries = self.lock();
         entries.clear();
         entries.enabled = true;
+        self.user_index.set_enabled(true);
     }
 
     /// Stops serving (nothing tells it of changes any more).
@@ -122,6 +127,7 @@ impl Cache {
         let mut entries = self.lock();
         entries.clear();
         entries.enabled = false;
+        self.user_index.set_enabled(false);
     }
 
     /// Taken before a read whose result may be kept; `None` when the cache
@@ -144,8 +150,14 @@ impl Cache {
         for change in changes {
             entries.changes += 1;
             match change {
-                Change::User(id) => entries.forget_user(id),
-                Change::Org(_) => entries.clear(),
+                Change::User(id) => {
+                    entries.forget_user(id);
+                    self.user_index.user_changed(id);
+                }
+                Change::Org(id) => {
+                    entries.clear();
+                    self.user_index.org_changed(id);
+                }
             }
         }
     }
@@ -153,6 +165,11 @@ impl Cache {
     /// Forgets everything (a notification too long to name each change).
     pub fn invalidate_all(&self) {
         self.lock().clear();
+        self.user_index.forget_all();
+    }
+
+    pub(super) fn user_index(&self) -> &UserIndex {
+        &self.user_index
     }
 
     pub fn org(&self, org_id: OrgId) -> Option<OrgSettings> {

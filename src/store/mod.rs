@@ -24,6 +24,7 @@ mod roles;
 mod sessions;
 mod signal;
 mod teams;
+mod user_index;
 mod user_search;
 mod users;
 
@@ -171,7 +172,7 @@ impl Store {
         Repo {
             conn: &self.db,
             effects: None,
-            cache: self.cache.as_deref(),
+            cache: self.cache.as_ref(),
         }
     }
 
@@ -427,7 +428,7 @@ pub struct Repo<'a, C> {
     /// Set in a transaction.
     effects: Option<&'a Mutex<Effects>>,
     /// Set outside a transaction, when the store has one.
-    cache: Option<&'a Cache>,
+    cache: Option<&'a Arc<Cache>>,
 }
 
 impl<C> Clone for Repo<'_, C> {

@@ -1,16 +1,21 @@
 //! Listing users: filters, the caller's scope, free-text search (a
-//! trigram index on each store) and keyset paging in sort order.
+//! trigram index on each store, and the in-memory one of
+//! [`super::user_index`] in front) and keyset paging in sort order.
+
+use std::sync::Arc;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
     sea_query::{Alias, Expr, Func, LikeExpr, Query},
 };
 
 use super::{
     Repo, StoreError,
+    cache::Cache,
     entities::{presence, team_members, user_roles, users},
     escape_like,
+    user_index::{Build, IndexedUser, Readiness},
     users::lock_cutoff,
 };
 use crate::domain::{
@@ -29,10 +34,210 @@ const SEARCH_TABLE: &str = "users_search";
 /// this keeps near 2 ms.
 const SEARCH_CANDIDATES: i64 = 2_000;
 
-impl<C: ConnectionTrait> Repo<'_, C> {
+/// Users read per statement when building or refreshing the in-memory
+/// index; each is also an `IN` list of hydration, well under SQLite's
+/// 32,766 bound values.
+const INDEX_CHUNK: u64 = 2_000;
+/// An org of up to this many users is indexed by the listing that first
+/// needs it (some tens of milliseconds); a larger one in the background.
+const INLINE_BUILD: u64 = 10_000;
+
+impl Repo<'_, DatabaseConnection> {
     /// Up to `limit` users matching `filter`, ordered by sort key then id,
-    /// starting after `after`.
+    /// starting after `after`. A query listing without a presence filter
+    /// (presence is not in the index) is answered from memory once the org
+    /// is indexed.
     pub async fn list_users(
+        &self,
+        org: &OrgSettings,
+        filter: &UserFilter,
+        after: Option<&UserPageKey>,
+        limit: u64,
+    ) -> Result<Vec<(UserPageKey, User)>, StoreError> {
+        if let (Some(cache), Some(query), None) =
+            (self.cache, &filter.criteria.query, filter.criteria.presence)
+            && let Some(found) = self
+                .search_index(cache, org, filter, query, after, limit)
+                .await?
+        {
+            return Ok(found);
+        }
+        self.list_users_in_db(org, filter, after, limit).await
+    }
+
+    /// The listing from the in-memory index, refreshed first; `None` while
+    /// the org has no index ready.
+    async fn search_index(
+        &self,
+        cache: &Arc<Cache>,
+        org: &OrgSettings,
+        filter: &UserFilter,
+        query: &str,
+        after: Option<&UserPageKey>,
+        limit: u64,
+    ) -> Result<Option<Vec<(UserPageKey, User)>>, StoreError> {
+        let index = cache.user_index();
+        let mut readiness = index.readiness(org.org_id);
+        if let Readiness::Build(build) = readiness {
+            if !self.build_index(cache, org, build).await? {
+                return Ok(None);
+            }
+            readiness = index.readiness(org.org_id);
+        }
+        match readiness {
+            Readiness::Unavailable => return Ok(None),
+            // Dropped again as soon as built: leave it to the background.
+            Readiness::Build(build) => {
+                spawn_build(
+                    self.conn().clone(),
+                    cache.clone(),
+                    org.clone(),
+                    build,
+                    Vec::new(),
+                );
+                return Ok(None);
+            }
+            Readiness::Ready => {}
+            Readiness::Refresh(..) => {
+                let _turn = index.refresh_turn().await;
+                // Asked again with the turn held: what was pending may have
+                // been refreshed meanwhile, and more may have changed.
+                if let Readiness::Refresh(ids, upto) = index.readiness(org.org_id) {
+                    let mut reloaded = Vec::with_capacity(ids.len());
+                    for chunk in ids.chunks(INDEX_CHUNK as usize) {
+                        let rows = users::Entity::find()
+                            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+                            .filter(users::Column::Id.is_in(chunk.iter().map(ToString::to_string)))
+                            .all(self.conn())
+                            .await?;
+                        reloaded.extend(self.indexed_users(org, rows).await?);
+                    }
+                    index.apply(org.org_id, &ids, reloaded, upto);
+                }
+            }
+        }
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(index.search(org, filter, query, after, limit))
+    }
+
+    /// Builds the org's index here when it has up to [`INLINE_BUILD`]
+    /// users (true once installed); a larger org's is finished in the
+    /// background, its listings reading the database meanwhile.
+    async fn build_index(
+        &self,
+        cache: &Arc<Cache>,
+        org: &OrgSettings,
+        build: Build,
+    ) -> Result<bool, StoreError> {
+        let mut users = Vec::new();
+        let complete = match self.indexed_users_from(org, &mut users, INLINE_BUILD).await {
+            Ok(complete) => complete,
+            Err(err) => {
+                cache.user_index().abandon(build);
+                return Err(err);
+            }
+        };
+        if complete {
+            return Ok(cache.user_index().install(build, users));
+        }
+        spawn_build(
+            self.conn().clone(),
+            cache.clone(),
+            org.clone(),
+            build,
+            users,
+        );
+        Ok(false)
+    }
+}
+
+/// Reads the rest of the org's users after `users` into a new index, in
+/// the background.
+fn spawn_build(
+    db: DatabaseConnection,
+    cache: Arc<Cache>,
+    org: OrgSettings,
+    build: Build,
+    mut users: Vec<IndexedUser>,
+) {
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let repo = Repo {
+            conn: &db,
+            effects: None,
+            cache: None,
+        };
+        match repo.indexed_users_from(&org, &mut users, u64::MAX).await {
+            Ok(_) => {
+                let count = users.len();
+                if cache.user_index().install(build, users) {
+                    tracing::info!(
+                        org_id = %org.org_id,
+                        users = count,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "user search index built"
+                    );
+                }
+            }
+            Err(err) => {
+                tracing::warn!(org_id = %org.org_id, %err, "user search index not built");
+                cache.user_index().abandon(build);
+            }
+        }
+    });
+}
+
+impl<C: ConnectionTrait> Repo<'_, C> {
+    /// Reads the org's users after those in `users` (which came in sort
+    /// order), until `users` holds at least `until`; true when none are
+    /// left.
+    async fn indexed_users_from(
+        &self,
+        org: &OrgSettings,
+        users: &mut Vec<IndexedUser>,
+        until: u64,
+    ) -> Result<bool, StoreError> {
+        while (users.len() as u64) < until {
+            let mut select =
+                users::Entity::find().filter(users::Column::OrgId.eq(org.org_id.to_string()));
+            if let Some(last) = users.last() {
+                select = select.filter(sort_order_after(&UserPageKey {
+                    sort_key: last.user.display_name.sort_key(),
+                    user_id: last.user.id.to_string(),
+                }));
+            }
+            let rows = select
+                .order_by_asc(users::Column::SortKey)
+                .order_by_asc(users::Column::Id)
+                .limit(INDEX_CHUNK)
+                .all(self.conn())
+                .await?;
+            let full = rows.len() as u64 == INDEX_CHUNK;
+            users.extend(self.indexed_users(org, rows).await?);
+            if !full {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Rows as the index holds them: hydrated, with when each was locked.
+    async fn indexed_users(
+        &self,
+        org: &OrgSettings,
+        rows: Vec<users::Model>,
+    ) -> Result<Vec<IndexedUser>, StoreError> {
+        let locks: Vec<_> = rows.iter().map(|row| row.locked_at).collect();
+        let users = self.hydrate(org, rows).await?;
+        Ok(users
+            .into_iter()
+            .zip(locks)
+            .map(|(user, locked_at)| IndexedUser { user, locked_at })
+            .collect())
+    }
+
+    /// [`Repo::list_users`] from the database.
+    async fn list_users_in_db(
         &self,
         org: &OrgSettings,
         filter: &UserFilter,
@@ -127,15 +332,7 @@ impl<C: ConnectionTrait> Repo<'_, C> {
             });
         }
         if let Some(after) = after {
-            select = select.filter(
-                Condition::any()
-                    .add(users::Column::SortKey.gt(after.sort_key.as_str()))
-                    .add(
-                        Condition::all()
-                            .add(users::Column::SortKey.eq(after.sort_key.as_str()))
-                            .add(users::Column::Id.gt(after.user_id.as_str())),
-                    ),
-            );
+            select = select.filter(sort_order_after(after));
         }
         let rows = select
             .order_by_asc(users::Column::SortKey)
@@ -208,6 +405,17 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         }
         Ok(())
     }
+}
+
+/// The users after `key` in (sort key, id) order.
+fn sort_order_after(key: &UserPageKey) -> Condition {
+    Condition::any()
+        .add(users::Column::SortKey.gt(key.sort_key.as_str()))
+        .add(
+            Condition::all()
+                .add(users::Column::SortKey.eq(key.sort_key.as_str()))
+                .add(users::Column::Id.gt(key.user_id.as_str())),
+        )
 }
 
 pub(super) fn members_of(teams: &[TeamId]) -> sea_orm::sea_query::SelectStatement {

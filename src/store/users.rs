@@ -100,6 +100,10 @@ impl<C: ConnectionTrait> Repo<'_, C> {
                 .exec_without_returning(self.conn())
                 .await?;
         }
+        // Nothing cached names a new user, but the search index must learn of them.
+        for user in batch {
+            self.changed(Change::User(user.id));
+        }
         Ok(())
     }
 

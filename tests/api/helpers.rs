@@ -538,8 +538,14 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Self {
+        Self::create_with("").await
+    }
+
+    /// On PostgreSQL, a database made with these further `CREATE DATABASE`
+    /// options (a collation, say).
+    pub async fn create_with(options: &str) -> Self {
         match std::env::var("ROSTER_TEST_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(admin_url).await,
+            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(admin_url, options).await,
             _ => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("roster.db").display());
@@ -552,13 +558,13 @@ impl TestDatabase {
         }
     }
 
-    async fn postgres(admin_url: String) -> Self {
+    async fn postgres(admin_url: String, options: &str) -> Self {
         let name = format!("roster_test_{}", uuid::Uuid::now_v7().simple());
         let admin = Database::connect(&admin_url)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is unreachable: {e}"));
         admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\" {options}"))
             .await
             .expect("create test database");
         admin.close().await.ok();

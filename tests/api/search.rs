@@ -1,12 +1,16 @@
 //! ListUsers' free-text query: a case-insensitive substring of the display
 //! name, public name, email, login id or user id, whatever its length or
-//! characters, and whichever way the store finds it (trigram index or scan).
-//! Expected results are worked out here from the unfiltered listing.
+//! characters, and whichever way the store finds it (trigram index or scan)
+//! or the server answers it (from its in-memory index, or, with the cache
+//! off, from the database): each case runs both ways. Expected results are
+//! worked out here from the unfiltered listing.
 
 use roster::api::pb;
 use tonic::Code;
 
-use crate::helpers::{TestApp, create_request, spawn_app};
+use crate::helpers::{
+    TestApp, TestDatabase, create_request, spawn_app, spawn_app_on, spawn_app_with,
+};
 
 /// Every page of a listing with `query`, `page_size` users at a time.
 async fn all_pages(app: &TestApp, query: &str, page_size: i32) -> Vec<pb::User> {
@@ -31,6 +35,23 @@ async fn all_pages(app: &TestApp, query: &str, page_size: i32) -> Vec<pb::User> 
         }
         page_token = page.next_page_token;
     }
+}
+
+/// Two tests of `case`: served from memory, and from the database.
+macro_rules! both_ways {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test]
+            async fn from_memory() {
+                super::$case(super::spawn_app().await).await;
+            }
+
+            #[tokio::test]
+            async fn from_the_database() {
+                super::$case(super::spawn_app_with(|config| config.cache_capacity = 0).await).await;
+            }
+        }
+    };
 }
 
 fn ids(users: &[pb::User]) -> Vec<&str> {
@@ -106,9 +127,8 @@ async fn check(app: &TestApp, cases: &[(&str, &[&str])]) {
     }
 }
 
-#[tokio::test]
-async fn queries_of_any_length_ignore_case_beyond_ascii() {
-    let app = spawn_app().await;
+both_ways!(queries_of_any_length_ignore_case_beyond_ascii);
+async fn queries_of_any_length_ignore_case_beyond_ascii(app: TestApp) {
     let unal = create(&app, "unal@example.com", "Ünal Şahin", "usahin").await;
     let jose = create(&app, "jose@example.com", "José Álvarez", "jalvarez").await;
     create(&app, "zoe@example.com", "Zoë Quinn", "zquinn").await;
@@ -154,9 +174,8 @@ async fn queries_of_any_length_ignore_case_beyond_ascii() {
     .await;
 }
 
-#[tokio::test]
-async fn query_characters_are_taken_literally() {
-    let app = spawn_app().await;
+both_ways!(query_characters_are_taken_literally);
+async fn query_characters_are_taken_literally(app: TestApp) {
     let bob: &[&str] = &["Bob O'Brien \"The Boss\""];
     let rate: &[&str] = &["Rate 100%_off\\sale"];
     let wild: &[&str] = &["Wild 1000 card"];
@@ -201,9 +220,8 @@ async fn query_characters_are_taken_literally() {
     .await;
 }
 
-#[tokio::test]
-async fn queries_follow_renames_updates_and_deletes() {
-    let app = spawn_app().await;
+both_ways!(queries_follow_renames_updates_and_deletes);
+async fn queries_follow_renames_updates_and_deletes(app: TestApp) {
     let user = create(&app, "first@example.com", "Old Name", "oldlogin").await;
     assert_eq!(found(&app, "old name").await, ["Old Name"]);
 
@@ -279,9 +297,8 @@ async fn queries_follow_renames_updates_and_deletes() {
     assert_index_in_step(&app).await;
 }
 
-#[tokio::test]
-async fn paging_through_a_query_returns_each_match_once_in_order() {
-    let app = spawn_app().await;
+both_ways!(paging_through_a_query_returns_each_match_once_in_order);
+async fn paging_through_a_query_returns_each_match_once_in_order(app: TestApp) {
     // Enough users that a query common to them all has more matches than
     // the trigram index hands over one by one, plus namesakes whose order
     // is decided by id.
@@ -356,4 +373,22 @@ async fn paging_through_a_query_returns_each_match_once_in_order() {
         .await
         .expect_err("another query");
     assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+/// Names sort by their bytes (UTF-8, so code points) on every store and
+/// under any database collation: under a locale's, `Éa` would come before `F`.
+#[tokio::test]
+async fn names_sort_bytewise_whatever_the_database_collation() {
+    let database = TestDatabase::create_with(
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+    )
+    .await;
+    let app = spawn_app_on(database).await;
+    create(&app, "ea@example.com", "Éa", "ea").await;
+    create(&app, "f@example.com", "F", "f").await;
+    // After the admin, "Admin".
+    let everyone = all_pages(&app, "", 10).await;
+    assert_eq!(names(&everyone)[1..], ["F", "Éa"]);
+    let found = all_pages(&app, "@example.com", 10).await;
+    assert_eq!(names(&found), ["F", "Éa"]);
 }
