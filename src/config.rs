@@ -201,7 +201,9 @@ pub struct Config {
 
     /// Sessions and users each replica keeps in memory (each; orgs and
     /// their roles a tenth of it), so most requests are authenticated and
-    /// answered without a database read; 0 turns the cache off.
+    /// answered without a database read; 0 turns the cache off, and with
+    /// it the in-memory index that answers ListUsers queries (which holds
+    /// every user of each org searched, about 1 KB each).
     #[arg(long, env = "ROSTER_CACHE_CAPACITY", default_value_t = 20_000)]
     pub cache_capacity: usize,
 

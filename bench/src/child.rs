@@ -44,7 +44,10 @@ impl Server {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", kind_arg])
             .env("ROSTER_LISTEN", "127.0.0.1:0")
-            .env("ROSTER_LOG_LEVEL", "warn")
+            .env(
+                "ROSTER_LOG_LEVEL",
+                std::env::var("ROSTER_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -183,4 +186,11 @@ impl UsageWindow {
 /// Prints where the server listens, for [`Server::start`].
 pub fn announce(addr: SocketAddr) {
     println!("{READY}{addr}");
+}
+
+/// A bare server's accepted connections, with Nagle's algorithm off as
+/// Roster's are (the builder's `tcp_nodelay` does not reach a listener
+/// handed to it).
+pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }

@@ -6,7 +6,6 @@ mod gauges;
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
@@ -199,7 +198,6 @@ impl App {
         let router = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .tcp_nodelay(true)
             .trace_fn(telemetry::rpc_span)
             .layer(layers)
             .add_service(health_service.clone())
@@ -239,7 +237,7 @@ impl App {
         let health_only = self.health_listener.map(|listener| {
             let server = Server::builder()
                 .add_service(health_service.clone())
-                .serve_with_incoming(TcpListenerStream::new(listener));
+                .serve_with_incoming(incoming(listener));
             tokio::spawn(async move {
                 if let Err(err) = server.await {
                     tracing::error!(%err, "the health listener stopped");
@@ -259,9 +257,7 @@ impl App {
                 tls.spawn_reloader();
                 Box::pin(router.serve_with_incoming_shutdown(tls.incoming(self.listener), drained))
             }
-            None => Box::pin(
-                router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drained),
-            ),
+            None => Box::pin(router.serve_with_incoming_shutdown(incoming(self.listener), drained)),
         };
         tokio::select! {
             result = &mut serve => return Ok(result?),
@@ -313,6 +309,15 @@ const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Keeps health truthful about the database: NOT_SERVING (overall and per
 /// service) from the first failed probe, SERVING again from the first that
 /// succeeds. One cheap query a second, whatever the RPC rate.
+/// The accepted connections of a plaintext listener, with Nagle's
+/// algorithm off: a response of several segments (a page of users) would
+/// otherwise wait on the client's delayed ACK, some 40 ms. (The builder's
+/// `tcp_nodelay` applies only to listeners it binds itself; TLS
+/// connections are set in [`crate::tls`].)
+fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 async fn follow_database(store: Store, health: HealthReporter) {
     let mut serving = true;
     let mut interval = tokio::time::interval(HEALTH_PROBE_INTERVAL);

@@ -103,10 +103,21 @@ pub(super) enum Readiness {
     Ready,
 }
 
-/// A build to run: read the org's users, then [`UserIndex::install`].
+/// A build to run: [`Build::add`] the org's users, then
+/// [`UserIndex::install`]. It is filled outside the index's lock, so that
+/// listings and invalidations go on meanwhile.
 pub(super) struct Build {
     org_id: OrgId,
     build: u64,
+    index: OrgIndex,
+}
+
+impl Build {
+    pub fn add(&mut self, users: Vec<IndexedUser>) {
+        for user in users {
+            self.index.upsert(user);
+        }
+    }
 }
 
 impl UserIndex {
@@ -182,7 +193,11 @@ impl UserIndex {
                         started: *changes,
                     },
                 );
-                Readiness::Build(Build { org_id, build })
+                Readiness::Build(Build {
+                    org_id,
+                    build,
+                    index: OrgIndex::default(),
+                })
             }
             Some(Slot::Building { .. }) => Readiness::Unavailable,
             Some(Slot::Ready(index)) => {
@@ -206,20 +221,15 @@ impl UserIndex {
         }
     }
 
-    /// Puts the org's users in place, unless the build was overtaken.
-    pub fn install(&self, build: Build, users: Vec<IndexedUser>) -> bool {
+    /// Puts the built index in place, unless the build was overtaken.
+    pub fn install(&self, build: Build) -> bool {
         let mut state = self.lock();
         let started = match state.orgs.get(&build.org_id) {
             Some(&Slot::Building { build: b, started }) if b == build.build => started,
             _ => return false,
         };
-        let mut index = OrgIndex {
-            seen: started,
-            ..OrgIndex::default()
-        };
-        for user in users {
-            index.upsert(user);
-        }
+        let mut index = build.index;
+        index.seen = started;
         state.orgs.insert(build.org_id, Slot::Ready(index));
         true
     }
@@ -530,6 +540,11 @@ mod tests {
         }
     }
 
+    fn install(index: &UserIndex, mut build: Build, users: Vec<IndexedUser>) -> bool {
+        build.add(users);
+        index.install(build)
+    }
+
     /// An index with `users` installed for `org`.
     fn ready(org: &OrgSettings, users: &[User]) -> UserIndex {
         let index = UserIndex::new();
@@ -537,7 +552,7 @@ mod tests {
         let Readiness::Build(build) = index.readiness(org.org_id) else {
             panic!("an unindexed org is built");
         };
-        assert!(index.install(build, users.iter().map(indexed).collect()));
+        assert!(install(&index, build, users.iter().map(indexed).collect()));
         index
     }
 
@@ -679,7 +694,7 @@ mod tests {
         let Readiness::Build(build) = index.readiness(globex.org_id) else {
             panic!("build");
         };
-        assert!(index.install(build, vec![indexed(&user("Bob"))]));
+        assert!(install(&index, build, vec![indexed(&user("Bob"))]));
         index.user_changed(ann.id);
         assert!(matches!(index.readiness(globex.org_id), Readiness::Ready));
         assert!(matches!(
@@ -708,7 +723,7 @@ mod tests {
         ));
         let ann = user("Ann");
         index.user_changed(ann.id);
-        assert!(index.install(build, vec![indexed(&ann)]));
+        assert!(install(&index, build, vec![indexed(&ann)]));
         assert!(
             matches!(index.readiness(org.org_id), Readiness::Refresh(ids, _) if ids == [ann.id])
         );
@@ -723,7 +738,7 @@ mod tests {
             panic!("build");
         };
         index.org_changed(org.org_id);
-        assert!(!index.install(build, vec![indexed(&user("Ann"))]));
+        assert!(!install(&index, build, vec![indexed(&user("Ann"))]));
         assert!(matches!(index.readiness(org.org_id), Readiness::Build(_)));
     }
 
@@ -734,7 +749,7 @@ mod tests {
         let Readiness::Build(build) = index.readiness(globex.org_id) else {
             panic!("build");
         };
-        assert!(index.install(build, vec![indexed(&user("Bob"))]));
+        assert!(install(&index, build, vec![indexed(&user("Bob"))]));
         index.org_changed(acme.org_id);
         assert!(
             index
@@ -784,7 +799,8 @@ mod tests {
             panic!("build");
         };
         let locked_at = Some(Utc::now() - chrono::Duration::hours(1));
-        assert!(index.install(
+        assert!(install(
+            &index,
             build,
             vec![IndexedUser {
                 user: ann,

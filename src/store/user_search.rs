@@ -34,13 +34,18 @@ const SEARCH_TABLE: &str = "users_search";
 /// this keeps near 2 ms.
 const SEARCH_CANDIDATES: i64 = 2_000;
 
-/// Users read per statement when building or refreshing the in-memory
-/// index; each is also an `IN` list of hydration, well under SQLite's
-/// 32,766 bound values.
-const INDEX_CHUNK: u64 = 2_000;
+/// Users reloaded per statement when refreshing the in-memory index; each
+/// is also an `IN` list of hydration, well under SQLite's 32,766 bound
+/// values.
+const INDEX_CHUNK: usize = 2_000;
+/// Users read per statement when building the index: a build of 100,000
+/// users is 40 statements, not long queued behind the listings it relieves.
+const BUILD_CHUNK: u64 = 10_000;
+/// Users indexed between two yields of a background build.
+const ADD_SLICE: usize = 1_000;
 /// An org of up to this many users is indexed by the listing that first
 /// needs it (some tens of milliseconds); a larger one in the background.
-const INLINE_BUILD: u64 = 10_000;
+const INLINE_BUILD: u64 = 5_000;
 
 impl Repo<'_, DatabaseConnection> {
     /// Up to `limit` users matching `filter`, ordered by sort key then id,
@@ -88,13 +93,7 @@ impl Repo<'_, DatabaseConnection> {
             Readiness::Unavailable => return Ok(None),
             // Dropped again as soon as built: leave it to the background.
             Readiness::Build(build) => {
-                spawn_build(
-                    self.conn().clone(),
-                    cache.clone(),
-                    org.clone(),
-                    build,
-                    Vec::new(),
-                );
+                spawn_build(self.conn().clone(), cache.clone(), org.clone(), build);
                 return Ok(None);
             }
             Readiness::Ready => {}
@@ -104,7 +103,7 @@ impl Repo<'_, DatabaseConnection> {
                 // been refreshed meanwhile, and more may have changed.
                 if let Readiness::Refresh(ids, upto) = index.readiness(org.org_id) {
                     let mut reloaded = Vec::with_capacity(ids.len());
-                    for chunk in ids.chunks(INDEX_CHUNK as usize) {
+                    for chunk in ids.chunks(INDEX_CHUNK) {
                         let rows = users::Entity::find()
                             .filter(users::Column::OrgId.eq(org.org_id.to_string()))
                             .filter(users::Column::Id.is_in(chunk.iter().map(ToString::to_string)))
@@ -121,7 +120,7 @@ impl Repo<'_, DatabaseConnection> {
     }
 
     /// Builds the org's index here when it has up to [`INLINE_BUILD`]
-    /// users (true once installed); a larger org's is finished in the
+    /// users (true once installed); a larger org's is built in the
     /// background, its listings reading the database meanwhile.
     async fn build_index(
         &self,
@@ -129,37 +128,37 @@ impl Repo<'_, DatabaseConnection> {
         org: &OrgSettings,
         build: Build,
     ) -> Result<bool, StoreError> {
-        let mut users = Vec::new();
-        let complete = match self.indexed_users_from(org, &mut users, INLINE_BUILD).await {
-            Ok(complete) => complete,
+        let small = async {
+            let rows = users::Entity::find()
+                .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+                .limit(INLINE_BUILD + 1)
+                .all(self.conn())
+                .await?;
+            if rows.len() as u64 > INLINE_BUILD {
+                return Ok(None);
+            }
+            self.indexed_users(org, rows).await.map(Some)
+        };
+        let mut build = build;
+        match small.await {
+            Ok(Some(users)) => {
+                build.add(users);
+                Ok(cache.user_index().install(build))
+            }
+            Ok(None) => {
+                spawn_build(self.conn().clone(), cache.clone(), org.clone(), build);
+                Ok(false)
+            }
             Err(err) => {
                 cache.user_index().abandon(build);
-                return Err(err);
+                Err(err)
             }
-        };
-        if complete {
-            return Ok(cache.user_index().install(build, users));
         }
-        spawn_build(
-            self.conn().clone(),
-            cache.clone(),
-            org.clone(),
-            build,
-            users,
-        );
-        Ok(false)
     }
 }
 
-/// Reads the rest of the org's users after `users` into a new index, in
-/// the background.
-fn spawn_build(
-    db: DatabaseConnection,
-    cache: Arc<Cache>,
-    org: OrgSettings,
-    build: Build,
-    mut users: Vec<IndexedUser>,
-) {
+/// Reads every user of the org into a new index, in the background.
+fn spawn_build(db: DatabaseConnection, cache: Arc<Cache>, org: OrgSettings, mut build: Build) {
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let repo = Repo {
@@ -167,10 +166,10 @@ fn spawn_build(
             effects: None,
             cache: None,
         };
-        match repo.indexed_users_from(&org, &mut users, u64::MAX).await {
-            Ok(_) => {
-                let count = users.len();
-                if cache.user_index().install(build, users) {
+        match repo.add_all_users(&org, &mut build).await {
+            Ok(count) => {
+                if cache.user_index().install(build) {
+                    release_freed_memory();
                     tracing::info!(
                         org_id = %org.org_id,
                         users = count,
@@ -187,38 +186,61 @@ fn spawn_build(
     });
 }
 
+/// Hands the memory a build read through and let go of back to the
+/// system: glibc's allocator keeps freed blocks in each thread's arena,
+/// which after a build of 100,000 users is some hundreds of megabytes.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory; any thread may call it.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl<C: ConnectionTrait> Repo<'_, C> {
-    /// Reads the org's users after those in `users` (which came in sort
-    /// order), until `users` holds at least `until`; true when none are
-    /// left.
-    async fn indexed_users_from(
+    /// Adds every user of the org to `build`, read in sort order
+    /// [`BUILD_CHUNK`] at a time (so that what is read is not all held at
+    /// once beside what is built); returns how many.
+    async fn add_all_users(
         &self,
         org: &OrgSettings,
-        users: &mut Vec<IndexedUser>,
-        until: u64,
-    ) -> Result<bool, StoreError> {
-        while (users.len() as u64) < until {
+        build: &mut Build,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        let mut after: Option<UserPageKey> = None;
+        loop {
             let mut select =
                 users::Entity::find().filter(users::Column::OrgId.eq(org.org_id.to_string()));
-            if let Some(last) = users.last() {
-                select = select.filter(sort_order_after(&UserPageKey {
-                    sort_key: last.user.display_name.sort_key(),
-                    user_id: last.user.id.to_string(),
-                }));
+            if let Some(after) = &after {
+                select = select.filter(sort_order_after(after));
             }
             let rows = select
                 .order_by_asc(users::Column::SortKey)
                 .order_by_asc(users::Column::Id)
-                .limit(INDEX_CHUNK)
+                .limit(BUILD_CHUNK)
                 .all(self.conn())
                 .await?;
-            let full = rows.len() as u64 == INDEX_CHUNK;
-            users.extend(self.indexed_users(org, rows).await?);
+            let full = rows.len() as u64 == BUILD_CHUNK;
+            after = rows.last().map(|last| UserPageKey {
+                sort_key: last.sort_key.clone(),
+                user_id: last.id.clone(),
+            });
+            let mut users = self.indexed_users(org, rows).await?.into_iter();
+            // Indexing takes about 10 µs a user: in slices, yielding
+            // between them, so this worker thread's other tasks go on.
+            loop {
+                let slice: Vec<IndexedUser> = users.by_ref().take(ADD_SLICE).collect();
+                if slice.is_empty() {
+                    break;
+                }
+                count += slice.len();
+                build.add(slice);
+                tokio::task::yield_now().await;
+            }
             if !full {
-                return Ok(true);
+                return Ok(count);
             }
         }
-        Ok(false)
     }
 
     /// Rows as the index holds them: hydrated, with when each was locked.

@@ -50,12 +50,11 @@ pub async fn serve() -> Result<(), BenchError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     crate::child::announce(listener.local_addr()?);
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(BroadcastServer {
             generated: pb::presence_service_server::PresenceServiceServer::from_arc(hub.clone()),
             hub,
         })
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(crate::child::incoming(listener))
         .await?;
     Ok(())
 }
