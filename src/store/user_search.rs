@@ -41,11 +41,11 @@ const INDEX_CHUNK: usize = 2_000;
 /// Users read per statement when building the index: a build of 100,000
 /// users is 40 statements, not long queued behind the listings it relieves.
 const BUILD_CHUNK: u64 = 10_000;
-/// Users indexed between two yields of a background build.
+/// Users indexed between two yields of a build.
 const ADD_SLICE: usize = 1_000;
-/// An org of up to this many users is indexed by the listing that first
-/// needs it (some tens of milliseconds); a larger one in the background.
-const INLINE_BUILD: u64 = 5_000;
+/// How long a listing waits for its org's index to be built before it
+/// reads the database instead: 100,000 users take about a second.
+const BUILD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Repo<'_, DatabaseConnection> {
     /// Up to `limit` users matching `filter`, ordered by sort key then id,
@@ -70,8 +70,9 @@ impl Repo<'_, DatabaseConnection> {
         self.list_users_in_db(org, filter, after, limit).await
     }
 
-    /// The listing from the in-memory index, refreshed first; `None` while
-    /// the org has no index ready.
+    /// The listing from the in-memory index, refreshed first; `None` when
+    /// the org's index is not ready within [`BUILD_WAIT`] (building it, if
+    /// nobody is).
     async fn search_index(
         &self,
         cache: &Arc<Cache>,
@@ -82,82 +83,54 @@ impl Repo<'_, DatabaseConnection> {
         limit: u64,
     ) -> Result<Option<Vec<(UserPageKey, User)>>, StoreError> {
         let index = cache.user_index();
-        let mut readiness = index.readiness(org.org_id);
-        if let Readiness::Build(build) = readiness {
-            if !self.build_index(cache, org, build).await? {
-                return Ok(None);
-            }
-            readiness = index.readiness(org.org_id);
-        }
-        match readiness {
-            Readiness::Unavailable => return Ok(None),
-            // Dropped again as soon as built: leave it to the background.
-            Readiness::Build(build) => {
-                spawn_build(self.conn().clone(), cache.clone(), org.clone(), build);
-                return Ok(None);
-            }
-            Readiness::Ready => {}
-            Readiness::Refresh(..) => {
-                let _turn = index.refresh_turn().await;
-                // Asked again with the turn held: what was pending may have
-                // been refreshed meanwhile, and more may have changed.
-                if let Readiness::Refresh(ids, upto) = index.readiness(org.org_id) {
-                    let mut reloaded = Vec::with_capacity(ids.len());
-                    for chunk in ids.chunks(INDEX_CHUNK) {
-                        let rows = users::Entity::find()
-                            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
-                            .filter(users::Column::Id.is_in(chunk.iter().map(ToString::to_string)))
-                            .all(self.conn())
-                            .await?;
-                        reloaded.extend(self.indexed_users(org, rows).await?);
-                    }
-                    index.apply(org.org_id, &ids, reloaded, upto);
+        for attempt in 0..2 {
+            let built = index.built();
+            tokio::pin!(built);
+            built.as_mut().enable();
+            match index.readiness(org.org_id) {
+                Readiness::Unavailable => return Ok(None),
+                Readiness::Build(build) => {
+                    spawn_build(self.conn().clone(), cache.clone(), org.clone(), build);
                 }
+                Readiness::Building => {}
+                Readiness::Ready => break,
+                Readiness::Refresh(..) => {
+                    self.refresh_index(cache, org).await?;
+                    break;
+                }
+            }
+            if attempt == 1 || tokio::time::timeout(BUILD_WAIT, built).await.is_err() {
+                return Ok(None);
             }
         }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         Ok(index.search(org, filter, query, after, limit))
     }
 
-    /// Builds the org's index here when it has up to [`INLINE_BUILD`]
-    /// users (true once installed); a larger org's is built in the
-    /// background, its listings reading the database meanwhile.
-    async fn build_index(
-        &self,
-        cache: &Arc<Cache>,
-        org: &OrgSettings,
-        build: Build,
-    ) -> Result<bool, StoreError> {
-        let small = async {
-            let rows = users::Entity::find()
-                .filter(users::Column::OrgId.eq(org.org_id.to_string()))
-                .limit(INLINE_BUILD + 1)
-                .all(self.conn())
-                .await?;
-            if rows.len() as u64 > INLINE_BUILD {
-                return Ok(None);
+    /// Reloads the org's users changed since its index's last refresh.
+    async fn refresh_index(&self, cache: &Cache, org: &OrgSettings) -> Result<(), StoreError> {
+        let index = cache.user_index();
+        let _turn = index.refresh_turn().await;
+        // Asked again with the turn held: what was pending may have been
+        // refreshed meanwhile, and more may have changed.
+        if let Readiness::Refresh(ids, upto) = index.readiness(org.org_id) {
+            let mut reloaded = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(INDEX_CHUNK) {
+                let rows = users::Entity::find()
+                    .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+                    .filter(users::Column::Id.is_in(chunk.iter().map(ToString::to_string)))
+                    .all(self.conn())
+                    .await?;
+                reloaded.extend(self.indexed_users(org, rows).await?);
             }
-            self.indexed_users(org, rows).await.map(Some)
-        };
-        let mut build = build;
-        match small.await {
-            Ok(Some(users)) => {
-                build.add(users);
-                Ok(cache.user_index().install(build))
-            }
-            Ok(None) => {
-                spawn_build(self.conn().clone(), cache.clone(), org.clone(), build);
-                Ok(false)
-            }
-            Err(err) => {
-                cache.user_index().abandon(build);
-                Err(err)
-            }
+            index.apply(org.org_id, &ids, reloaded, upto);
         }
+        Ok(())
     }
 }
 
-/// Reads every user of the org into a new index, in the background.
+/// Reads every user of the org into a new index, in a task of its own
+/// (so that a listing that gives up waiting does not stop it).
 fn spawn_build(db: DatabaseConnection, cache: Arc<Cache>, org: OrgSettings, mut build: Build) {
     tokio::spawn(async move {
         let started = std::time::Instant::now();
@@ -169,7 +142,6 @@ fn spawn_build(db: DatabaseConnection, cache: Arc<Cache>, org: OrgSettings, mut 
         match repo.add_all_users(&org, &mut build).await {
             Ok(count) => {
                 if cache.user_index().install(build) {
-                    release_freed_memory();
                     tracing::info!(
                         org_id = %org.org_id,
                         users = count,
@@ -184,17 +156,6 @@ fn spawn_build(db: DatabaseConnection, cache: Arc<Cache>, org: OrgSettings, mut 
             }
         }
     });
-}
-
-/// Hands the memory a build read through and let go of back to the
-/// system: glibc's allocator keeps freed blocks in each thread's arena,
-/// which after a build of 100,000 users is some hundreds of megabytes.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory; any thread may call it.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 impl<C: ConnectionTrait> Repo<'_, C> {
