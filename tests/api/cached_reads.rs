@@ -41,22 +41,33 @@ async fn used_session(app: &TestApp, email: &str) -> (pb::User, String) {
 }
 
 /// The users matching `query`, listed twice (the first listing may build
-/// the org's index); in a request `request` may narrow further.
-async fn search_twice(
-    users: &mut Users,
-    query: &str,
-    request: impl Fn(&mut pb::ListUsersRequest),
-) -> Vec<pb::User> {
-    let mut listing = pb::ListUsersRequest {
+/// the org's index).
+async fn search_twice(users: &mut Users, query: &str) -> Vec<pb::User> {
+    let listing = pb::ListUsersRequest {
         query: query.into(),
         ..Default::default()
     };
-    request(&mut listing);
     users
         .list_users(listing.clone())
         .await
         .expect("first search");
     search(users, listing).await
+}
+
+async fn rename(app: &TestApp, user_id: &str, name: &str) {
+    app.admin_users()
+        .update_user(pb::UpdateUserRequest {
+            user: Some(pb::User {
+                user_id: user_id.into(),
+                display_name: name.into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        })
+        .await
+        .expect("renamed");
 }
 
 async fn search(users: &mut Users, listing: pb::ListUsersRequest) -> Vec<pb::User> {
@@ -149,7 +160,7 @@ async fn a_search_sees_the_user_changes_just_made() {
     let app = spawn_app().await;
     let (user, _) = used_session(&app, "ann@example.com").await;
     let mut users = app.admin_users();
-    let found = search_twice(&mut users, "ann agent", |_| {}).await;
+    let found = search_twice(&mut users, "ann agent").await;
     assert_eq!(found.len(), 1);
     assert!(!found[0].locked);
 
@@ -196,7 +207,7 @@ async fn a_search_sees_the_team_and_org_changes_just_made() {
         .await
         .expect("created");
     let mut users = app.admin_users();
-    let before = search_twice(&mut users, "ann", |_| {}).await;
+    let before = search_twice(&mut users, "ann").await;
     assert_eq!(before[0].team_ids, std::slice::from_ref(&team));
 
     app.update_org(
@@ -273,19 +284,7 @@ async fn a_change_through_one_replica_reaches_the_cached_reads_of_another() {
             .expect("session works on B");
     }
 
-    app.admin_users()
-        .update_user(pb::UpdateUserRequest {
-            user: Some(pb::User {
-                user_id: user.user_id.clone(),
-                display_name: "Ann Renamed".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["display_name".into()],
-            }),
-        })
-        .await
-        .expect("renamed through A");
+    rename(&app, &user.user_id, "Ann Renamed").await;
     app.admin_users()
         .suspend_user(pb::SuspendUserRequest {
             user_id: user.user_id.clone(),
@@ -325,23 +324,11 @@ async fn a_change_through_one_replica_reaches_the_searches_of_another() {
         users.into_iter().map(|u| u.display_name).collect()
     };
     assert!(
-        names(search_twice(&mut users_on_b, "example.com", |_| {}).await)
+        names(search_twice(&mut users_on_b, "example.com").await)
             .contains(&"Ann Agent".to_string())
     );
 
-    app.admin_users()
-        .update_user(pb::UpdateUserRequest {
-            user: Some(pb::User {
-                user_id: ann.user_id.clone(),
-                display_name: "Ann Renamed".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["display_name".into()],
-            }),
-        })
-        .await
-        .expect("renamed through A");
+    rename(&app, &ann.user_id, "Ann Renamed").await;
     app.create_user("bob@example.com", "Bob Agent", &["agent"])
         .await;
 
