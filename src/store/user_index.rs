@@ -294,11 +294,7 @@ impl UserIndex {
             return None;
         };
         let cutoff = super::users::lock_cutoff(org);
-        let locked = |entry: &Entry| {
-            entry
-                .locked_at
-                .is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff))
-        };
+        let locked = |entry: &Entry| super::users::lock_in_force(entry.locked_at, cutoff);
         let criteria = &filter.criteria;
         let keep = |entry: &Entry| {
             let user = &entry.user;

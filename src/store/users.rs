@@ -474,8 +474,15 @@ pub(super) fn login_with_of(row: &users::Model) -> Result<Option<LoginWith>, Sto
 
 /// Whether the user's lock is in force, given [`lock_cutoff`].
 pub(super) fn locked_now(row: &users::Model, cutoff: Option<DateTime<Utc>>) -> bool {
-    row.locked_at
-        .is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff))
+    lock_in_force(row.locked_at, cutoff)
+}
+
+/// Whether a lock set at `locked_at` is in force, given [`lock_cutoff`].
+pub(super) fn lock_in_force(
+    locked_at: Option<DateTime<Utc>>,
+    cutoff: Option<DateTime<Utc>>,
+) -> bool {
+    locked_at.is_some_and(|at| cutoff.is_none_or(|cutoff| at > cutoff))
 }
 
 /// Locks set after this instant are still in force; `None` means locks last
