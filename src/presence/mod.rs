@@ -13,9 +13,9 @@
 //! twice and a heartbeat that committed first wins.
 
 mod activity;
-mod chat_load;
 mod feed;
 pub mod hub;
+mod writer;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -24,14 +24,13 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 pub use activity::{ActivityPageKey, ActivityQuery};
-use chat_load::ChatLoadWriter;
 pub use hub::{Hub, HubConfig, HubEvent, WatchItem, Watcher};
+use writer::{Change, PresenceWriter};
 
 use crate::{
-    audit::{self, Action, AuditActor, Origin},
+    audit::Origin,
     auth::{Principal, authorize},
     domain::{
         ChangeReason, OrgId, OrgSettings, Permission, Presence, PresenceFilter, PresenceStatus,
@@ -54,7 +53,7 @@ pub struct Presences {
     /// within it need no write.
     leases: Arc<Mutex<HashMap<UserId, DateTime<Utc>>>>,
     retention: Duration,
-    chat_loads: ChatLoadWriter,
+    writer: PresenceWriter,
 }
 
 /// A heartbeat's answer.
@@ -72,10 +71,10 @@ pub struct PresenceQuery {
 }
 
 impl Presences {
-    /// Starts the writer of chat-load reports (see [`chat_load`]).
+    /// Starts the presence writer (see [`writer`]).
     pub fn new(store: Store, hub: Hub, retention: Duration) -> Self {
         Self {
-            chat_loads: ChatLoadWriter::start(store.clone()),
+            writer: PresenceWriter::start(store.clone()),
             store,
             hub,
             leases: Arc::default(),
@@ -113,71 +112,16 @@ impl Presences {
             )
         })?;
         let own = me == Some(user_id);
-        let org = self.store.read().org(principal.org_id).await?;
-        let now = presence_time(Utc::now());
-        let tx = self.store.write().await?;
-        let mut guard = tx.repo().lock_presence(org.org_id).await?;
-        let before = current(&tx, &org, user_id, now).await?;
-        if own {
-            if status == PresenceStatus::Available {
-                authorize(principal, Permission::HandleChats)?;
-            }
-        } else {
-            authorize_manage(principal, &before)?;
-        }
-        if !before.watched {
-            return Err(not_active());
-        }
-        if before.status == PresenceStatus::Offline {
-            return Err(Error::failed_precondition(
-                Reason::UserOffline,
-                "the user is OFFLINE: they must sign in first",
-            ));
-        }
-        if status == PresenceStatus::Available && !before.can_handle_chats {
-            return Err(Error::failed_precondition(
-                Reason::CannotHandleChats,
-                "the user's roles do not handle chats",
-            ));
-        }
-        let mut after = before.clone();
-        if before.status != status {
-            after.status = status;
-            after.status_changed_at = now;
-        }
-        tx.repo()
-            .record_presence(
-                &mut guard,
-                ChangeReason::AvailabilitySet,
-                now,
-                &[(before.clone(), after.clone())],
-            )
-            .await?;
-        if !own && before != after {
-            tx.repo()
-                .append_audit(audit::entry(
-                    org.org_id,
-                    AuditActor::from(principal),
-                    Action::PresenceSet,
-                    Some(user_id),
-                    origin,
-                    json!({
-                        "before": { "status": before.status.as_str() },
-                        "after": { "status": after.status.as_str() },
-                    }),
-                ))
-                .await?;
-        }
-        let lease = if own {
-            Some(self.extend_lease(&tx, &org, user_id, now).await?)
-        } else {
-            None
+        let change = Change::Availability {
+            status,
+            principal: principal.clone(),
+            by: (!own).then(|| origin.clone()),
         };
-        tx.commit().await?;
-        if let Some(lease) = lease {
-            self.remember_lease(user_id, lease);
+        let written = self.writer.write(principal.org_id, user_id, change).await?;
+        if written.lease_renewed {
+            self.remember_lease(user_id, written.lease_expires_at);
         }
-        Ok(after)
+        Ok(written.presence)
     }
 
     /// Renews the caller's lease; brings an expired presence back as
@@ -212,13 +156,14 @@ impl Presences {
                 });
             }
         }
-        let tx = self.store.write().await?;
-        let (presence, lease_expires_at) = sign_in(&tx, &org, user_id, now).await?;
-        tx.commit().await?;
-        self.remember_lease(user_id, lease_expires_at);
+        let written = self
+            .writer
+            .write(org.org_id, user_id, Change::Heartbeat)
+            .await?;
+        self.remember_lease(user_id, written.lease_expires_at);
         Ok(Beat {
-            presence,
-            lease_expires_at,
+            presence: written.presence,
+            lease_expires_at: written.lease_expires_at,
             interval,
         })
     }
@@ -231,9 +176,11 @@ impl Presences {
         active_chats: u32,
     ) -> Result<Presence> {
         authorize(principal, Permission::ReportChatLoad)?;
-        self.chat_loads
-            .report(principal.org_id, user_id, active_chats)
-            .await
+        let written = self
+            .writer
+            .write(principal.org_id, user_id, Change::ChatLoad { active_chats })
+            .await?;
+        Ok(written.presence)
     }
 
     /// The presence of each distinct user of `user_ids`, in order.
@@ -367,18 +314,6 @@ impl Presences {
             tracing::debug!(pruned, "pruned presence events past retention");
         }
         Ok(())
-    }
-
-    async fn extend_lease(
-        &self,
-        tx: &WriteTx,
-        org: &OrgSettings,
-        user_id: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>> {
-        let until = lease_end(org, now)?;
-        tx.repo().set_presence_lease(user_id, Some(until)).await?;
-        Ok(until)
     }
 
     fn remember_lease(&self, user_id: UserId, until: DateTime<Utc>) {

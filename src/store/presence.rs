@@ -167,12 +167,32 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         now: DateTime<Utc>,
         changes: &[(Presence, Presence)],
     ) -> Result<Vec<PresenceEvent>, StoreError> {
+        self.record_presence_changes(
+            guard,
+            now,
+            changes
+                .iter()
+                .map(|(before, after)| (reason, before, after)),
+        )
+        .await
+    }
+
+    /// As [`Repo::record_presence`], each change with its own reason: the
+    /// events are numbered in the order of `changes`, and the statements
+    /// are as few whatever their number (one for the rows, one for the
+    /// events).
+    pub async fn record_presence_changes<'p>(
+        &self,
+        guard: &mut SequenceGuard,
+        now: DateTime<Utc>,
+        changes: impl IntoIterator<Item = (ChangeReason, &'p Presence, &'p Presence)>,
+    ) -> Result<Vec<PresenceEvent>, StoreError> {
         let now = presence_time(now);
         let mut events = Vec::new();
         // A user changed twice in the batch is written once, as they end.
         let mut rows: Vec<&Presence> = Vec::new();
         let mut row_of: HashMap<UserId, usize> = HashMap::new();
-        for (before, after) in changes {
+        for (reason, before, after) in changes {
             if before == after {
                 continue;
             }
@@ -221,9 +241,21 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         user_id: UserId,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
+        self.set_presence_leases(&[user_id], expires_at).await
+    }
+
+    /// Sets one lease end for all of `user_ids`, in one statement.
+    pub async fn set_presence_leases(
+        &self,
+        user_ids: &[UserId],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        if user_ids.is_empty() {
+            return Ok(());
+        }
         presence::Entity::update_many()
             .col_expr(presence::Column::LeaseExpiresAt, Expr::value(expires_at))
-            .filter(presence::Column::UserId.eq(user_id.to_string()))
+            .filter(presence::Column::UserId.is_in(user_ids.iter().map(|i| i.to_string())))
             .exec(self.conn())
             .await?;
         Ok(())

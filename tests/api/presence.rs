@@ -471,6 +471,91 @@ async fn concurrent_chat_loads_each_get_their_answer_and_reach_watchers_in_order
     }
 }
 
+/// Availability (own and another's), heartbeats and chat loads sent at
+/// once are written together: each is answered as if it were alone, the
+/// audited ones are audited, and watchers see them all, numbered in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_heartbeats_and_loads_sent_together_are_each_answered_as_if_alone() {
+    let app = spawn_app().await;
+    let agents = signed_in_agents(&app, 6).await;
+    let offline = app.create_user("off@example.com", "Off", &["agent"]).await;
+    let mut watch = Watch::open(&mut admin(&app), watch_all())
+        .await
+        .expect("watch");
+    let start = watch.snapshot().await;
+
+    const ROUNDS: u32 = 10;
+    let mut writers = Vec::new();
+    for (i, (agent, token)) in agents.iter().cloned().enumerate() {
+        let (mut own, mut other) = (presence_as(&app, &token), admin(&app));
+        let (neighbour, offline_id) = (
+            agents[(i + 1) % agents.len()].0.clone(),
+            offline.user_id.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for round in 1..=ROUNDS {
+                let mine = set(&mut own, "", St::Available).await.expect("own");
+                assert_eq!(
+                    (mine.user_id.as_str(), mine.status()),
+                    (agent.as_str(), St::Available)
+                );
+                let beat = own
+                    .heartbeat(pb::HeartbeatRequest {})
+                    .await
+                    .expect("heartbeat")
+                    .into_inner();
+                assert!(beat.lease_expires_at.is_some());
+                let loaded = load(&mut other, &agent, round).await.expect("load");
+                assert_eq!(loaded.active_chats, round);
+                let theirs = set(&mut other, &neighbour, St::Unavailable)
+                    .await
+                    .expect("another's");
+                assert_eq!(theirs.user_id, neighbour);
+                let refused = set(&mut other, &offline_id, St::Available)
+                    .await
+                    .unwrap_err();
+                assert_eq!(reason(&refused), "USER_OFFLINE");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+
+    let latest = latest(&app).await;
+    watch.until(latest).await;
+    assert_eq!(watch.changes, (start + 1..=latest).collect::<Vec<_>>());
+    for (agent, _) in &agents {
+        let loads: Vec<u32> = watch
+            .loads
+            .iter()
+            .filter(|(user, _)| user == agent)
+            .map(|(_, chats)| *chats)
+            .collect();
+        assert_eq!(loads, (1..=ROUNDS).collect::<Vec<_>>(), "{agent}");
+        assert_eq!(watch.state[agent], get(&app, agent).await);
+    }
+    // Every change of another's status (the only ones to UNAVAILABLE here)
+    // was audited, none of one's own.
+    let set_by_admin = app
+        .sql_strings(
+            "SELECT user_id FROM presence_events \
+             WHERE reason = 'availability_set' AND status = 'unavailable'",
+        )
+        .await;
+    let audited = app
+        .sql_strings("SELECT actor_id FROM audit_events WHERE action = 'presence.set'")
+        .await;
+    // Not empty: the agents cannot all finish before their neighbours start.
+    assert!(!set_by_admin.is_empty());
+    assert_eq!(audited.len(), set_by_admin.len());
+    let admin_id = app.admin_id().await;
+    assert!(
+        audited.iter().all(|actor| *actor == admin_id),
+        "{audited:?}"
+    );
+}
+
 #[tokio::test]
 async fn suspending_an_agent_with_chats_needs_force_and_tells_routers() {
     let app = spawn_app().await;

@@ -1,0 +1,297 @@
+//! The presence writer: availability, heartbeats that must write, and
+//! chat-load reports, in batches. Each request on its own would be a write
+//! transaction (on SQLite, one at a time; on PostgreSQL, a chain of round
+//! trips under the org's sequence lock). Requests that arrive while a batch
+//! is being written wait and go together in the next transaction of their
+//! org, in arrival order:
+//! - each is checked on its own against the presence its predecessors in
+//!   the batch left, so one refusal leaves the others untouched;
+//! - the batch's changes are written set-based (one statement for the
+//!   presence rows, one for the events, one for the leases, one for the
+//!   audit entries) and numbered in arrival order;
+//! - a database failure fails every request of the batch, and nothing of it
+//!   is written;
+//! - the answer comes after the commit, as it would for a single request.
+//!
+//! Sign-in and sign-out at login, logout and lifecycle changes are not
+//! here: their presence change commits with the session, the audit entry
+//! or the user change it belongs to (see [`super::sign_in`]).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{authorize_manage, lease_end, not_active};
+use crate::{
+    audit::{self, Action, AuditActor, Origin},
+    auth::{Principal, authorize},
+    domain::{
+        ChangeReason, OrgId, OrgSettings, Permission, Presence, PresenceStatus, UserId,
+        presence_time,
+    },
+    error::{Error, Reason, Result},
+    store::{AuditRecord, Store},
+};
+
+/// Most requests written in one transaction.
+const MAX_BATCH: usize = 512;
+/// Requests waiting beyond this make callers wait to queue theirs.
+const QUEUE: usize = 4096;
+
+/// The queue in front of the writer; the writer stops when every clone is
+/// dropped.
+#[derive(Clone)]
+pub struct PresenceWriter {
+    queue: mpsc::Sender<Request>,
+}
+
+/// A change to one user's presence.
+pub enum Change {
+    /// AVAILABLE or UNAVAILABLE, set by the user (`by` is `None`, and the
+    /// lease is renewed) or by someone in whose scope they are (audited).
+    Availability {
+        status: PresenceStatus,
+        principal: Principal,
+        by: Option<Origin>,
+    },
+    /// A heartbeat that renews the lease: an OFFLINE user is signed in
+    /// again as UNAVAILABLE.
+    Heartbeat,
+    /// The number of chats the user has open now.
+    ChatLoad { active_chats: u32 },
+}
+
+/// What was written: the presence after the change, and whether the lease
+/// was renewed to the batch's lease end.
+pub struct Written {
+    pub presence: Presence,
+    pub lease_renewed: bool,
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+struct Request {
+    org_id: OrgId,
+    user_id: UserId,
+    change: Change,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("presence changes could not be written: {0}")]
+struct BatchFailed(String);
+
+impl PresenceWriter {
+    /// Starts the writer task.
+    pub fn start(store: Store) -> Self {
+        let (queue, requests) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, requests));
+        Self { queue }
+    }
+
+    /// Writes `change` to the user's presence; answers once committed.
+    pub async fn write(&self, org_id: OrgId, user_id: UserId, change: Change) -> Result<Written> {
+        let stopped = || Error::internal(BatchFailed("the writer has stopped".into()));
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request {
+                org_id,
+                user_id,
+                change,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(store: Store, mut requests: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut by_org: Vec<(OrgId, Vec<Request>)> = Vec::new();
+        for request in batch.drain(..) {
+            match by_org
+                .iter_mut()
+                .find(|(org_id, _)| *org_id == request.org_id)
+            {
+                Some((_, requests)) => requests.push(request),
+                None => by_org.push((request.org_id, vec![request])),
+            }
+        }
+        for (org_id, requests) in by_org {
+            match write(&store, org_id, &requests).await {
+                Ok(outcomes) => {
+                    for (request, outcome) in requests.into_iter().zip(outcomes) {
+                        // A caller that gave up no longer wants the answer.
+                        let _ = request.reply.send(outcome);
+                    }
+                }
+                Err(err) => {
+                    for request in requests {
+                        let _ = request.reply.send(Err(err.share()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What one request does to the batch, once checked.
+struct Applied {
+    reason: ChangeReason,
+    after: Presence,
+    renews_lease: bool,
+    audit: Option<AuditRecord>,
+}
+
+/// Writes the org's requests in one transaction; returns each one's outcome.
+async fn write(store: &Store, org_id: OrgId, requests: &[Request]) -> Result<Vec<Result<Written>>> {
+    let org = store.read().org(org_id).await?;
+    let now = presence_time(Utc::now());
+    let until = lease_end(&org, now)?;
+    let mut user_ids: Vec<UserId> = requests.iter().map(|r| r.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let tx = store.write().await?;
+    let mut guard = tx.repo().lock_presence(org_id).await?;
+    let mut current: HashMap<UserId, Presence> = tx
+        .repo()
+        .presence_for_update(&org, &user_ids, now)
+        .await?
+        .into_iter()
+        .map(|record| (record.presence.user_id, record.presence))
+        .collect();
+    let mut changes = Vec::with_capacity(requests.len());
+    let mut leased = Vec::new();
+    let mut audits = Vec::new();
+    let outcomes: Vec<Result<Written>> = requests
+        .iter()
+        .map(|request| {
+            let before = current
+                .get(&request.user_id)
+                .ok_or_else(Error::user_not_found)?;
+            let applied = apply(&org, before, &request.change, now)?;
+            if applied.renews_lease {
+                leased.push(request.user_id);
+            }
+            audits.extend(applied.audit);
+            changes.push((applied.reason, before.clone(), applied.after.clone()));
+            current.insert(request.user_id, applied.after.clone());
+            Ok(Written {
+                presence: applied.after,
+                lease_renewed: applied.renews_lease,
+                lease_expires_at: until,
+            })
+        })
+        .collect();
+    tx.repo()
+        .record_presence_changes(
+            &mut guard,
+            now,
+            changes
+                .iter()
+                .map(|(reason, before, after)| (*reason, before, after)),
+        )
+        .await?;
+    leased.sort_unstable();
+    leased.dedup();
+    tx.repo().set_presence_leases(&leased, Some(until)).await?;
+    tx.repo().append_audits(audits).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Checks `change` against the presence `before` it; the presence after.
+fn apply(
+    org: &OrgSettings,
+    before: &Presence,
+    change: &Change,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let mut after = before.clone();
+    match change {
+        Change::Availability {
+            status,
+            principal,
+            by,
+        } => {
+            match by {
+                None if *status == PresenceStatus::Available => {
+                    authorize(principal, Permission::HandleChats)?;
+                }
+                None => {}
+                Some(_) => authorize_manage(principal, before)?,
+            }
+            if !before.watched {
+                return Err(not_active());
+            }
+            if before.status == PresenceStatus::Offline {
+                return Err(Error::failed_precondition(
+                    Reason::UserOffline,
+                    "the user is OFFLINE: they must sign in first",
+                ));
+            }
+            if *status == PresenceStatus::Available && !before.can_handle_chats {
+                return Err(Error::failed_precondition(
+                    Reason::CannotHandleChats,
+                    "the user's roles do not handle chats",
+                ));
+            }
+            if before.status != *status {
+                after.status = *status;
+                after.status_changed_at = now;
+            }
+            let audit = by.as_ref().filter(|_| *before != after).map(|origin| {
+                audit::entry(
+                    org.org_id,
+                    AuditActor::from(principal),
+                    Action::PresenceSet,
+                    Some(before.user_id),
+                    origin,
+                    json!({
+                        "before": { "status": before.status.as_str() },
+                        "after": { "status": after.status.as_str() },
+                    }),
+                )
+            });
+            Ok(Applied {
+                reason: ChangeReason::AvailabilitySet,
+                after,
+                renews_lease: by.is_none(),
+                audit,
+            })
+        }
+        Change::Heartbeat => {
+            if before.status == PresenceStatus::Offline && before.watched {
+                after.status = PresenceStatus::Unavailable;
+                after.status_changed_at = now;
+            }
+            Ok(Applied {
+                reason: ChangeReason::SignedIn,
+                after,
+                renews_lease: true,
+                audit: None,
+            })
+        }
+        Change::ChatLoad { active_chats } => {
+            if !before.watched {
+                return Err(not_active());
+            }
+            if before.status == PresenceStatus::Offline && *active_chats > 0 {
+                return Err(Error::failed_precondition(
+                    Reason::UserOffline,
+                    "the user is OFFLINE and cannot have open chats",
+                ));
+            }
+            after.active_chats = *active_chats;
+            Ok(Applied {
+                reason: ChangeReason::ChatLoadReported,
+                after,
+                renews_lease: false,
+                audit: None,
+            })
+        }
+    }
+}
