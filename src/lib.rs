@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;

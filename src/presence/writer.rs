@@ -21,12 +21,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
 
 use super::{authorize_manage, lease_end, not_active};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
+    batch::{Batcher, failed_all},
     domain::{
         ChangeReason, OrgId, OrgSettings, Permission, Presence, PresenceStatus, UserId,
         presence_time,
@@ -37,14 +37,11 @@ use crate::{
 
 /// Most requests written in one transaction.
 const MAX_BATCH: usize = 512;
-/// Requests waiting beyond this make callers wait to queue theirs.
-const QUEUE: usize = 4096;
 
-/// The queue in front of the writer; the writer stops when every clone is
-/// dropped.
+/// The queue in front of the writer (see [`crate::batch`]).
 #[derive(Clone)]
 pub struct PresenceWriter {
-    queue: mpsc::Sender<Request>,
+    batcher: Batcher<(UserId, Change), Written>,
 }
 
 /// A change to one user's presence.
@@ -71,70 +68,24 @@ pub struct Written {
     pub lease_expires_at: DateTime<Utc>,
 }
 
-struct Request {
-    org_id: OrgId,
-    user_id: UserId,
-    change: Change,
-    reply: oneshot::Sender<Result<Written>>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("presence changes could not be written: {0}")]
-struct BatchFailed(String);
-
 impl PresenceWriter {
     /// Starts the writer task.
     pub fn start(store: Store) -> Self {
-        let (queue, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, requests));
-        Self { queue }
+        let batcher = Batcher::start(MAX_BATCH, move |org_id, requests: Vec<(UserId, Change)>| {
+            let store = store.clone();
+            async move {
+                match write(&store, org_id, &requests).await {
+                    Ok(outcomes) => outcomes,
+                    Err(err) => failed_all(requests.len(), &err),
+                }
+            }
+        });
+        Self { batcher }
     }
 
     /// Writes `change` to the user's presence; answers once committed.
     pub async fn write(&self, org_id: OrgId, user_id: UserId, change: Change) -> Result<Written> {
-        let stopped = || Error::internal(BatchFailed("the writer has stopped".into()));
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Request {
-                org_id,
-                user_id,
-                change,
-                reply,
-            })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-async fn run(store: Store, mut requests: mpsc::Receiver<Request>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut by_org: Vec<(OrgId, Vec<Request>)> = Vec::new();
-        for request in batch.drain(..) {
-            match by_org
-                .iter_mut()
-                .find(|(org_id, _)| *org_id == request.org_id)
-            {
-                Some((_, requests)) => requests.push(request),
-                None => by_org.push((request.org_id, vec![request])),
-            }
-        }
-        for (org_id, requests) in by_org {
-            match write(&store, org_id, &requests).await {
-                Ok(outcomes) => {
-                    for (request, outcome) in requests.into_iter().zip(outcomes) {
-                        // A caller that gave up no longer wants the answer.
-                        let _ = request.reply.send(outcome);
-                    }
-                }
-                Err(err) => {
-                    for request in requests {
-                        let _ = request.reply.send(Err(err.share()));
-                    }
-                }
-            }
-        }
+        self.batcher.submit(org_id, (user_id, change)).await
     }
 }
 
@@ -147,11 +98,15 @@ struct Applied {
 }
 
 /// Writes the org's requests in one transaction; returns each one's outcome.
-async fn write(store: &Store, org_id: OrgId, requests: &[Request]) -> Result<Vec<Result<Written>>> {
+async fn write(
+    store: &Store,
+    org_id: OrgId,
+    requests: &[(UserId, Change)],
+) -> Result<Vec<Result<Written>>> {
     let org = store.read().org(org_id).await?;
     let now = presence_time(Utc::now());
     let until = lease_end(&org, now)?;
-    let mut user_ids: Vec<UserId> = requests.iter().map(|r| r.user_id).collect();
+    let mut user_ids: Vec<UserId> = requests.iter().map(|(user_id, _)| *user_id).collect();
     user_ids.sort_unstable();
     user_ids.dedup();
     let tx = store.write().await?;
@@ -168,17 +123,15 @@ async fn write(store: &Store, org_id: OrgId, requests: &[Request]) -> Result<Vec
     let mut audits = Vec::new();
     let outcomes: Vec<Result<Written>> = requests
         .iter()
-        .map(|request| {
-            let before = current
-                .get(&request.user_id)
-                .ok_or_else(Error::user_not_found)?;
-            let applied = apply(&org, before, &request.change, now)?;
+        .map(|(user_id, change)| {
+            let before = current.get(user_id).ok_or_else(Error::user_not_found)?;
+            let applied = apply(&org, before, change, now)?;
             if applied.renews_lease {
-                leased.push(request.user_id);
+                leased.push(*user_id);
             }
             audits.extend(applied.audit);
             changes.push((applied.reason, before.clone(), applied.after.clone()));
-            current.insert(request.user_id, applied.after.clone());
+            current.insert(*user_id, applied.after.clone());
             Ok(Written {
                 presence: applied.after,
                 lease_renewed: applied.renews_lease,
