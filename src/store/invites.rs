@@ -27,16 +27,32 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         token_hash: String,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        invites::Entity::insert(invites::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            org_id: Set(org_id.to_string()),
-            user_id: Set(user_id.to_string()),
-            token_hash: Set(token_hash),
-            created_at: Set(Utc::now()),
-            expires_at: Set(expires_at),
-            used_at: Set(None),
-            revoked_at: Set(None),
-        })
+        self.insert_invites(org_id, vec![(user_id, token_hash, expires_at)])
+            .await
+    }
+
+    /// Inserts links (user, token hash, expiry) in one statement.
+    pub async fn insert_invites(
+        &self,
+        org_id: OrgId,
+        links: Vec<(UserId, String, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        invites::Entity::insert_many(links.into_iter().map(|(user_id, token_hash, expires_at)| {
+            invites::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                org_id: Set(org_id.to_string()),
+                user_id: Set(user_id.to_string()),
+                token_hash: Set(token_hash),
+                created_at: Set(now),
+                expires_at: Set(expires_at),
+                used_at: Set(None),
+                revoked_at: Set(None),
+            }
+        }))
         .exec_without_returning(self.conn())
         .await?;
         Ok(())

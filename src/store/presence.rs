@@ -320,33 +320,42 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(events)
     }
 
-    /// Starts the presence of a user inserted in this transaction. One that
-    /// nobody watches yet (an invited user) is only written: no event, so
-    /// no sequence lock, which every presence writer of the org would wait
-    /// for; no other transaction can see the user before the commit. One
-    /// that is watched gets its event under the lock, as from
+    /// Starts the presence of users inserted in this transaction. Those
+    /// that nobody watches yet (invited users) are only written: no event,
+    /// so no sequence lock, which every presence writer of the org would
+    /// wait for; no other transaction can see the users before the commit.
+    /// Those that are watched get their event under the lock, as from
     /// [`Repo::refresh_presence`].
     pub async fn start_presence(
         &self,
         org: &OrgSettings,
-        user_id: UserId,
+        user_ids: &[UserId],
         reason: ChangeReason,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = presence_time(now);
-        let Some((_, Some(after))) = self.derive_presence(org, &[user_id], now).await?.pop() else {
+        let (watched, unwatched): (Vec<Presence>, Vec<Presence>) = self
+            .derive_presence(org, user_ids, now)
+            .await?
+            .into_iter()
+            .filter_map(|(_, presence)| presence)
+            .partition(|presence| presence.watched);
+        self.write_presence_rows(org.org_id, unwatched.iter())
+            .await?;
+        if watched.is_empty() {
             return Ok(());
-        };
-        if !after.watched {
-            return self
-                .write_presence_rows(org.org_id, [&after].into_iter())
-                .await;
         }
         let mut guard = self.lock_presence(org.org_id).await?;
-        let mut before = after.clone();
-        before.watched = false;
-        before.team_ids.clear();
-        self.record_presence(&mut guard, reason, now, &[(before, after)])
+        let changes: Vec<(Presence, Presence)> = watched
+            .into_iter()
+            .map(|after| {
+                let mut before = after.clone();
+                before.watched = false;
+                before.team_ids.clear();
+                (before, after)
+            })
+            .collect();
+        self.record_presence(&mut guard, reason, now, &changes)
             .await?;
         Ok(())
     }

@@ -131,6 +131,22 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         .await
     }
 
+    /// The org's users of `user_ids`, in id order, read in one query (not
+    /// from the cache: for a transaction that has just written them).
+    pub async fn users_in(
+        &self,
+        org: &OrgSettings,
+        user_ids: &[UserId],
+    ) -> Result<Vec<User>, StoreError> {
+        let rows = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.org_id.to_string()))
+            .filter(users::Column::Id.is_in(user_ids.iter().map(|id| id.to_string())))
+            .order_by_asc(users::Column::Id)
+            .all(self.conn())
+            .await?;
+        self.hydrate(org, rows).await
+    }
+
     /// The org's user of this email, in any state.
     pub async fn user_by_email(
         &self,

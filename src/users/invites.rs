@@ -2,23 +2,26 @@
 //! the org's invite lifetime. Resending kills the previous link; accepting
 //! sets the password, activates the user and signs them in.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{
     NewUser, Users, changes, claim_request_id, identity_conflict, profile_json, reload,
-    start_presence, take_seat,
+    start_presence, take_seat, take_seats,
 };
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, SignedIn, authorize, new_invite_token, open_session, token_hash},
+    batch::{Batcher, failed_all},
     domain::{
-        ChangeReason, DisplayName, OrgSettings, OrgState, Password, Permission, User, UserId,
-        UserState,
+        ChangeReason, DisplayName, OrgId, OrgSettings, OrgState, Password, Permission, User,
+        UserId, UserState,
     },
     error::{Error, Reason, Result},
     mail::Invitation,
-    store::WriteTx,
+    store::{AuditRecord, Store, WriteTx},
 };
 
 /// An invited user and when their link expires.
@@ -49,42 +52,27 @@ impl Users {
         }
         let user = self.new_user(&org, input, UserState::Invited).await?;
         self.authorize_roles(principal, &org, &user.roles).await?;
-        let tx = self.store.write().await?;
-        take_seat(&tx, &org).await?;
-        if let Some(request_id) = &request_id
-            && !claim_request_id(&tx, &org, INVITE_USER, request_id, user.id).await?
-        {
-            drop(tx);
-            let user = self
-                .replayed(&org, INVITE_USER, Some(request_id))
-                .await?
-                .ok_or_else(Error::user_not_found)?;
-            let expires_at = user.created_at + lifetime(&org)?;
-            return Ok(Invited { user, expires_at });
+        let pending = PendingInvite {
+            user,
+            request_id,
+            actor: AuditActor::from(principal),
+            origin: origin.clone(),
+        };
+        match self.invites.submit(org.org_id, pending).await? {
+            Committed::Invited { invited, token } => {
+                self.send_invitation(&org, &invited.user, &token, invited.expires_at)
+                    .await;
+                Ok(*invited)
+            }
+            Committed::Replayed(request_id) => {
+                let user = self
+                    .replayed(&org, INVITE_USER, Some(&request_id))
+                    .await?
+                    .ok_or_else(Error::user_not_found)?;
+                let expires_at = user.created_at + lifetime(&org)?;
+                Ok(Invited { user, expires_at })
+            }
         }
-        tx.repo()
-            .insert_user(org.org_id, &user)
-            .await
-            .map_err(identity_conflict)?;
-        let (token, expires_at) = issue(&tx, &org, user.id).await?;
-        self.audit(
-            &tx,
-            principal,
-            origin,
-            Action::UserInvite,
-            user.id,
-            json!({ "after": profile_json(&user), "invite_expires_at": expires_at }),
-        )
-        .await?;
-        let invited = reload(&tx, &org, user.id).await?;
-        start_presence(&tx, &org, user.id).await?;
-        tx.commit().await?;
-        self.send_invitation(&org, &invited, &token, expires_at)
-            .await;
-        Ok(Invited {
-            user: invited,
-            expires_at,
-        })
     }
 
     pub async fn resend_invite(
@@ -290,4 +278,172 @@ fn invited_only(user: &User) -> Result<()> {
             "the user is not a pending invitation",
         ))
     }
+}
+
+/// Most invitations written in one transaction.
+const MAX_INVITES: usize = 256;
+
+/// An invitation checked and built, waiting for its transaction.
+pub(super) struct PendingInvite {
+    user: User,
+    request_id: Option<String>,
+    actor: AuditActor,
+    origin: Origin,
+}
+
+/// What an invitation's transaction did.
+pub(super) enum Committed {
+    Invited {
+        invited: Box<Invited>,
+        token: String,
+    },
+    /// A concurrent call with the same request id got there first.
+    Replayed(String),
+}
+
+/// The batching writer of invitations (see [`crate::batch`]).
+pub(super) fn invite_writer(store: Store) -> Batcher<PendingInvite, Committed> {
+    Batcher::start(MAX_INVITES, move |org_id, pending: Vec<PendingInvite>| {
+        let store = store.clone();
+        async move { write_invites(&store, org_id, pending).await }
+    })
+}
+
+/// Invitations that arrive together commit together when they all can;
+/// when one of them cannot (a taken email, the last seat, a replayed
+/// request id, a database error), each is written alone and gets its own
+/// answer, as if it had come alone.
+async fn write_invites(
+    store: &Store,
+    org_id: OrgId,
+    pending: Vec<PendingInvite>,
+) -> Vec<Result<Committed>> {
+    let org = match store.read().org(org_id).await {
+        Ok(org) => org,
+        Err(err) => return failed_all(pending.len(), &err.into()),
+    };
+    if pending.len() > 1
+        && let Ok(Some(committed)) = invite_together(store, &org, &pending).await
+    {
+        return committed.into_iter().map(Ok).collect();
+    }
+    let mut outcomes = Vec::with_capacity(pending.len());
+    for invite in &pending {
+        outcomes.push(invite_alone(store, &org, invite).await);
+    }
+    outcomes
+}
+
+/// All of `pending` in one transaction, with one statement per table; `None`
+/// (and nothing written) when one of them cannot be.
+async fn invite_together(
+    store: &Store,
+    org: &OrgSettings,
+    pending: &[PendingInvite],
+) -> Result<Option<Vec<Committed>>> {
+    let tx = store.write().await?;
+    if take_seats(&tx, org, pending.len() as u64).await.is_err() {
+        return Ok(None);
+    }
+    for invite in pending {
+        if let Some(request_id) = &invite.request_id
+            && !claim_request_id(&tx, org, INVITE_USER, request_id, invite.user.id).await?
+        {
+            return Ok(None);
+        }
+    }
+    let repo = tx.repo();
+    let users: Vec<User> = pending.iter().map(|invite| invite.user.clone()).collect();
+    // A conflict is answered precisely by the invitation written alone.
+    if repo.insert_users(org.org_id, &users).await.is_err() {
+        return Ok(None);
+    }
+    let expires_at = Utc::now() + lifetime(org)?;
+    let tokens: Vec<String> = pending.iter().map(|_| new_invite_token()).collect();
+    repo.insert_invites(
+        org.org_id,
+        users
+            .iter()
+            .zip(&tokens)
+            .map(|(user, token)| (user.id, token_hash(token), expires_at))
+            .collect(),
+    )
+    .await?;
+    repo.append_audits(
+        pending
+            .iter()
+            .map(|invite| invited_audit(org, invite, expires_at))
+            .collect(),
+    )
+    .await?;
+    let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
+    let mut stored: HashMap<UserId, User> = repo
+        .users_in(org, &ids)
+        .await?
+        .into_iter()
+        .map(|user| (user.id, user))
+        .collect();
+    start_presence(&tx, org, &ids).await?;
+    tx.commit().await?;
+    let committed = ids
+        .iter()
+        .zip(tokens)
+        .map(|(id, token)| {
+            let user = stored.remove(id).ok_or_else(Error::user_not_found)?;
+            Ok(Committed::Invited {
+                invited: Box::new(Invited { user, expires_at }),
+                token,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Some(committed))
+}
+
+/// One invitation in its own transaction.
+async fn invite_alone(
+    store: &Store,
+    org: &OrgSettings,
+    invite: &PendingInvite,
+) -> Result<Committed> {
+    let user = &invite.user;
+    let tx = store.write().await?;
+    take_seat(&tx, org).await?;
+    if let Some(request_id) = &invite.request_id
+        && !claim_request_id(&tx, org, INVITE_USER, request_id, user.id).await?
+    {
+        return Ok(Committed::Replayed(request_id.clone()));
+    }
+    tx.repo()
+        .insert_user(org.org_id, user)
+        .await
+        .map_err(identity_conflict)?;
+    let (token, expires_at) = issue(&tx, org, user.id).await?;
+    tx.repo()
+        .append_audit(invited_audit(org, invite, expires_at))
+        .await?;
+    let invited = reload(&tx, org, user.id).await?;
+    start_presence(&tx, org, &[user.id]).await?;
+    tx.commit().await?;
+    Ok(Committed::Invited {
+        invited: Box::new(Invited {
+            user: invited,
+            expires_at,
+        }),
+        token,
+    })
+}
+
+fn invited_audit(
+    org: &OrgSettings,
+    invite: &PendingInvite,
+    expires_at: DateTime<Utc>,
+) -> AuditRecord {
+    audit::entry(
+        org.org_id,
+        invite.actor,
+        Action::UserInvite,
+        Some(invite.user.id),
+        &invite.origin,
+        json!({ "after": profile_json(&invite.user), "invite_expires_at": expires_at }),
+    )
 }

@@ -22,10 +22,12 @@ pub use invites::Invited;
 pub use lifecycle::UserPatch;
 
 use catalogue::{Catalogue, build_user};
+use invites::{Committed, PendingInvite};
 
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{PasswordHasher, Principal, authorize, authorize_grant, user_read_scope},
+    batch::Batcher,
     domain::{
         ChangeReason, DisplayName, Email, LoginId, LoginWith, OrgSettings, OrgSlug, Password,
         Permission, ProfileText, RoleName, TeamId, Tombstone, User, UserCriteria, UserFilter,
@@ -110,6 +112,7 @@ pub struct Users {
     store: Store,
     hasher: PasswordHasher,
     mailer: Mailer,
+    invites: Batcher<PendingInvite, Committed>,
 }
 
 const CREATE_USER: &str = "CreateUser";
@@ -117,6 +120,7 @@ const CREATE_USER: &str = "CreateUser";
 impl Users {
     pub fn new(store: Store, hasher: PasswordHasher, mailer: Mailer) -> Self {
         Self {
+            invites: invites::invite_writer(store.clone()),
             store,
             hasher,
             mailer,
@@ -170,7 +174,7 @@ impl Users {
         ))
         .await?;
         let created = reload(&tx, &org, user.id).await?;
-        start_presence(&tx, &org, user.id).await?;
+        start_presence(&tx, &org, &[user.id]).await?;
         tx.commit().await?;
         if req.send_welcome_email {
             let welcome = Welcome {
@@ -428,6 +432,11 @@ pub enum FirstAdmin {
 
 /// Locks the org row for the rest of `tx` and fails unless a seat is free.
 async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
+    take_seats(tx, org, 1).await
+}
+
+/// Takes `count` seats at once, or none.
+async fn take_seats(tx: &WriteTx, org: &OrgSettings, count: u64) -> Result<()> {
     // Without a limit there is nothing to count, and nothing to serialise:
     // users of such an org are created side by side.
     let Some(limit) = org.seat_limit else {
@@ -437,7 +446,7 @@ async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
     // Taking the org's row lock serialises seat counting across replicas.
     repo.lock_org(org.org_id).await?;
     let used = repo.count_seats(org.org_id).await?;
-    if used >= u64::from(limit) {
+    if used + count > u64::from(limit) {
         return Err(Error::ResourceExhausted {
             reason: Reason::SeatLimitReached,
             message: format!("the org's seat limit of {limit} is reached"),
@@ -447,13 +456,13 @@ async fn take_seat(tx: &WriteTx, org: &OrgSettings) -> Result<()> {
     Ok(())
 }
 
-/// Gives a new user their presence row (an event if they are watched).
+/// Gives new users their presence rows (an event for those watched).
 /// Last before the commit: a watched user's event takes the org's presence
 /// sequence lock, which every presence writer of the org waits for, so it
 /// is held briefly.
-async fn start_presence(tx: &WriteTx, org: &OrgSettings, user_id: UserId) -> Result<()> {
+async fn start_presence(tx: &WriteTx, org: &OrgSettings, user_ids: &[UserId]) -> Result<()> {
     tx.repo()
-        .start_presence(org, user_id, ChangeReason::UserActivated, Utc::now())
+        .start_presence(org, user_ids, ChangeReason::UserActivated, Utc::now())
         .await?;
     Ok(())
 }

@@ -261,6 +261,76 @@ async fn concurrent_invites_for_the_last_seat_admit_exactly_one() {
     }
 }
 
+/// Invitations sent at once commit together; one that cannot (a taken
+/// email, twice the same email, a repeated request id) is answered as if it
+/// had come alone, and the others are unharmed: each invitee has their
+/// user, their audit entry and a working link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_sent_together_are_each_answered_as_if_alone() {
+    let (app, sink) = app_with_smtp().await;
+    let mut requests: Vec<pb::InviteUserRequest> = (0..12)
+        .map(|i| invite_request(&format!("batch{i}@example.com"), "Batch"))
+        .collect();
+    requests.push(invite_request("admin@localhost", "Taken"));
+    requests.push(invite_request("twice@example.com", "Twice"));
+    requests.push(invite_request("twice@example.com", "Twice"));
+    for _ in 0..2 {
+        let mut repeated = invite_request("repeated@example.com", "Repeated");
+        repeated.request_id = "invite-repeated".into();
+        requests.push(repeated);
+    }
+    let attempts = requests.into_iter().map(|request| {
+        let mut users = app.admin_users();
+        async move {
+            users
+                .invite_user(request)
+                .await
+                .map(|r| r.into_inner().user.expect("user"))
+        }
+    });
+    let results = futures_join_all(attempts).await;
+
+    let fresh: Vec<&pb::User> = results[..12]
+        .iter()
+        .map(|r| r.as_ref().expect("a fresh email is invited"))
+        .collect();
+    assert!(fresh.iter().all(|u| u.state() == pb::UserState::Invited));
+    let taken = results[12].as_ref().expect_err("taken");
+    assert_eq!(reason(taken), "EMAIL_TAKEN");
+    let twice: Vec<_> = results[13..15].iter().collect();
+    assert_eq!(twice.iter().filter(|r| r.is_ok()).count(), 1, "{twice:?}");
+    let lost = twice
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("one lost");
+    assert_eq!(reason(lost), "EMAIL_TAKEN");
+    let repeated: Vec<&pb::User> = results[15..]
+        .iter()
+        .map(|r| r.as_ref().expect("a repeated request is answered"))
+        .collect();
+    assert_eq!(repeated[0].user_id, repeated[1].user_id);
+
+    // 12 fresh, one of the pair, one for the repeated request.
+    let mails = sink.wait_for(14).await;
+    for user in &fresh {
+        let audited = app
+            .sql_strings(&format!(
+                "SELECT action FROM audit_events WHERE target_user_id = '{}'",
+                user.user_id
+            ))
+            .await;
+        assert_eq!(audited, ["user.invite"], "{}", user.email);
+    }
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("batch7@example.com"))
+        .expect("batch7's invitation");
+    let accepted = accept(&app, &invite_token(mail), "the chosen password")
+        .await
+        .expect("the link works");
+    assert_eq!(accepted.user.expect("user").email, "batch7@example.com");
+}
+
 /// Runs the futures concurrently on the test's runtime.
 async fn futures_join_all<F: std::future::Future + Send + 'static>(
     futures: impl Iterator<Item = F>,
