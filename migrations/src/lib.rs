@@ -14,6 +14,7 @@ mod m20261201_000007_presence_history;
 mod m20261202_000008_tombstone_index;
 mod m20261202_000009_platform;
 mod m20261204_000010_sort_key_bytewise;
+mod m20261204_000011_users_org_id;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_tombstone_index::Migration),
             Box::new(m20261202_000009_platform::Migration),
             Box::new(m20261204_000010_sort_key_bytewise::Migration),
+            Box::new(m20261204_000011_users_org_id::Migration),
         ]
     }
 }

@@ -327,6 +327,9 @@ async fn write_invites(
     {
         return committed.into_iter().map(Ok).collect();
     }
+    if pending.len() > 1 {
+        tracing::debug!(count = pending.len(), "invitations written one by one");
+    }
     let mut outcomes = Vec::with_capacity(pending.len());
     for invite in &pending {
         outcomes.push(invite_alone(store, &org, invite).await);
