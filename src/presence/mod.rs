@@ -324,7 +324,8 @@ impl Presences {
     }
 }
 
-/// A sign-in (or a heartbeat): an OFFLINE user becomes UNAVAILABLE; a
+/// A sign-in within the login's transaction (a heartbeat's goes through
+/// the [`writer`]): an OFFLINE user becomes UNAVAILABLE; a
 /// signed-in one keeps their status. Starts the lease; returns its end.
 pub async fn sign_in(
     tx: &WriteTx,
@@ -335,11 +336,7 @@ pub async fn sign_in(
     let now = presence_time(now);
     let mut guard = tx.repo().lock_presence(org.org_id).await?;
     let before = current(tx, org, user_id, now).await?;
-    let mut after = before.clone();
-    if before.status == PresenceStatus::Offline && before.watched {
-        after.status = PresenceStatus::Unavailable;
-        after.status_changed_at = now;
-    }
+    let after = signed_in(&before, now);
     tx.repo()
         .record_presence(
             &mut guard,
@@ -351,6 +348,17 @@ pub async fn sign_in(
     let until = lease_end(org, now)?;
     tx.repo().set_presence_lease(user_id, Some(until)).await?;
     Ok((after, until))
+}
+
+/// The presence of a user who signs in: an OFFLINE one becomes
+/// UNAVAILABLE; a signed-in one keeps their status.
+fn signed_in(before: &Presence, now: DateTime<Utc>) -> Presence {
+    let mut after = before.clone();
+    if before.status == PresenceStatus::Offline && before.watched {
+        after.status = PresenceStatus::Unavailable;
+        after.status_changed_at = now;
+    }
+    after
 }
 
 fn lease_end(org: &OrgSettings, now: DateTime<Utc>) -> Result<DateTime<Utc>> {

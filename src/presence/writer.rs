@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{authorize_manage, lease_end, not_active};
+use super::{authorize_manage, lease_end, not_active, signed_in};
 use crate::{
     audit::{self, Action, AuditActor, Origin},
     auth::{Principal, authorize},
@@ -216,18 +216,12 @@ fn apply(
                 audit,
             })
         }
-        Change::Heartbeat => {
-            if before.status == PresenceStatus::Offline && before.watched {
-                after.status = PresenceStatus::Unavailable;
-                after.status_changed_at = now;
-            }
-            Ok(Applied {
-                reason: ChangeReason::SignedIn,
-                after,
-                renews_lease: true,
-                audit: None,
-            })
-        }
+        Change::Heartbeat => Ok(Applied {
+            reason: ChangeReason::SignedIn,
+            after: signed_in(before, now),
+            renews_lease: true,
+            audit: None,
+        }),
         Change::ChatLoad { active_chats } => {
             if !before.watched {
                 return Err(not_active());
