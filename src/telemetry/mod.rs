@@ -184,10 +184,14 @@ pub fn init(config: &Config) -> Result<TelemetryGuard, TelemetryError> {
     let logged = filter.and(filter_fn(|meta| {
         !(meta.is_span() && meta.target().starts_with("sea_orm"))
     }));
-    tracing_subscriber::registry()
-        .with(fmt.with_filter(logged))
-        .with(otel)
-        .try_init()?;
+    let logging = tracing_subscriber::registry().with(fmt.with_filter(logged));
+    // Not `.with(otel)` with an `Option`: a `None` layer declares interest
+    // in every callsite, so every span the log filter drops would still be
+    // checked at each call and kept in the registry.
+    match otel {
+        Some(otel) => logging.with(otel).try_init()?,
+        None => logging.try_init()?,
+    }
     if let Some(addr) = config.metrics_listen {
         let scheme = if config.tls_files().is_some() {
             "https"
