@@ -45,6 +45,21 @@ async fn signed_in_agent(app: &TestApp, email: &str) -> (String, String) {
     (user.user_id, token)
 }
 
+/// `n` signed-in agents, a user who never signed in, and a watch of the
+/// org past its snapshot (with the snapshot's sequence).
+async fn agents_under_watch(
+    app: &TestApp,
+    n: usize,
+) -> (Vec<(String, String)>, pb::User, Watch, u64) {
+    let agents = signed_in_agents(app, n).await;
+    let offline = app.create_user("off@example.com", "Off", &["agent"]).await;
+    let mut watch = Watch::open(&mut admin(app), watch_all())
+        .await
+        .expect("watch");
+    let start = watch.snapshot().await;
+    (agents, offline, watch, start)
+}
+
 /// `n` signed-in agents.
 async fn signed_in_agents(app: &TestApp, n: usize) -> Vec<(String, String)> {
     let mut agents = Vec::new();
@@ -176,6 +191,15 @@ impl Watch {
             }
             Kind::Unspecified => panic!("unspecified event kind"),
         }
+    }
+
+    /// The chat loads seen for the user, in order.
+    fn loads_of(&self, user_id: &str) -> Vec<u32> {
+        self.loads
+            .iter()
+            .filter(|(user, _)| user == user_id)
+            .map(|(_, chats)| *chats)
+            .collect()
     }
 
     /// Reads up to and including the snapshot's end marker.
@@ -427,12 +451,7 @@ async fn chat_load_sets_capacity_and_bad_loads_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_chat_loads_each_get_their_answer_and_reach_watchers_in_order() {
     let app = spawn_app().await;
-    let agents = signed_in_agents(&app, 8).await;
-    let offline = app.create_user("off@example.com", "Off", &["agent"]).await;
-    let mut watch = Watch::open(&mut admin(&app), watch_all())
-        .await
-        .expect("watch");
-    let start = watch.snapshot().await;
+    let (agents, offline, mut watch, start) = agents_under_watch(&app, 8).await;
 
     const REPORTS: u32 = 25;
     let mut routers = Vec::new();
@@ -461,13 +480,11 @@ async fn concurrent_chat_loads_each_get_their_answer_and_reach_watchers_in_order
     watch.until(total).await;
     assert_eq!(watch.changes, (start + 1..=total).collect::<Vec<_>>());
     for (agent, _) in &agents {
-        let loads: Vec<u32> = watch
-            .loads
-            .iter()
-            .filter(|(user, _)| user == agent)
-            .map(|(_, chats)| *chats)
-            .collect();
-        assert_eq!(loads, (1..=REPORTS).collect::<Vec<_>>(), "{agent}");
+        assert_eq!(
+            watch.loads_of(agent),
+            (1..=REPORTS).collect::<Vec<_>>(),
+            "{agent}"
+        );
     }
 }
 
@@ -477,12 +494,7 @@ async fn concurrent_chat_loads_each_get_their_answer_and_reach_watchers_in_order
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn availability_heartbeats_and_loads_sent_together_are_each_answered_as_if_alone() {
     let app = spawn_app().await;
-    let agents = signed_in_agents(&app, 6).await;
-    let offline = app.create_user("off@example.com", "Off", &["agent"]).await;
-    let mut watch = Watch::open(&mut admin(&app), watch_all())
-        .await
-        .expect("watch");
-    let start = watch.snapshot().await;
+    let (agents, offline, mut watch, start) = agents_under_watch(&app, 6).await;
 
     const ROUNDS: u32 = 10;
     let mut writers = Vec::new();
@@ -526,13 +538,11 @@ async fn availability_heartbeats_and_loads_sent_together_are_each_answered_as_if
     watch.until(latest).await;
     assert_eq!(watch.changes, (start + 1..=latest).collect::<Vec<_>>());
     for (agent, _) in &agents {
-        let loads: Vec<u32> = watch
-            .loads
-            .iter()
-            .filter(|(user, _)| user == agent)
-            .map(|(_, chats)| *chats)
-            .collect();
-        assert_eq!(loads, (1..=ROUNDS).collect::<Vec<_>>(), "{agent}");
+        assert_eq!(
+            watch.loads_of(agent),
+            (1..=ROUNDS).collect::<Vec<_>>(),
+            "{agent}"
+        );
         assert_eq!(watch.state[agent], get(&app, agent).await);
     }
     // Every change of another's status (the only ones to UNAVAILABLE here)
