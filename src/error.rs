@@ -29,6 +29,10 @@ named_enum! {
         LoginIdTaken => "LOGIN_ID_TAKEN",
         SeatLimitReached => "SEAT_LIMIT_REACHED",
         InvalidCredentials => "INVALID_CREDENTIALS",
+        /// A session token whose session ran out (its lifetime, the org's
+        /// session lifetime, has passed): sign in again. The token's holder
+        /// learns only about their own session.
+        SessionExpired => "SESSION_EXPIRED",
         MissingCredentials => "MISSING_CREDENTIALS",
         PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
         PermissionDenied => "PERMISSION_DENIED",

@@ -343,8 +343,11 @@ pub fn markdown() -> String {
          request (a role change applies at once), or an API key's scopes. The authentication \
          layer refuses a call whose caller cannot pass the **callers** column \
          (`PERMISSION_DENIED`); the RPC then acts only **on whom** the table says, and answers \
-         `PERMISSION_DENIED` for anyone else. Nothing reaches another org: its users, teams and \
-         keys are `NOT_FOUND`.\n\n",
+         `PERMISSION_DENIED` for anyone else. \"But self\" is a rule of the change, not a \
+         permission: suspending or deleting oneself is `FAILED_PRECONDITION` with reason \
+         `SELF_ACTION`; suspending, deleting or demoting the org's last active admin is \
+         `FAILED_PRECONDITION` with reason `LAST_ADMIN`. Nothing reaches another org: its users, teams and keys are \
+         `NOT_FOUND`.\n\n",
     );
     let administrative: Vec<String> = PermissionSet::administrative()
         .iter()

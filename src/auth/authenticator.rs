@@ -208,10 +208,16 @@ impl Authenticator {
         }
         let invalid = || Error::Unauthenticated(Reason::InvalidCredentials);
         let read = self.store.read();
-        let session = read
-            .session_by_token_hash(&token_hash(token), Utc::now())
-            .await?
-            .ok_or_else(invalid)?;
+        let (hash, now) = (token_hash(token), Utc::now());
+        let Some(session) = read.session_by_token_hash(&hash, now).await? else {
+            // Only the token's holder can ask about its session: telling
+            // them it expired says nothing about anyone else.
+            return Err(if read.session_expired(&hash, now).await? {
+                Error::Unauthenticated(Reason::SessionExpired)
+            } else {
+                invalid()
+            });
+        };
         let org = read.org(session.org_id).await?;
         if org.state != OrgState::Active {
             return Err(Error::org_suspended());

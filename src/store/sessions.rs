@@ -32,6 +32,21 @@ impl<C: ConnectionTrait> Repo<'_, C> {
         Ok(())
     }
 
+    /// Whether a session with this token hash is kept but has expired
+    /// (expired sessions are cleared when their user next signs in).
+    pub async fn session_expired(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::TokenHash.eq(token_hash))
+            .filter(sessions::Column::ExpiresAt.lte(now))
+            .one(self.conn())
+            .await?
+            .is_some())
+    }
+
     /// The unexpired session with this token hash.
     pub async fn session_by_token_hash(
         &self,

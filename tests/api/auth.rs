@@ -308,7 +308,16 @@ async fn an_expired_session_is_refused_and_a_new_one_takes_its_place() {
         .await
         .expect_err("expired");
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert_eq!(reason(&status), "INVALID_CREDENTIALS");
+    assert_eq!(reason(&status), "SESSION_EXPIRED");
+    let garbage = app
+        .auth_as("not-a-session-token")
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect_err("garbage");
+    assert_eq!(
+        (garbage.code(), reason(&garbage).as_str()),
+        (Code::Unauthenticated, "INVALID_CREDENTIALS")
+    );
     let fresh = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.session_token;
     app.auth_as(&fresh)
         .who_am_i(pb::WhoAmIRequest {})
