@@ -1,5 +1,6 @@
 //! Compiles `proto/` with protox (pure Rust), so building needs no system `protoc`,
-//! writes the descriptor set that server reflection serves, and generates the
+//! writes the descriptor sets that server reflection serves (`roster.v1`, and
+//! the google.rpc error details it sends), and generates the
 //! NUL check of every message (see `api::wire`).
 
 use std::{env, fmt::Write as _, fs, path::PathBuf};
@@ -17,6 +18,7 @@ const UNCHECKED: &[&str] = &[".roster.v1.LoginRequest"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=vendor/googleapis");
     let files: Vec<PathBuf> = fs::read_dir("proto/roster/v1")?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
@@ -28,6 +30,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&files, ["proto"])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("roster_descriptor.bin"), fds.encode_to_vec())?;
+    // For reflection only: tonic-types has the Rust types of the details.
+    let error_details = protox::compile(
+        ["google/rpc/error_details.proto", "google/rpc/status.proto"],
+        ["vendor/googleapis"],
+    )?;
+    fs::write(
+        out.join("error_details_descriptor.bin"),
+        error_details.encode_to_vec(),
+    )?;
     fs::write(out.join("roster_nul_checks.rs"), nul_checks(&fds)?)?;
     tonic_prost_build::configure()
         // RPCs not written yet answer UNIMPLEMENTED through the default stubs.

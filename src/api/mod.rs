@@ -47,6 +47,12 @@ pub mod pb {
     /// The encoded descriptor set of `roster.v1`, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/roster_descriptor.bin"));
+
+    /// The encoded descriptor set of `google.rpc`'s error details and
+    /// `Status`, served by reflection so a client can decode the details of
+    /// an error with nothing else.
+    pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/error_details_descriptor.bin"));
 }
 
 /// Fully qualified names of the roster.v1 services, for health and reflection.

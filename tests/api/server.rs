@@ -122,6 +122,68 @@ async fn reflection_v1_and_v1alpha_list_every_service() {
     );
 }
 
+/// The error details Roster sends are described by reflection, and so is
+/// what they import, so a generic client decodes them (grpcurl, `buf curl`).
+#[tokio::test]
+async fn reflection_describes_the_error_details_roster_sends() {
+    let app = spawn_app().await;
+    for (symbol, fields) in [
+        (
+            "google.rpc.ErrorInfo",
+            &["reason", "domain", "metadata"][..],
+        ),
+        ("google.rpc.BadRequest", &["field_violations"][..]),
+        ("google.rpc.PreconditionFailure", &["violations"][..]),
+        ("google.rpc.QuotaFailure", &["violations"][..]),
+        ("google.rpc.Status", &["code", "message", "details"][..]),
+    ] {
+        let v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) =
+            reflect_v1(
+                app.channel.clone(),
+                v1::server_reflection_request::MessageRequest::FileContainingSymbol(symbol.into()),
+            )
+            .await
+        else {
+            panic!("{symbol}: no file descriptor");
+        };
+        let files: Vec<prost_types::FileDescriptorProto> = files
+            .file_descriptor_proto
+            .iter()
+            .map(|bytes| {
+                prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("descriptor")
+            })
+            .collect();
+        let name = symbol.trim_start_matches("google.rpc.");
+        let message = files
+            .iter()
+            .filter(|f| f.package() == "google.rpc")
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("{symbol} not described"));
+        for field in fields {
+            assert!(
+                message.field.iter().any(|f| f.name() == *field),
+                "{symbol} lacks {field}"
+            );
+        }
+        // What the files import is described too (clients ask by file name).
+        for import in files.iter().flat_map(|f| &f.dependency) {
+            let answer = reflect_v1(
+                app.channel.clone(),
+                v1::server_reflection_request::MessageRequest::FileByFilename(import.clone()),
+            )
+            .await;
+            assert!(
+                matches!(
+                    answer,
+                    v1::server_reflection_response::MessageResponse::FileDescriptorResponse(_)
+                ),
+                "{symbol}: {import} not described: {answer:?}"
+            );
+        }
+    }
+}
+
 /// What a client that has only reflection does: fetch the descriptor of
 /// `AuthService`, find `Login` and its request fields by name, build the
 /// request from field numbers alone, and call it.
