@@ -1834,6 +1834,11 @@ async fn users_import_then_imports_show_list_and_report() {
     assert!(dry.success, "dry run failed: {}", dry.stderr);
     let dry = dry.json();
     assert_eq!(dry["dry_run"], true);
+    // As a table, a dry run says what it would import, never "IMPORTED".
+    let table = ctl.run(&["users", "import", path, "--dry-run"], "").await;
+    assert!(table.success, "dry run failed: {}", table.stderr);
+    assert_eq!(table_value(&table.stdout, "WOULD IMPORT"), "0");
+    assert!(!table.stdout.contains("IMPORTED"), "{}", table.stdout);
     assert_eq!(
         (&dry["imported_rows"], &dry["failed_rows"]),
         (&Value::from(0), &Value::from(2))
@@ -1861,7 +1866,7 @@ async fn users_import_then_imports_show_list_and_report() {
         .map(|j| j["import_job_id"].as_str().expect("id"))
         .map(|id| if id == job_id { "first" } else { "dry" })
         .collect();
-    assert_eq!(ids, vec!["dry", "first"]);
+    assert_eq!(ids, vec!["dry", "dry", "first"]);
     let table = ctl.run(&["imports", "list"], "").await;
     assert!(table.stdout.starts_with("ID "), "{}", table.stdout);
     assert!(

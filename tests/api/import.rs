@@ -177,7 +177,8 @@ async fn files_that_cannot_be_read_fail_and_import_nothing() {
         ("", "the file is empty"),
         (
             "name,email\nAna,ana@example.com\n",
-            "lacks the columns first_name, last_name, login_id",
+            "lacks the columns first_name, last_name, login_id; it names name, email; \
+             expected first_name, last_name, login_id, email (and optionally roles, teams)",
         ),
         ("first_name,last_name,login_id\n", "lacks the columns email"),
         // PostgreSQL text cannot hold NUL: refused in the header, on both stores.

@@ -207,7 +207,15 @@ pub fn job_rows(job: &ImportJobView) -> Vec<(&'static str, String)> {
         ("FILE", job.file_name.clone()),
         ("STATUS", short_status(&job.status).to_owned()),
         ("ROWS", job.total_rows.to_string()),
-        ("IMPORTED", job.imported_rows.to_string()),
+        // A dry run created nobody: its count is of the rows it would import.
+        (
+            if job.dry_run {
+                "WOULD IMPORT"
+            } else {
+                "IMPORTED"
+            },
+            job.imported_rows.to_string(),
+        ),
         ("FAILED", job.failed_rows.to_string()),
         ("DRY RUN", yes_no(job.dry_run).to_owned()),
         (

@@ -131,6 +131,7 @@ impl<R: Read> Read for CrlfToLf<R> {
 pub(super) fn parse_header(record: &csv::ByteRecord) -> Parsed {
     let mut columns = HashMap::new();
     let mut ignored = Vec::new();
+    let mut found = Vec::new();
     for (i, raw) in record.iter().enumerate() {
         let Ok(name) = std::str::from_utf8(raw) else {
             return Parsed::Fatal("the header row is not UTF-8".into());
@@ -139,6 +140,9 @@ pub(super) fn parse_header(record: &csv::ByteRecord) -> Parsed {
             return Parsed::Fatal("the header row (line 1) holds NUL (U+0000)".into());
         }
         let name = name.trim_start_matches('\u{feff}').trim().to_lowercase();
+        if !name.is_empty() {
+            found.push(name.clone());
+        }
         match REQUIRED.iter().chain(OPTIONAL.iter()).find(|c| **c == name) {
             Some(known) => {
                 columns.insert(*known, i);
@@ -153,9 +157,16 @@ pub(super) fn parse_header(record: &csv::ByteRecord) -> Parsed {
         .copied()
         .collect();
     if !missing.is_empty() {
+        let found = if found.is_empty() {
+            "no column".to_owned()
+        } else {
+            found.join(", ")
+        };
         return Parsed::Fatal(format!(
-            "the header row lacks the columns {}: the first line must name first_name, last_name, login_id, email (and optionally roles, teams)",
-            missing.join(", ")
+            "the header row lacks the columns {}; it names {found}; expected {} (and optionally {})",
+            missing.join(", "),
+            REQUIRED.join(", "),
+            OPTIONAL.join(", "),
         ));
     }
     Parsed::Header { columns, ignored }
