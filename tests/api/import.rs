@@ -146,11 +146,12 @@ async fn a_bom_crlf_quotes_and_extra_columns_are_understood() {
     let csv = "\u{feff}first_name,last_name,login_id,email,shoe_size\r\n\
                \"Smith, Jr.\",\"O\"\"Neil\",,jr@example.com,42\r\n\
                \"Multi\nLine\",Name,,multi@example.com,1\r\n\
-               Zoe,Ng,,zoe@example.com,7\r\n";
+               Zoe,Ng,,zoe@example.com,7\r\n\
+               Last,\"Tab\tHere\",,last@example.com,8\r\n";
     let job = import(&app, csv).await;
     assert_eq!(
         (job.total_rows, job.imported_rows),
-        (3, 2),
+        (4, 2),
         "{}",
         report(&app, &job).await
     );
@@ -162,6 +163,8 @@ async fn a_bom_crlf_quotes_and_extra_columns_are_understood() {
     // A line break inside a name is a control character: refused, at the
     // line the row starts on.
     assert!(text.contains("line 3: first_name: INVALID_NAME"), "{text}");
+    // The report names the column at fault.
+    assert!(text.contains("line 6: last_name: INVALID_NAME"), "{text}");
     assert!(emails(&app).await.contains(&"jr@example.com".to_owned()));
     let names = app
         .sql_strings("SELECT display_name FROM users WHERE email = 'jr@example.com'")

@@ -53,8 +53,21 @@ impl RowChecker<'_> {
             })?,
             (raw, _) => Email::parse(raw).map_err(|e| problem("email", e))?,
         };
-        let name = format!("{} {}", cell("first_name"), cell("last_name"));
-        let display_name = DisplayName::parse(name.trim()).map_err(|e| problem("first_name", e))?;
+        let (first, last) = (cell("first_name"), cell("last_name"));
+        let display_name = DisplayName::parse(format!("{first} {last}").trim()).map_err(|e| {
+            // Name the column at fault: the last name when it alone fails.
+            let last_at_fault = DisplayName::parse(first).is_ok()
+                && !last.is_empty()
+                && DisplayName::parse(last).is_err();
+            problem(
+                if last_at_fault {
+                    "last_name"
+                } else {
+                    "first_name"
+                },
+                e,
+            )
+        })?;
         let roles = match split(cell("roles")) {
             names if names.is_empty() => self.options.default_roles.clone(),
             names => names
