@@ -1815,6 +1815,21 @@ async fn users_import_then_imports_show_list_and_report() {
         "{}",
         report.stdout
     );
+    let lines = ctl
+        .run(&["imports", "report", &job_id, "--json"], "")
+        .await
+        .json();
+    let line = &lines["lines"][0];
+    assert_eq!(
+        (&line["line"], &line["column"], &line["reason"]),
+        (
+            &Value::from(3),
+            &Value::from("email"),
+            &Value::from("INVALID_EMAIL")
+        ),
+        "{lines}"
+    );
+    assert!(line["message"].is_string(), "{lines}");
 
     // A dry run of the same file, as JSON: Ana is now taken.
     let dry = ctl
