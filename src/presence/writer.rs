@@ -183,7 +183,12 @@ fn apply(
             if before.status == PresenceStatus::Offline {
                 return Err(Error::failed_precondition(
                     Reason::UserOffline,
-                    "the user is OFFLINE: they must sign in first",
+                    if by.is_none() {
+                        "you are OFFLINE: your presence lease ran out (no heartbeat within the \
+                         org's presence lease) or you signed out; a heartbeat signs you back in"
+                    } else {
+                        "the user is OFFLINE: they must sign in first"
+                    },
                 ));
             }
             if *status == PresenceStatus::Available && !before.can_handle_chats {

@@ -149,24 +149,45 @@ impl Running {
     async fn json_lines_until(&mut self, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
         let mut seen = Vec::new();
         loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), self.lines.recv()).await;
-            let Ok(Some(line)) = line else {
-                let stderr = self.stop();
-                panic!(
-                    "no wanted line ({}) after {seen:?}; stderr: {stderr}",
-                    if line.is_err() {
-                        "timed out"
-                    } else {
-                        "stdout ended"
-                    }
-                );
-            };
+            let line = self.next_line(&format!("{seen:?}")).await;
             let value: Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
             let done = wanted(&value);
             seen.push(value);
             if done {
                 return seen;
+            }
+        }
+    }
+
+    /// Reads stdout lines up to the first one `wanted` accepts.
+    async fn line_until(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let mut seen = Vec::new();
+        loop {
+            let line = self.next_line(&format!("{seen:?}")).await;
+            if wanted(&line) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+
+    /// The next stdout line; fails with the command's stderr if it ends
+    /// first or writes nothing within 30 s (after `seen`).
+    async fn next_line(&mut self, seen: &str) -> String {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.recv()).await;
+        match line {
+            Ok(Some(line)) => line,
+            _ => {
+                let stderr = self.stop();
+                panic!(
+                    "no wanted line ({}) after {seen}; stderr: {stderr}",
+                    if line.is_err() {
+                        "timed out"
+                    } else {
+                        "stdout ended"
+                    }
+                );
             }
         }
     }
@@ -1549,6 +1570,83 @@ async fn my_user_id(ctl: &Ctl) -> String {
         .as_str()
         .expect("user_id")
         .to_owned()
+}
+
+/// The status of one user's presence, as the admin reads it.
+async fn status_of(ctl: &Ctl, user_id: &str) -> String {
+    let run = ctl.run(&["presence", "get", user_id, "--json"], "").await;
+    assert!(run.success, "get failed: {}", run.stderr);
+    run.json()[0]["status"].as_str().expect("status").to_owned()
+}
+
+/// `presence set --hold` keeps one's presence past the lease, where a
+/// presence nobody beats for turns OFFLINE; an OFFLINE `set` says why and
+/// what to run, and `presence heartbeat` brings the presence back.
+#[tokio::test]
+async fn presence_hold_keeps_the_lease_and_heartbeat_brings_an_offline_user_back() {
+    let app = spawn_app().await;
+    app.update_org(
+        roster::api::pb::OrgSettings {
+            presence_lease: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
+            ..Default::default()
+        },
+        &["presence_lease"],
+    )
+    .await;
+    let carol = app
+        .create_user("carol@example.com", "Carol", &["agent"])
+        .await;
+    app.login("carol@example.com", crate::helpers::USER_PASSWORD)
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let admin_id = my_user_id(&ctl).await;
+
+    let mut held = ctl.spawn(&["presence", "set", "available", "--hold"]);
+    let row = held.line_until(|line| line.contains(&admin_id)).await;
+    assert!(row.contains("AVAILABLE"), "{row}");
+    // Past the 5 s lease: Carol, whom nobody beats for, is OFFLINE.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        status_of(&ctl, &carol.user_id).await,
+        "PRESENCE_STATUS_OFFLINE"
+    );
+    assert_eq!(
+        status_of(&ctl, &admin_id).await,
+        "PRESENCE_STATUS_AVAILABLE"
+    );
+    held.stop();
+
+    // Once the lease has run out, setting one's status says why and what to run.
+    app.sql(&format!(
+        "UPDATE presence SET status = 'offline', active_chats = 0 WHERE user_id = '{admin_id}'"
+    ))
+    .await;
+    let refused = ctl.run(&["presence", "set", "available"], "").await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("USER_OFFLINE"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("lease ran out"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("rosterctl presence heartbeat"),
+        "{}",
+        refused.stderr
+    );
+    let beat = ctl.run(&["presence", "heartbeat", "--json"], "").await;
+    assert!(beat.success, "heartbeat failed: {}", beat.stderr);
+    assert_eq!(beat.json()["status"], "PRESENCE_STATUS_UNAVAILABLE");
+    let set = ctl.run(&["presence", "set", "available"], "").await;
+    assert!(set.success, "set failed: {}", set.stderr);
 }
 
 /// The `user_id` of each presence in a `--json` array.

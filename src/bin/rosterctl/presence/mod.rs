@@ -34,6 +34,10 @@ pub enum PresenceCommand {
     /// the chats.handle permission; setting someone else needs
     /// presence.manage, or presence.manage_team for members of your teams.
     /// Prints the resulting presence.
+    ///
+    /// Your own presence lasts while your client sends heartbeats: without
+    /// them it turns OFFLINE when the org's presence lease (60 s by default)
+    /// runs out. --hold keeps sending them until Ctrl-C.
     Set {
         /// The new status.
         #[arg(value_enum)]
@@ -41,7 +45,13 @@ pub enum PresenceCommand {
         /// Id of the user [default: yourself].
         #[arg(long = "user", value_name = "USER_ID")]
         user_id: Option<String>,
+        /// Keep your presence until Ctrl-C by sending heartbeats.
+        #[arg(long, conflicts_with = "user_id")]
+        hold: bool,
     },
+    /// Renew your presence lease once; OFFLINE because the lease ran out,
+    /// you come back UNAVAILABLE. Prints your presence.
+    Heartbeat,
     /// Show the presence of one or more users, in the order given.
     Get {
         /// Ids of the users.
@@ -136,21 +146,44 @@ pub async fn run(
     out: Output,
 ) -> Result<(), CliError> {
     match command {
-        PresenceCommand::Set { status, user_id } => {
+        PresenceCommand::Set {
+            status,
+            user_id,
+            hold,
+        } => {
+            let own = user_id.is_none();
             let presence = signed_in
                 .presence()
                 .set_availability(pb::SetAvailabilityRequest {
                     user_id: user_id.unwrap_or_default(),
                     status: pb::PresenceStatus::from(status) as i32,
                 })
-                .await?
+                .await
+                .inspect_err(|status| {
+                    if own && offline(status) {
+                        note(
+                            "hint: you are OFFLINE: your presence lease ran out (no heartbeat) \
+                             or you signed out; run rosterctl presence heartbeat, then set it \
+                             again with --hold to keep it",
+                        );
+                    }
+                })?
                 .into_inner()
                 .presence
-                .ok_or_else(|| CliError::msg("the server's response carries no presence"))?;
-            if out.json {
-                return out.json(&PresenceView::from(presence));
+                .ok_or_else(no_presence)?;
+            print_presence(presence, out)?;
+            if hold {
+                hold_presence(signed_in).await?;
             }
-            emit(render(&presence_table(&[&presence], None, Utc::now())))
+            Ok(())
+        }
+        PresenceCommand::Heartbeat => {
+            let beat = signed_in
+                .presence()
+                .heartbeat(pb::HeartbeatRequest {})
+                .await?
+                .into_inner();
+            print_presence(beat.presence.ok_or_else(no_presence)?, out)
         }
         PresenceCommand::Get { user_ids } => {
             let presences = signed_in
@@ -165,6 +198,48 @@ pub async fn run(
             list_presence(signed_in, filter, pages, out).await
         }
         PresenceCommand::Watch { filter } => watch::watch(signed_in, filter, out).await,
+    }
+}
+
+fn no_presence() -> CliError {
+    CliError::msg("the server's response carries no presence")
+}
+
+fn print_presence(presence: pb::Presence, out: Output) -> Result<(), CliError> {
+    if out.json {
+        return out.json(&PresenceView::from(presence));
+    }
+    emit(render(&presence_table(&[&presence], None, Utc::now())))
+}
+
+/// Whether the call was refused because the user is OFFLINE.
+fn offline(status: &tonic::Status) -> bool {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .is_some_and(|info| info.reason == "USER_OFFLINE")
+}
+
+/// Sends heartbeats at the interval the server asks for until Ctrl-C; a
+/// failed heartbeat ends it with its error.
+async fn hold_presence(signed_in: &SignedIn) -> Result<(), CliError> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    note("holding your presence: heartbeats until Ctrl-C");
+    loop {
+        let beat = signed_in
+            .presence()
+            .heartbeat(pb::HeartbeatRequest {})
+            .await?
+            .into_inner();
+        let interval = beat
+            .heartbeat_interval
+            .and_then(|d| std::time::Duration::try_from(d).ok())
+            .unwrap_or(std::time::Duration::from_secs(10));
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            signal = &mut ctrl_c => return watch::interrupted(signal),
+        }
     }
 }
 

@@ -94,8 +94,8 @@ pub(super) async fn watch(
     }
 }
 
-/// Ctrl-C is how a watch ends: successfully.
-fn interrupted(signal: std::io::Result<()>) -> Result<(), CliError> {
+/// Ctrl-C is how a watch or a hold ends: successfully.
+pub(super) fn interrupted(signal: std::io::Result<()>) -> Result<(), CliError> {
     signal.map_err(|e| CliError::msg(format!("cannot listen for Ctrl-C: {e}")))
 }
 
