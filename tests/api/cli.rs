@@ -1572,6 +1572,37 @@ async fn my_user_id(ctl: &Ctl) -> String {
         .to_owned()
 }
 
+/// A server that is not there: the error says what to check.
+#[tokio::test]
+async fn a_server_that_does_not_answer_gets_a_hint() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let ctl = Ctl::at(format!("http://127.0.0.1:{port}"));
+    let failed = ctl
+        .run(
+            &[
+                "login",
+                "--org",
+                ORG,
+                "--login",
+                ADMIN_EMAIL,
+                "--password-stdin",
+            ],
+            "x\n",
+        )
+        .await;
+    assert!(!failed.success);
+    assert!(
+        failed
+            .stderr
+            .contains("is rosterd running, and is the port right?"),
+        "{}",
+        failed.stderr
+    );
+}
+
 /// The status of one user's presence, as the admin reads it.
 async fn status_of(ctl: &Ctl, user_id: &str) -> String {
     let run = ctl.run(&["presence", "get", user_id, "--json"], "").await;

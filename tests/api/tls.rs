@@ -297,6 +297,30 @@ async fn rosterctl_speaks_tls_and_mutual_tls_and_never_falls_back_to_plaintext()
         .await;
     assert!(signed_in.success, "{}", signed_in.stderr);
 
+    // And a TLS server behind an http:// URL.
+    let ctl_plain = Ctl::at(format!("http://localhost:{}", addr.port()));
+    let failed = ctl_plain
+        .run(
+            &[
+                "login",
+                "--org",
+                "default",
+                "--login",
+                "a@b.c",
+                "--password-stdin",
+            ],
+            "x\n",
+        )
+        .await;
+    assert!(!failed.success);
+    assert!(
+        failed
+            .stderr
+            .contains("if the server serves TLS, use an https:// URL"),
+        "{}",
+        failed.stderr
+    );
+
     // A plaintext server behind an https:// URL is a clear error.
     let plain = TestDatabase::create().await;
     let (plain_addr, _plain_server) = start(Config::for_tests(plain.url.clone())).await;

@@ -39,6 +39,9 @@ pub fn report(err: &CliError) {
                 code_name(status.code()),
                 status.message()
             ));
+            if let Some(hint) = connection_hint(status) {
+                note(format!("hint: {hint}"));
+            }
             let violations = status
                 .get_details_bad_request()
                 .map(|bad_request| bad_request.field_violations)
@@ -64,6 +67,36 @@ pub fn report(err: &CliError) {
         }
         CliError::NotSignedIn => note("error: not signed in: run rosterctl login"),
         CliError::Message(message) => note(format!("error: {message}")),
+    }
+}
+
+/// What to try when the call failed in the connection rather than in the
+/// server (tonic reports those as statuses too, with the cause as source).
+fn connection_hint(status: &Status) -> Option<&'static str> {
+    let cause = chain(status);
+    if let Some(hint) = unreachable_hint(&cause) {
+        Some(hint)
+    } else if status.code() == Code::Unknown && cause.contains("transport error") {
+        Some(
+            "the connection broke before an answer: if the server serves TLS, use an \
+             https:// URL (with --ca-cert when its CA is private); if plaintext, http://",
+        )
+    } else {
+        None
+    }
+}
+
+/// What to try when nothing answered: `cause` is the error chain.
+pub fn unreachable_hint(cause: &str) -> Option<&'static str> {
+    if cause.contains("Connection refused") {
+        Some(
+            "nothing answers at that address: is rosterd running, and is the port right? \
+             (--server or ROSTER_SERVER)",
+        )
+    } else if cause.contains("timed out") || cause.contains("deadline has elapsed") {
+        Some("no answer in time: is the host reachable, and is it the right address?")
+    } else {
+        None
     }
 }
 

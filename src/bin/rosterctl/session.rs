@@ -330,9 +330,11 @@ fn connect_error(server: &str, err: &tonic::transport::Error) -> CliError {
     let hint = if server.starts_with("https://")
         && (cause.contains("corrupt message") || cause.contains("InvalidContentType"))
     {
-        " (the server does not speak TLS: is it plaintext, at http://?)"
+        " (the server does not speak TLS: is it plaintext, at http://?)".to_owned()
     } else {
-        ""
+        crate::error::unreachable_hint(&cause)
+            .map(|hint| format!(" ({hint})"))
+            .unwrap_or_default()
     };
     CliError::msg(format!("cannot connect to {server}: {cause}{hint}"))
 }
