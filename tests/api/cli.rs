@@ -1572,6 +1572,28 @@ async fn my_user_id(ctl: &Ctl) -> String {
         .to_owned()
 }
 
+/// Completion scripts for each shell and the man page, with no server and
+/// no session.
+#[tokio::test]
+async fn completion_scripts_and_the_man_page_need_no_server() {
+    let ctl = Ctl::at("http://127.0.0.1:9".into());
+    for (shell, marker) in [
+        ("bash", "complete -F _rosterctl"),
+        ("zsh", "#compdef rosterctl"),
+        ("fish", "complete -c rosterctl"),
+    ] {
+        let run = ctl.run(&["completion", shell], "").await;
+        assert!(run.success, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        // Subcommands are completed.
+        assert!(run.stdout.contains("presence"), "{shell}");
+    }
+    let man = ctl.run(&["man"], "").await;
+    assert!(man.success, "{}", man.stderr);
+    assert!(man.stdout.contains(".TH rosterctl 1"), "{}", man.stdout);
+    assert!(man.stdout.contains("presence"), "{}", man.stdout);
+}
+
 /// A server that is not there: the error says what to check.
 #[tokio::test]
 async fn a_server_that_does_not_answer_gets_a_hint() {

@@ -35,7 +35,7 @@ mod users;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tonic::Code;
 
 use crate::{
@@ -45,7 +45,7 @@ use crate::{
     imports::ImportsCommand,
     keys::KeysCommand,
     orgs::OrgsCommand,
-    output::{Output, note},
+    output::{Output, note, write_raw},
     presence::PresenceCommand,
     report::ReportCommand,
     roles::RolesCommand,
@@ -61,7 +61,10 @@ const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let uses_session = !matches!(cli.command, Command::Login(_) | Command::Orgs(_));
+    let uses_session = !matches!(
+        cli.command,
+        Command::Login(_) | Command::Orgs(_) | Command::Completion { .. } | Command::Man
+    );
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -139,6 +142,14 @@ enum Command {
     /// session): create, get, list, update, suspend, reactivate, delete, audit.
     #[command(subcommand)]
     Orgs(OrgsCommand),
+    /// Print a shell completion script: `source <(rosterctl completion bash)`,
+    /// or save it where your shell loads completions from.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `rosterctl man > rosterctl.1`, `man ./rosterctl.1`.
+    Man,
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -166,6 +177,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Orgs(command) => {
             let server = server.unwrap_or_else(|| DEFAULT_SERVER.to_owned());
             orgs::run(&PlatformConnection::open(&server).await?, command, out).await
+        }
+        Command::Completion { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "rosterctl", &mut script);
+            write_raw(&script).map(|_| ())
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| CliError::msg(format!("cannot render the man page: {e}")))?;
+            write_raw(&page).map(|_| ())
         }
     }
 }
