@@ -1572,6 +1572,63 @@ async fn my_user_id(ctl: &Ctl) -> String {
         .to_owned()
 }
 
+/// Wherever a command names a user, an email or a login id does as well
+/// as the id.
+#[tokio::test]
+async fn users_are_named_by_id_email_or_login_id() {
+    let app = spawn_app().await;
+    let mut request = crate::helpers::create_request("Ana@Example.com", "Ana Lima", &["agent"]);
+    if let Some(user) = request.user.as_mut() {
+        user.login_id = "ana.lima".into();
+    }
+    let ana = app
+        .admin_users()
+        .create_user(request)
+        .await
+        .expect("created")
+        .into_inner()
+        .user
+        .expect("user");
+    app.create_user("anabel@example.com", "Anabel", &["agent"])
+        .await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    for name in [
+        ana.user_id.as_str(),
+        "ana@example.com",
+        "ANA@EXAMPLE.COM",
+        "ana.lima",
+    ] {
+        let run = ctl.run(&["users", "get", name, "--json"], "").await;
+        assert!(run.success, "{name}: {}", run.stderr);
+        assert_eq!(run.json()["user_id"], ana.user_id.as_str(), "{name}");
+    }
+    let presence = ctl
+        .run(&["presence", "get", "ana.lima", "--json"], "")
+        .await;
+    assert_eq!(
+        presence_user_ids(&presence),
+        std::slice::from_ref(&ana.user_id)
+    );
+    let suspended = ctl
+        .run(
+            &["users", "suspend", "ana@example.com", "--yes", "--json"],
+            "",
+        )
+        .await;
+    assert!(suspended.success, "{}", suspended.stderr);
+    assert_eq!(suspended.json()["state"], "USER_STATE_SUSPENDED");
+    let unknown = ctl.run(&["users", "get", "nobody@example.com"], "").await;
+    assert!(!unknown.success);
+    assert!(
+        unknown
+            .stderr
+            .contains("no user has the id, email or login id \"nobody@example.com\""),
+        "{}",
+        unknown.stderr
+    );
+}
+
 /// Completion scripts for each shell and the man page, with no server and
 /// no session.
 #[tokio::test]

@@ -22,6 +22,7 @@ use crate::{
     output::{Output, emit, note, render},
     paging::{PageArgs, note_next_page},
     session::SignedIn,
+    users::user_id_of,
 };
 
 use view::{PresenceView, presence_table};
@@ -42,8 +43,8 @@ pub enum PresenceCommand {
         /// The new status.
         #[arg(value_enum)]
         status: Availability,
-        /// Id of the user [default: yourself].
-        #[arg(long = "user", value_name = "USER_ID")]
+        /// The user: id, email or login id [default: yourself].
+        #[arg(long = "user", value_name = "USER")]
         user_id: Option<String>,
         /// Keep your presence until Ctrl-C by sending heartbeats.
         #[arg(long, conflicts_with = "user_id")]
@@ -54,8 +55,8 @@ pub enum PresenceCommand {
     Heartbeat,
     /// Show the presence of one or more users, in the order given.
     Get {
-        /// Ids of the users.
-        #[arg(required = true, value_name = "USER_ID")]
+        /// The users: ids, emails or login ids.
+        #[arg(required = true, value_name = "USER")]
         user_ids: Vec<String>,
     },
     /// List the presence of the active users you may see, by user id.
@@ -152,10 +153,14 @@ pub async fn run(
             hold,
         } => {
             let own = user_id.is_none();
+            let user_id = match user_id {
+                Some(name) => user_id_of(signed_in, name).await?,
+                None => String::new(),
+            };
             let presence = signed_in
                 .presence()
                 .set_availability(pb::SetAvailabilityRequest {
-                    user_id: user_id.unwrap_or_default(),
+                    user_id,
                     status: pb::PresenceStatus::from(status) as i32,
                 })
                 .await
@@ -185,7 +190,11 @@ pub async fn run(
                 .into_inner();
             print_presence(beat.presence.ok_or_else(no_presence)?, out)
         }
-        PresenceCommand::Get { user_ids } => {
+        PresenceCommand::Get { user_ids: names } => {
+            let mut user_ids = Vec::with_capacity(names.len());
+            for name in names {
+                user_ids.push(user_id_of(signed_in, name).await?);
+            }
             let presences = signed_in
                 .presence()
                 .get_presence(pb::GetPresenceRequest { user_ids })

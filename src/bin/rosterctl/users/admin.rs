@@ -32,8 +32,8 @@ pub struct InviteUserArgs {
 /// update mask names exactly those.
 #[derive(Args)]
 pub struct UpdateUserArgs {
-    /// Id of the user.
-    user_id: String,
+    /// The user: id, email or login id.
+    pub(super) user_id: String,
     /// Fail with ABORTED if the user changed since this etag was read
     /// [default: update regardless].
     #[arg(long)]
@@ -110,8 +110,8 @@ impl From<LoginWithArg> for pb::LoginWith {
 
 #[derive(Args)]
 pub struct SuspendUserArgs {
-    /// Id of the user.
-    user_id: String,
+    /// The user: id, email or login id.
+    pub(super) user_id: String,
     /// Why, at most 150 characters; shown on the user and kept in the audit log.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
@@ -124,8 +124,8 @@ pub struct SuspendUserArgs {
 
 #[derive(Args)]
 pub struct ResetPasswordArgs {
-    /// Id of the user.
-    user_id: String,
+    /// The user: id, email or login id.
+    pub(super) user_id: String,
     /// Read the new password from the first line of stdin instead of prompting.
     #[arg(long)]
     password_stdin: bool,

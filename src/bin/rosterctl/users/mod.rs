@@ -22,9 +22,11 @@ use crate::{
 mod admin;
 mod export;
 mod import;
+mod named;
 
 use admin::{InviteUserArgs, ResetPasswordArgs, SuspendUserArgs, UpdateUserArgs};
 use import::ImportUsersArgs;
+pub use named::user_id_of;
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -32,7 +34,7 @@ pub enum UsersCommand {
     Create(CreateUserArgs),
     /// Show one user.
     Get {
-        /// Id of the user.
+        /// The user: id, email or login id.
         user_id: String,
     },
     /// List users, filtered and paged.
@@ -41,12 +43,12 @@ pub enum UsersCommand {
     Invite(InviteUserArgs),
     /// Send an invited user a new link; the old one stops working.
     ResendInvite {
-        /// Id of an invited user.
+        /// An invited user: id, email or login id.
         user_id: String,
     },
     /// Withdraw an invitation: the pending user is removed.
     RevokeInvite {
-        /// Id of an invited user.
+        /// An invited user: id, email or login id.
         user_id: String,
         #[command(flatten)]
         confirmation: Confirmation,
@@ -57,12 +59,12 @@ pub enum UsersCommand {
     Suspend(SuspendUserArgs),
     /// Make a suspended user active again (takes a seat).
     Reactivate {
-        /// Id of a suspended user.
+        /// A suspended user: id, email or login id.
         user_id: String,
     },
     /// Clear the lock left by too many failed sign-ins.
     Unlock {
-        /// Id of the user.
+        /// The user: id, email or login id.
         user_id: String,
     },
     /// Set a user's password; they must change it at next sign-in unless
@@ -71,12 +73,12 @@ pub enum UsersCommand {
     /// Make a user change their password before anything else, from their
     /// next request on.
     ForcePasswordChange {
-        /// Id of the user.
+        /// The user: id, email or login id.
         user_id: String,
     },
     /// Delete a user for good (a tombstone keeps id, name and email).
     Delete {
-        /// Id of the user.
+        /// The user: id, email or login id.
         user_id: String,
         #[command(flatten)]
         confirmation: Confirmation,
@@ -86,14 +88,14 @@ pub enum UsersCommand {
     Deleted(ListDeletedArgs),
     /// Set a user's avatar from a JPG, GIF or PNG file (at most 1,500 KB).
     SetAvatar {
-        /// Id of the user.
+        /// The user: id, email or login id.
         user_id: String,
         /// The image file.
         file: PathBuf,
     },
     /// Save a user's avatar to a file.
     GetAvatar {
-        /// Id of the user.
+        /// The user: id, email or login id.
         user_id: String,
         /// Where to write the image ("-" for stdout).
         #[arg(long, short = 'o', value_name = "FILE")]
@@ -112,32 +114,48 @@ pub enum UsersCommand {
 /// Runs one `users` subcommand.
 pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Result<(), CliError> {
     use UsersCommand as C;
+    let named = |name: String| user_id_of(signed_in, name);
     match command {
         C::Create(args) => create_user(signed_in, args, out).await,
-        C::Get { user_id } => get_user(signed_in, user_id, out).await,
+        C::Get { user_id } => get_user(signed_in, named(user_id).await?, out).await,
         C::List(args) => list_users(signed_in, args, out).await,
         C::Invite(args) => admin::invite_user(signed_in, args, out).await,
-        C::ResendInvite { user_id } => admin::resend_invite(signed_in, user_id, out).await,
+        C::ResendInvite { user_id } => {
+            admin::resend_invite(signed_in, named(user_id).await?, out).await
+        }
         C::RevokeInvite {
             user_id,
             confirmation,
-        } => admin::revoke_invite(signed_in, user_id, confirmation, out).await,
-        C::Update(args) => admin::update_user(signed_in, *args, out).await,
-        C::Suspend(args) => admin::suspend_user(signed_in, args, out).await,
-        C::Reactivate { user_id } => admin::reactivate_user(signed_in, user_id, out).await,
-        C::Unlock { user_id } => admin::unlock_user(signed_in, user_id, out).await,
-        C::ResetPassword(args) => admin::reset_password(signed_in, args, out).await,
+        } => admin::revoke_invite(signed_in, named(user_id).await?, confirmation, out).await,
+        C::Update(mut args) => {
+            args.user_id = named(args.user_id).await?;
+            admin::update_user(signed_in, *args, out).await
+        }
+        C::Suspend(mut args) => {
+            args.user_id = named(args.user_id).await?;
+            admin::suspend_user(signed_in, args, out).await
+        }
+        C::Reactivate { user_id } => {
+            admin::reactivate_user(signed_in, named(user_id).await?, out).await
+        }
+        C::Unlock { user_id } => admin::unlock_user(signed_in, named(user_id).await?, out).await,
+        C::ResetPassword(mut args) => {
+            args.user_id = named(args.user_id).await?;
+            admin::reset_password(signed_in, args, out).await
+        }
         C::ForcePasswordChange { user_id } => {
-            admin::force_password_change(signed_in, user_id, out).await
+            admin::force_password_change(signed_in, named(user_id).await?, out).await
         }
         C::Delete {
             user_id,
             confirmation,
-        } => admin::delete_user(signed_in, user_id, confirmation, out).await,
+        } => admin::delete_user(signed_in, named(user_id).await?, confirmation, out).await,
         C::Deleted(args) => list_deleted(signed_in, args, out).await,
-        C::SetAvatar { user_id, file } => admin::set_avatar(signed_in, user_id, file, out).await,
+        C::SetAvatar { user_id, file } => {
+            admin::set_avatar(signed_in, named(user_id).await?, file, out).await
+        }
         C::GetAvatar { user_id, output } => {
-            admin::get_avatar(signed_in, user_id, output, out).await
+            admin::get_avatar(signed_in, named(user_id).await?, output, out).await
         }
         C::Import(args) => import::import_users(signed_in, args, out).await,
         C::Export(filters) => export::export_users(signed_in, filters).await,
