@@ -1629,6 +1629,61 @@ async fn users_are_named_by_id_email_or_login_id() {
     );
 }
 
+/// Teams are named by id or by name (any case), as the import CSV names
+/// them, wherever a command takes one.
+#[tokio::test]
+async fn teams_are_named_by_id_or_name() {
+    let app = spawn_app().await;
+    let tier1 = app.create_team("Tier 1").await;
+    let ctl = Ctl::new(&app);
+    ctl.login_admin().await;
+    let created = ctl
+        .run(
+            &[
+                "users",
+                "create",
+                "--email",
+                "tia@example.com",
+                "--name",
+                "Tia",
+                "--team",
+                "tier 1",
+                "--password-stdin",
+                "--json",
+            ],
+            &format!("{}\n", crate::helpers::USER_PASSWORD),
+        )
+        .await;
+    assert!(created.success, "{}", created.stderr);
+    assert_eq!(
+        created.json()["team_ids"],
+        serde_json::json!([tier1.clone()])
+    );
+    for team in ["Tier 1", tier1.as_str()] {
+        let listed = ctl
+            .run(&["users", "list", "--team", team, "--json"], "")
+            .await;
+        assert!(listed.success, "{}", listed.stderr);
+        let users = listed.json();
+        let emails: Vec<&str> = users
+            .as_array()
+            .expect("array of users")
+            .iter()
+            .filter_map(|u| u["email"].as_str())
+            .collect();
+        assert_eq!(emails, ["tia@example.com"], "{team}");
+    }
+    let unknown = ctl.run(&["users", "list", "--team", "Tier 9"], "").await;
+    assert!(!unknown.success);
+    assert!(
+        unknown
+            .stderr
+            .contains("no team has the id or name \"Tier 9\""),
+        "{}",
+        unknown.stderr
+    );
+}
+
 /// Completion scripts for each shell and the man page, with no server and
 /// no session.
 #[tokio::test]

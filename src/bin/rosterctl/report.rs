@@ -11,6 +11,8 @@ use crate::{
     output::{Output, emit, note, parse_time, plain_table, render, rfc3339, timestamp, write_raw},
     paging::{PageArgs, note_next_page},
     session::SignedIn,
+    teams::team_ids_of,
+    users::user_ids_of,
 };
 
 #[derive(Subcommand)]
@@ -22,12 +24,12 @@ pub enum ReportCommand {
 
 #[derive(Args)]
 pub struct ActivityArgs {
-    /// Only this user (repeatable); with neither --user nor --team, everyone
-    /// you may read.
-    #[arg(long = "user", value_name = "USER_ID")]
+    /// Only this user, by id, email or login id (repeatable); with neither
+    /// --user nor --team, everyone you may read.
+    #[arg(long = "user", value_name = "USER")]
     users: Vec<String>,
     /// Only the members of this team (repeatable).
-    #[arg(long = "team", value_name = "TEAM_ID")]
+    #[arg(long = "team", value_name = "TEAM")]
     teams: Vec<String>,
     /// Start of the range (RFC 3339, e.g. 2026-01-31T00:00:00Z).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
@@ -63,8 +65,8 @@ pub async fn run(
         return Err(CliError::msg("--since must be before --until"));
     }
     let request = pb::GetActivityRequest {
-        user_ids: args.users,
-        team_ids: args.teams,
+        user_ids: user_ids_of(signed_in, args.users).await?,
+        team_ids: team_ids_of(signed_in, args.teams).await?,
         start_time: Some(timestamp(args.since)),
         end_time: Some(timestamp(until)),
         granularity: match args.by {

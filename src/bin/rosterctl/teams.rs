@@ -153,6 +153,31 @@ async fn list_teams(signed_in: &SignedIn, pages: PageArgs, out: Output) -> Resul
     Ok(())
 }
 
+/// The ids of the teams `names` name, in order: each an id or a team's name
+/// (case-insensitive, as the import CSV names teams). One listing of the
+/// org's teams, only when a name is given.
+pub async fn team_ids_of(
+    signed_in: &SignedIn,
+    names: Vec<String>,
+) -> Result<Vec<String>, CliError> {
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let (teams, _) = fetch_teams(signed_in, &PageArgs::every()).await?;
+    names
+        .into_iter()
+        .map(|name| {
+            let wanted = name.trim().to_lowercase();
+            teams
+                .iter()
+                .find(|t| t.team_id == name)
+                .or_else(|| teams.iter().find(|t| t.name.to_lowercase() == wanted))
+                .map(|t| t.team_id.clone())
+                .ok_or_else(|| CliError::msg(format!("no team has the id or name {name:?}")))
+        })
+        .collect()
+}
+
 async fn fetch_teams(
     signed_in: &SignedIn,
     pages: &PageArgs,

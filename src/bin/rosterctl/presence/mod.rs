@@ -22,7 +22,8 @@ use crate::{
     output::{Output, emit, note, render},
     paging::{PageArgs, note_next_page},
     session::SignedIn,
-    users::user_id_of,
+    teams::team_ids_of,
+    users::{user_id_of, user_ids_of},
 };
 
 use view::{PresenceView, presence_table};
@@ -106,8 +107,9 @@ impl From<Availability> for pb::PresenceStatus {
 
 #[derive(Args)]
 pub struct PresenceFilter {
-    /// Only members of this team; repeat for members of any of several.
-    #[arg(long = "team", value_name = "TEAM_ID")]
+    /// Only members of this team (id or name); repeat for members of any of
+    /// several.
+    #[arg(long = "team", value_name = "TEAM")]
     team_ids: Vec<String>,
     /// Only users with this status; repeat for several.
     #[arg(long = "status", value_enum, value_name = "STATUS")]
@@ -191,10 +193,7 @@ pub async fn run(
             print_presence(beat.presence.ok_or_else(no_presence)?, out)
         }
         PresenceCommand::Get { user_ids: names } => {
-            let mut user_ids = Vec::with_capacity(names.len());
-            for name in names {
-                user_ids.push(user_id_of(signed_in, name).await?);
-            }
+            let user_ids = user_ids_of(signed_in, names).await?;
             let presences = signed_in
                 .presence()
                 .get_presence(pb::GetPresenceRequest { user_ids })
@@ -203,10 +202,14 @@ pub async fn run(
                 .presences;
             print_presences(presences, out)
         }
-        PresenceCommand::List { filter, pages } => {
+        PresenceCommand::List { mut filter, pages } => {
+            filter.team_ids = team_ids_of(signed_in, filter.team_ids).await?;
             list_presence(signed_in, filter, pages, out).await
         }
-        PresenceCommand::Watch { filter } => watch::watch(signed_in, filter, out).await,
+        PresenceCommand::Watch { mut filter } => {
+            filter.team_ids = team_ids_of(signed_in, filter.team_ids).await?;
+            watch::watch(signed_in, filter, out).await
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::{
 #[derive(Args)]
 pub struct InviteUserArgs {
     #[command(flatten)]
-    user: NewUserArgs,
+    pub(super) user: NewUserArgs,
     /// Idempotency key: a retry with the same id does not invite twice.
     #[arg(long, value_name = "ID")]
     request_id: Option<String>,
@@ -57,8 +57,8 @@ pub struct UpdateUserArgs {
     #[arg(long = "role", value_name = "ROLE")]
     roles: Vec<String>,
     /// Team to belong to; repeat for several. Replaces all the user's teams.
-    #[arg(long = "team", value_name = "TEAM_ID", conflicts_with = "clear_teams")]
-    team_ids: Vec<String>,
+    #[arg(long = "team", value_name = "TEAM", conflicts_with = "clear_teams")]
+    pub(super) team_ids: Vec<String>,
     /// Take the user out of every team.
     #[arg(long)]
     clear_teams: bool,

@@ -56,8 +56,8 @@ pub struct ImportUsersArgs {
     #[arg(long = "default-role", value_name = "ROLE")]
     default_roles: Vec<String>,
     /// Team of rows whose teams cell is empty; repeat for several.
-    #[arg(long = "default-team", value_name = "TEAM_ID")]
-    default_team_ids: Vec<String>,
+    #[arg(long = "default-team", value_name = "TEAM")]
+    pub(super) default_team_ids: Vec<String>,
     /// Idempotency key: a retried upload with the same id returns the first
     /// upload's job and imports nothing more.
     #[arg(long, value_name = "ID")]

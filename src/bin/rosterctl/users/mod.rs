@@ -26,7 +26,9 @@ mod named;
 
 use admin::{InviteUserArgs, ResetPasswordArgs, SuspendUserArgs, UpdateUserArgs};
 use import::ImportUsersArgs;
-pub use named::user_id_of;
+pub use named::{user_id_of, user_ids_of};
+
+use crate::teams::team_ids_of;
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -115,11 +117,21 @@ pub enum UsersCommand {
 pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Result<(), CliError> {
     use UsersCommand as C;
     let named = |name: String| user_id_of(signed_in, name);
+    let teams = |names: Vec<String>| team_ids_of(signed_in, names);
     match command {
-        C::Create(args) => create_user(signed_in, args, out).await,
+        C::Create(mut args) => {
+            args.user.team_ids = teams(args.user.team_ids).await?;
+            create_user(signed_in, args, out).await
+        }
         C::Get { user_id } => get_user(signed_in, named(user_id).await?, out).await,
-        C::List(args) => list_users(signed_in, args, out).await,
-        C::Invite(args) => admin::invite_user(signed_in, args, out).await,
+        C::List(mut args) => {
+            args.filters.resolve_team(signed_in).await?;
+            list_users(signed_in, args, out).await
+        }
+        C::Invite(mut args) => {
+            args.user.team_ids = teams(args.user.team_ids).await?;
+            admin::invite_user(signed_in, args, out).await
+        }
         C::ResendInvite { user_id } => {
             admin::resend_invite(signed_in, named(user_id).await?, out).await
         }
@@ -129,6 +141,7 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
         } => admin::revoke_invite(signed_in, named(user_id).await?, confirmation, out).await,
         C::Update(mut args) => {
             args.user_id = named(args.user_id).await?;
+            args.team_ids = teams(args.team_ids).await?;
             admin::update_user(signed_in, *args, out).await
         }
         C::Suspend(mut args) => {
@@ -157,8 +170,14 @@ pub async fn run(signed_in: &SignedIn, command: UsersCommand, out: Output) -> Re
         C::GetAvatar { user_id, output } => {
             admin::get_avatar(signed_in, named(user_id).await?, output, out).await
         }
-        C::Import(args) => import::import_users(signed_in, args, out).await,
-        C::Export(filters) => export::export_users(signed_in, filters).await,
+        C::Import(mut args) => {
+            args.default_team_ids = teams(args.default_team_ids).await?;
+            import::import_users(signed_in, args, out).await
+        }
+        C::Export(mut filters) => {
+            filters.resolve_team(signed_in).await?;
+            export::export_users(signed_in, filters).await
+        }
     }
 }
 
@@ -177,9 +196,9 @@ pub struct NewUserArgs {
     /// Role to grant; repeat for several.
     #[arg(long = "role", value_name = "ROLE", default_value = "agent")]
     roles: Vec<String>,
-    /// Team to join; repeat for several.
-    #[arg(long = "team", value_name = "TEAM_ID")]
-    team_ids: Vec<String>,
+    /// Team to join, by id or name; repeat for several.
+    #[arg(long = "team", value_name = "TEAM")]
+    pub(super) team_ids: Vec<String>,
     /// Most chats at once [default: the org's default].
     #[arg(long, value_name = "N")]
     max_chats: Option<u32>,
@@ -240,8 +259,8 @@ pub struct UserFilterArgs {
     /// Only users holding this role.
     #[arg(long)]
     pub role: Option<String>,
-    /// Only members of this team.
-    #[arg(long = "team", value_name = "TEAM_ID")]
+    /// Only members of this team (id or name).
+    #[arg(long = "team", value_name = "TEAM")]
     pub team_id: Option<String>,
     /// Only users in this state.
     #[arg(long, value_enum)]
@@ -252,6 +271,16 @@ pub struct UserFilterArgs {
     /// Only users with this presence status.
     #[arg(long, value_enum, value_name = "STATUS")]
     pub presence: Option<StatusFilter>,
+}
+
+impl UserFilterArgs {
+    /// Names the team filter by id, whatever the command line named it by.
+    async fn resolve_team(&mut self, signed_in: &SignedIn) -> Result<(), CliError> {
+        if let Some(team) = self.team_id.take() {
+            self.team_id = team_ids_of(signed_in, vec![team]).await?.pop();
+        }
+        Ok(())
+    }
 }
 
 impl UserFilterArgs {

@@ -50,3 +50,15 @@ pub async fn user_id_of(signed_in: &SignedIn, name: String) -> Result<String, Cl
         "no user has the id, email or login id {name:?}"
     )))
 }
+
+/// The ids of the users `names` name, in order (see [`user_id_of`]).
+pub async fn user_ids_of(
+    signed_in: &SignedIn,
+    names: Vec<String>,
+) -> Result<Vec<String>, CliError> {
+    let mut ids = Vec::with_capacity(names.len());
+    for name in names {
+        ids.push(user_id_of(signed_in, name).await?);
+    }
+    Ok(ids)
+}
