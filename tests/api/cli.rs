@@ -115,6 +115,26 @@ impl Ctl {
         Running { child, lines }
     }
 
+    /// A sign-in that cannot get through (whatever the credentials); its
+    /// stderr.
+    pub(crate) async fn failed_login(&self) -> String {
+        let run = self
+            .run(
+                &[
+                    "login",
+                    "--org",
+                    ORG,
+                    "--login",
+                    "a@b.c",
+                    "--password-stdin",
+                ],
+                "x\n",
+            )
+            .await;
+        assert!(!run.success, "{}", run.stdout);
+        run.stderr
+    }
+
     /// Signs the bootstrap admin in and checks that it worked.
     async fn login_admin(&self) {
         let run = self
@@ -1713,27 +1733,12 @@ async fn a_server_that_does_not_answer_gets_a_hint() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let ctl = Ctl::at(format!("http://127.0.0.1:{port}"));
-    let failed = ctl
-        .run(
-            &[
-                "login",
-                "--org",
-                ORG,
-                "--login",
-                ADMIN_EMAIL,
-                "--password-stdin",
-            ],
-            "x\n",
-        )
+    let failed = Ctl::at(format!("http://127.0.0.1:{port}"))
+        .failed_login()
         .await;
-    assert!(!failed.success);
     assert!(
-        failed
-            .stderr
-            .contains("is rosterd running, and is the port right?"),
-        "{}",
-        failed.stderr
+        failed.contains("is rosterd running, and is the port right?"),
+        "{failed}"
     );
 }
 

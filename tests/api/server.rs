@@ -67,6 +67,26 @@ async fn reflect_v1(
         .expect("an answer")
 }
 
+/// The file descriptors reflection answers for the file holding `symbol`.
+async fn files_containing(channel: Channel, symbol: &str) -> Vec<prost_types::FileDescriptorProto> {
+    let v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) =
+        reflect_v1(
+            channel,
+            v1::server_reflection_request::MessageRequest::FileContainingSymbol(symbol.into()),
+        )
+        .await
+    else {
+        panic!("{symbol}: no file descriptor");
+    };
+    files
+        .file_descriptor_proto
+        .iter()
+        .map(|bytes| {
+            prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("descriptor")
+        })
+        .collect()
+}
+
 async fn list_services_v1(channel: Channel) -> Vec<String> {
     match reflect_v1(
         channel,
@@ -137,22 +157,7 @@ async fn reflection_describes_the_error_details_roster_sends() {
         ("google.rpc.QuotaFailure", &["violations"][..]),
         ("google.rpc.Status", &["code", "message", "details"][..]),
     ] {
-        let v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) =
-            reflect_v1(
-                app.channel.clone(),
-                v1::server_reflection_request::MessageRequest::FileContainingSymbol(symbol.into()),
-            )
-            .await
-        else {
-            panic!("{symbol}: no file descriptor");
-        };
-        let files: Vec<prost_types::FileDescriptorProto> = files
-            .file_descriptor_proto
-            .iter()
-            .map(|bytes| {
-                prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("descriptor")
-            })
-            .collect();
+        let files = files_containing(app.channel.clone(), symbol).await;
         let name = symbol.trim_start_matches("google.rpc.");
         let message = files
             .iter()
@@ -190,24 +195,7 @@ async fn reflection_describes_the_error_details_roster_sends() {
 #[tokio::test]
 async fn a_client_with_only_reflection_can_sign_in() {
     let app = spawn_app().await;
-    let v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) =
-        reflect_v1(
-            app.channel.clone(),
-            v1::server_reflection_request::MessageRequest::FileContainingSymbol(
-                "roster.v1.AuthService".into(),
-            ),
-        )
-        .await
-    else {
-        panic!("no file descriptor");
-    };
-    let files: Vec<prost_types::FileDescriptorProto> = files
-        .file_descriptor_proto
-        .iter()
-        .map(|bytes| {
-            prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("descriptor")
-        })
-        .collect();
+    let files = files_containing(app.channel.clone(), "roster.v1.AuthService").await;
     let message = |name: &str| {
         files
             .iter()

@@ -298,52 +298,21 @@ async fn rosterctl_speaks_tls_and_mutual_tls_and_never_falls_back_to_plaintext()
     assert!(signed_in.success, "{}", signed_in.stderr);
 
     // And a TLS server behind an http:// URL.
-    let ctl_plain = Ctl::at(format!("http://localhost:{}", addr.port()));
-    let failed = ctl_plain
-        .run(
-            &[
-                "login",
-                "--org",
-                "default",
-                "--login",
-                "a@b.c",
-                "--password-stdin",
-            ],
-            "x\n",
-        )
+    let failed = Ctl::at(format!("http://localhost:{}", addr.port()))
+        .failed_login()
         .await;
-    assert!(!failed.success);
     assert!(
-        failed
-            .stderr
-            .contains("if the server serves TLS, use an https:// URL"),
-        "{}",
-        failed.stderr
+        failed.contains("if the server serves TLS, use an https:// URL"),
+        "{failed}"
     );
 
     // A plaintext server behind an https:// URL is a clear error.
     let plain = TestDatabase::create().await;
     let (plain_addr, _plain_server) = start(Config::for_tests(plain.url.clone())).await;
-    let ctl = Ctl::at(format!("https://127.0.0.1:{}", plain_addr.port()));
-    let failed = ctl
-        .run(
-            &[
-                "login",
-                "--org",
-                "default",
-                "--login",
-                "a@b.c",
-                "--password-stdin",
-            ],
-            "x\n",
-        )
+    let failed = Ctl::at(format!("https://127.0.0.1:{}", plain_addr.port()))
+        .failed_login()
         .await;
-    assert!(!failed.success);
-    assert!(
-        failed.stderr.contains("does not speak TLS"),
-        "{}",
-        failed.stderr
-    );
+    assert!(failed.contains("does not speak TLS"), "{failed}");
 }
 
 fn free_addr() -> SocketAddr {
