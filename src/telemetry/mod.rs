@@ -181,16 +181,22 @@ pub fn init(config: &Config) -> Result<TelemetryGuard, TelemetryError> {
     });
     // Database statements are spans for traces only: kept by the log layer
     // too, each would cost a formatted copy of its SQL, export or not.
-    let logged = filter.and(filter_fn(|meta| {
-        !(meta.is_span() && meta.target().starts_with("sea_orm"))
-    }));
-    let logging = tracing_subscriber::registry().with(fmt.with_filter(logged));
-    // Not `.with(otel)` with an `Option`: a `None` layer declares interest
-    // in every callsite, so every span the log filter drops would still be
-    // checked at each call and kept in the registry.
+    let no_statement_spans =
+        || filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("sea_orm")));
     match otel {
-        Some(otel) => logging.with(otel).try_init()?,
-        None => logging.try_init()?,
+        Some(otel) => tracing_subscriber::registry()
+            .with(fmt.with_filter(filter.and(no_statement_spans())))
+            .with(otel)
+            .try_init()?,
+        // Without an exporter the log's filters are the only ones, and
+        // global: what they drop is never recorded. (Not `.with(otel)` on a
+        // `None`: that layer declares interest in every callsite, so every
+        // dropped span would still be made and kept in the registry.)
+        None => tracing_subscriber::registry()
+            .with(fmt)
+            .with(filter)
+            .with(no_statement_spans())
+            .try_init()?,
     }
     if let Some(addr) = config.metrics_listen {
         let scheme = if config.tls_files().is_some() {

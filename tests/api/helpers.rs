@@ -504,7 +504,11 @@ impl Rosterd {
                     .await
                 && answer.into_inner().status == ServingStatus::Serving as i32
             {
-                return true;
+                // The answer may come from another server that took the
+                // port first (rosterd binds after migrating): only ours counts.
+                if listens_on(self.child.id(), self.health.port()) {
+                    return true;
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
@@ -520,6 +524,44 @@ impl Rosterd {
         self.child.kill().expect("kill rosterd");
         self.child.wait().expect("reap rosterd");
     }
+}
+
+/// Whether process `pid` holds the listening TCP socket of `port` (Linux:
+/// the socket's inode in /proc/net/tcp among the process's descriptors;
+/// elsewhere this cannot be told, and it is taken to).
+fn listens_on(pid: u32, port: u16) -> bool {
+    let wanted = format!(":{port:04X}");
+    let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .collect();
+    if tables.is_empty() {
+        return true;
+    }
+    let inodes: Vec<String> = tables
+        .into_iter()
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    // local address, state 0A (LISTEN), inode
+                    (fields.len() > 9 && fields[1].ends_with(&wanted) && fields[3] == "0A")
+                        .then(|| fields[9].to_owned())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| {
+            let target = target.to_string_lossy();
+            inodes
+                .iter()
+                .any(|inode| target == format!("socket:[{inode}]"))
+        })
 }
 
 impl Drop for Rosterd {

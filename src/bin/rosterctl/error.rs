@@ -76,7 +76,9 @@ fn connection_hint(status: &Status) -> Option<&'static str> {
     let cause = chain(status);
     if let Some(hint) = unreachable_hint(&cause) {
         Some(hint)
-    } else if status.code() == Code::Unknown && cause.contains("transport error") {
+    } else if matches!(status.code(), Code::Unknown | Code::Internal)
+        && (cause.contains("transport error") || cause.contains("h2 protocol error"))
+    {
         Some(
             "the connection broke before an answer: if the server serves TLS, use an \
              https:// URL (with --ca-cert when its CA is private); if plaintext, http://",
