@@ -43,12 +43,8 @@ impl Users {
     ) -> Result<Invited> {
         authorize(principal, Permission::ManageUsers)?;
         let org = self.store.read().org(principal.org_id).await?;
-        if let Some(user) = self
-            .replayed(&org, INVITE_USER, request_id.as_deref())
-            .await?
-        {
-            let expires_at = user.created_at + lifetime(&org)?;
-            return Ok(Invited { user, expires_at });
+        if let Some(invited) = self.replayed_invite(&org, request_id.as_deref()).await? {
+            return Ok(invited);
         }
         let user = self.new_user(&org, input, UserState::Invited).await?;
         self.authorize_roles(principal, &org, &user.roles).await?;
@@ -64,15 +60,24 @@ impl Users {
                     .await;
                 Ok(*invited)
             }
-            Committed::Replayed(request_id) => {
-                let user = self
-                    .replayed(&org, INVITE_USER, Some(&request_id))
-                    .await?
-                    .ok_or_else(Error::user_not_found)?;
-                let expires_at = user.created_at + lifetime(&org)?;
-                Ok(Invited { user, expires_at })
-            }
+            Committed::Replayed(request_id) => self
+                .replayed_invite(&org, Some(&request_id))
+                .await?
+                .ok_or_else(Error::user_not_found),
         }
+    }
+
+    /// The invitation an earlier call with `request_id` made, if any.
+    async fn replayed_invite(
+        &self,
+        org: &OrgSettings,
+        request_id: Option<&str>,
+    ) -> Result<Option<Invited>> {
+        let Some(user) = self.replayed(org, INVITE_USER, request_id).await? else {
+            return Ok(None);
+        };
+        let expires_at = user.created_at + lifetime(org)?;
+        Ok(Some(Invited { user, expires_at }))
     }
 
     pub async fn resend_invite(
